@@ -1,0 +1,2 @@
+//! husk: a runc-compatible OCI container runtime.
+pub mod cli;
