@@ -1,3 +1,174 @@
+//! The command line: runc's subcommands, flags and exit codes.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+use crate::commands;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const OCI_VERSION: &str = "1.2.0";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "husk",
+    about = "husk: an OCI container runtime, runc-compatible",
+    disable_version_flag = true,
+    args_conflicts_with_subcommands = false
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    /// Print the version (and the OCI runtime-spec version) and exit.
+    #[arg(long, short = 'v', global = false)]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Directory for the containers' state.
+    #[arg(long, default_value = "/run/husk")]
+    pub root: PathBuf,
+    /// Log file (default: stderr).
+    #[arg(long)]
+    pub log: Option<String>,
+    /// Log format: text or json.
+    #[arg(long = "log-format", default_value = "text")]
+    pub log_format: String,
+    /// Log debug lines (a timeline of the container setup).
+    #[arg(long)]
+    pub debug: bool,
+    /// Use the systemd cgroup driver.
+    #[arg(long = "systemd-cgroup")]
+    pub systemd_cgroup: bool,
+    /// Rootless mode: true, false or auto.
+    #[arg(long)]
+    pub rootless: Option<String>,
+    /// Accepted for compatibility with runc; husk has no checkpointing.
+    #[arg(long, hide = true)]
+    pub criu: Option<String>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct CreateArgs {
+    /// Path to the bundle directory.
+    #[arg(long, short = 'b', default_value = ".")]
+    pub bundle: PathBuf,
+    /// File to write the container init's host pid to.
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket to send the pty master to (process.terminal = true).
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Use MS_MOVE + chroot instead of pivot_root (for ramdisk roots).
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Do not make a new session keyring for the container.
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    /// Pass this many extra fds (3, 4, ...) to the container process.
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a container (it waits for `start`).
+    Create {
+        #[command(flatten)]
+        args: CreateArgs,
+        id: String,
+    },
+    /// Start a created container: run its entrypoint.
+    Start { id: String },
+    /// Create and start a container, wait for it, and delete it.
+    Run {
+        #[command(flatten)]
+        args: CreateArgs,
+        /// Do not wait for the container: exit once it started.
+        #[arg(long, short = 'd')]
+        detach: bool,
+        /// Do not delete the container after it exits.
+        #[arg(long)]
+        keep: bool,
+        id: String,
+    },
+    /// Print the container's state as JSON.
+    State { id: String },
+    /// Send a signal to the container's init (or all its processes).
+    Kill {
+        /// Signal every process of the container.
+        #[arg(long, short = 'a')]
+        all: bool,
+        id: String,
+        /// Signal name (KILL, SIGKILL) or number; default SIGTERM.
+        signal: Option<String>,
+    },
+    /// Delete a stopped container (--force: kill it first).
+    Delete {
+        #[arg(long, short = 'f')]
+        force: bool,
+        id: String,
+    },
+    /// List containers.
+    List {
+        /// table or json.
+        #[arg(long, short = 'f', default_value = "table")]
+        format: String,
+        /// Print only the ids.
+        #[arg(long, short = 'q')]
+        quiet: bool,
+    },
+    /// Write a default config.json into the bundle.
+    Spec {
+        #[arg(long, short = 'b', default_value = ".")]
+        bundle: PathBuf,
+        /// A config that works for a non-root user.
+        #[arg(long)]
+        rootless: bool,
+    },
+    /// Print what this runtime supports (runtime-spec features JSON).
+    Features,
+}
+
 pub fn main() -> i32 {
-    0
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    if cli.version {
+        println!("husk version {VERSION}\nspec: {OCI_VERSION}");
+        return 0;
+    }
+    let g = &cli.global;
+    let json = match g.log_format.as_str() {
+        "json" => true,
+        "text" => false,
+        other => {
+            eprintln!("husk: unknown --log-format {other:?} (text or json)");
+            return 1;
+        }
+    };
+    if let Err(e) = crate::logging::init(g.log.as_deref(), json, g.debug) {
+        eprintln!("husk: open log file {}: {e}", g.log.as_deref().unwrap_or(""));
+        return 1;
+    }
+    let Some(cmd) = cli.command else {
+        eprintln!("husk: no command given (try husk --help)");
+        return 1;
+    };
+    match commands::dispatch(g, cmd) {
+        Ok(code) => code,
+        Err(e) => {
+            let msg = format!("{e:#}");
+            crate::logging::log(crate::logging::Level::Error, &msg);
+            eprintln!("husk: {msg}");
+            1
+        }
+    }
 }

@@ -1,2 +1,16 @@
 //! husk: a runc-compatible OCI container runtime.
+//!
+//! `src/main.rs` only calls [`cli::main`]; everything lives here so that
+//! tests reach it. See ARCHITECTURE.md for the process model.
+pub mod bundle;
+pub mod capabilities;
 pub mod cli;
+pub mod commands;
+pub mod hooks;
+pub mod logging;
+pub mod namespaces;
+pub mod process;
+pub mod rootfs;
+pub mod state;
+pub mod sys;
+pub mod tty;

@@ -1,0 +1,208 @@
+//! `husk create`: set up a container whose init waits for `start`.
+
+use anyhow::{Context, Result, bail};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use crate::bundle::{self, Bundle};
+use crate::cli::CreateArgs;
+use crate::process::{self, SpawnOpts, Spawned};
+use crate::state::{self, Store, Stored};
+
+/// A created container whose init is ready and waiting for `start`.
+pub struct Created {
+    pub pid: i32,
+    pub dir: PathBuf,
+    pub sock: OwnedFd,
+}
+
+/// Features a config may ask for that this build cannot honour yet: an
+/// honest error beats a container that silently lacks its confinement.
+fn reject_unsupported(b: &Bundle) -> Result<()> {
+    let spec = &b.spec;
+    if let Some(l) = spec.linux() {
+        if l.seccomp().is_some() {
+            bail!("not supported yet: linux.seccomp (husk cannot install a seccomp filter in this build)");
+        }
+        if l.intel_rdt().is_some() {
+            bail!("not supported: linux.intelRdt (no resctrl support)");
+        }
+        if l.personality().is_some() {
+            bail!("not supported yet: linux.personality");
+        }
+        if l.mount_label().as_deref().is_some_and(|s| !s.is_empty()) {
+            bail!("not supported: linux.mountLabel (SELinux is not enabled on this host)");
+        }
+    }
+    if let Some(p) = spec.process() {
+        if p.apparmor_profile().as_deref().is_some_and(|s| !s.is_empty()) {
+            bail!("not supported yet: process.apparmorProfile");
+        }
+        if p.selinux_label().as_deref().is_some_and(|s| !s.is_empty()) {
+            bail!("not supported: process.selinuxLabel (SELinux is not enabled on this host)");
+        }
+        if p.scheduler().is_some() || p.io_priority().is_some() || p.exec_cpu_affinity().is_some() {
+            bail!("not supported yet: process.scheduler, process.ioPriority and process.execCPUAffinity");
+        }
+    }
+    Ok(())
+}
+
+fn abs(p: &Path) -> Result<PathBuf> {
+    std::path::absolute(p).with_context(|| format!("path {}", p.display()))
+}
+
+/// The JSON state passed to hooks.
+pub fn hook_state(id: &str, status: &str, pid: i32, b: &Bundle) -> String {
+    let mut m = serde_json::Map::new();
+    m.insert("ociVersion".into(), b.spec.version().clone().into());
+    m.insert("id".into(), id.into());
+    m.insert("status".into(), status.into());
+    m.insert("pid".into(), pid.into());
+    m.insert("bundle".into(), b.dir.to_string_lossy().into_owned().into());
+    if let Some(a) = b.spec.annotations() {
+        m.insert("annotations".into(), serde_json::to_value(a).unwrap_or_default());
+    }
+    serde_json::Value::Object(m).to_string()
+}
+
+fn listen_exec_sock(dir_fd: &OwnedFd) -> Result<OwnedFd> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr};
+    let s = nix::sys::socket::socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
+        .context("socket for exec.sock")?;
+    // Bind through the directory fd: the --root path may be longer than a
+    // socket address allows.
+    let path = format!("/proc/self/fd/{}/{}", dir_fd.as_raw_fd(), state::EXEC_SOCK);
+    let addr = UnixAddr::new(path.as_str()).context("exec.sock address")?;
+    nix::sys::socket::bind(s.as_raw_fd(), &addr).context("bind exec.sock")?;
+    nix::sys::socket::listen(&s, nix::sys::socket::Backlog::new(1).context("backlog")?)
+        .context("listen on exec.sock")?;
+    Ok(s)
+}
+
+/// Create the container; returns once its init is ready and the state is
+/// recorded. The init stays our child (for `run`).
+pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
+    state::validate_id(id)?;
+    let pid_file = a.pid_file.as_deref().map(abs).transpose()?;
+    let console = a.console_socket.as_deref().map(abs).transpose()?;
+    let b = bundle::load(&a.bundle)?;
+    reject_unsupported(&b)?;
+    // runc runs the container setup from the bundle directory: relative
+    // paths in config.json (bind sources) are relative to it.
+    std::env::set_current_dir(&b.dir).with_context(|| format!("chdir to the bundle {}", b.dir.display()))?;
+
+    let (dir, dir_fd) = store.create(id)?;
+    let mut guard = Cleanup {
+        dir: Some(dir.clone()),
+        pid: None,
+    };
+    let listener = listen_exec_sock(&dir_fd)?;
+    let hooks = b.spec.hooks().clone();
+    let has_container_hooks = hooks.as_ref().is_some_and(|h| {
+        h.create_container().as_ref().is_some_and(|v| !v.is_empty())
+            || h.start_container().as_ref().is_some_and(|v| !v.is_empty())
+    });
+    let opts = SpawnOpts {
+        bundle: &b,
+        id,
+        exec_listener: &listener,
+        no_pivot: a.no_pivot,
+        no_new_keyring: a.no_new_keyring,
+        preserve_fds: a.preserve_fds,
+        console_socket: console.as_deref(),
+        has_container_hooks,
+    };
+    let oom = b.spec.process().as_ref().and_then(|p| p.oom_score_adj());
+    let mut on_clone = |pid: i32| -> Result<()> {
+        if let Some(v) = oom {
+            let p = format!("/proc/{pid}/oom_score_adj");
+            std::fs::write(&p, v.to_string()).with_context(|| format!("write {v} to {p} (process.oomScoreAdj)"))?;
+        }
+        Ok(())
+    };
+    let mut on_hooks = |pid: i32| -> Result<()> {
+        let st = hook_state(id, "creating", pid, &b);
+        if let Some(h) = hooks.as_ref() {
+            if let Some(v) = h.prestart() {
+                crate::hooks::run_all("prestart", v, &st)?;
+            }
+            if let Some(v) = h.create_runtime() {
+                crate::hooks::run_all("createRuntime", v, &st)?;
+            }
+        }
+        Ok(())
+    };
+    let hs = |pid: i32| hook_state(id, "created", pid, &b);
+    let Spawned { pid, sock } = process::spawn(&opts, &mut on_clone, &mut on_hooks, &hs)?;
+    guard.pid = Some(pid);
+    drop(listener);
+
+    let (_, start_time) = state::proc_stat(pid).context("the container init vanished")?;
+    let owner = String::new();
+    let st = Stored {
+        oci_version: b.spec.version().clone(),
+        id: id.to_string(),
+        pid,
+        start_time,
+        bundle: b.dir.clone(),
+        rootfs: b.rootfs.clone(),
+        created: crate::logging::rfc3339_now(),
+        owner,
+        annotations: b.spec.annotations().clone().unwrap_or_default().into_iter().collect(),
+        new_pid_ns: crate::namespaces::Plan::from_spec(&b.spec).new_ns(oci_spec::runtime::LinuxNamespaceType::Pid),
+        cgroup: None,
+        poststart: hooks
+            .as_ref()
+            .and_then(|h| h.poststart().as_ref())
+            .and_then(|v| serde_json::to_value(v).ok()),
+        poststop: hooks
+            .as_ref()
+            .and_then(|h| h.poststop().as_ref())
+            .and_then(|v| serde_json::to_value(v).ok()),
+    };
+    state::save(&dir, &st)?;
+    if let Some(p) = &pid_file {
+        write_pid_file(p, pid)?;
+    }
+    process::send(&sock, b'A', b"")?;
+    crate::debug!("container {id} created, init pid {pid}");
+    guard.disarm();
+    // The init inherited the locked directory fd (it shares the lock until
+    // it execs): release the lock explicitly rather than by closing.
+    crate::state::unlock(&dir_fd);
+    Ok(Created { pid, dir, sock })
+}
+
+/// Write the pid file atomically, as runc does (temp file + rename).
+pub fn write_pid_file(p: &Path, pid: i32) -> Result<()> {
+    let dir = p.parent().unwrap_or(Path::new("."));
+    let name = p.file_name().context("pid file has no name")?;
+    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
+    std::fs::write(&tmp, pid.to_string()).with_context(|| format!("write pid file {}", tmp.display()))?;
+    std::fs::rename(&tmp, p).with_context(|| format!("rename pid file to {}", p.display()))
+}
+
+/// Undo a half-made create: kill the init, remove the state directory.
+struct Cleanup {
+    dir: Option<PathBuf>,
+    pid: Option<i32>,
+}
+
+impl Cleanup {
+    fn disarm(&mut self) {
+        self.dir = None;
+        self.pid = None;
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            process::kill_and_reap(pid);
+        }
+        if let Some(d) = self.dir.take() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! `husk kill [--all] ID [SIGNAL]`.
+
+use anyhow::{Context, Result, bail};
+use std::os::fd::OwnedFd;
+
+use crate::state::{Container, Status, Store};
+
+/// Parse a signal given as a name (KILL, SIGKILL, sigkill) or a number.
+pub fn parse_signal(s: &str) -> Result<i32> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+        bail!("invalid signal number {n}");
+    }
+    let up = s.to_ascii_uppercase();
+    let name = up.strip_prefix("SIG").unwrap_or(&up);
+    if let Some(rest) = name.strip_prefix("RTMIN") {
+        let base = libc::SIGRTMIN();
+        let off: i32 = if rest.is_empty() {
+            0
+        } else {
+            rest.trim_start_matches('+').parse().context("bad RTMIN offset")?
+        };
+        return Ok(base + off);
+    }
+    if let Some(rest) = name.strip_prefix("RTMAX") {
+        let base = libc::SIGRTMAX();
+        let off: i32 = if rest.is_empty() {
+            0
+        } else {
+            rest.trim_start_matches('-').parse().context("bad RTMAX offset")?
+        };
+        return Ok(base - off);
+    }
+    let full = format!("SIG{name}");
+    full.parse::<nix::sys::signal::Signal>()
+        .map(|s| s as i32)
+        .map_err(|_| anyhow::anyhow!("unknown signal {s:?}"))
+}
+
+/// A pidfd for the container init, verified to be the process recorded at
+/// create (not a later process that reused the pid).
+pub fn init_pidfd(c: &Container) -> Result<Option<OwnedFd>> {
+    let fd = match crate::sys::pidfd_open(c.state.pid) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(None),
+        Err(e) => return Err(e).context("pidfd_open the container init"),
+    };
+    if !c.init_alive() {
+        return Ok(None);
+    }
+    Ok(Some(fd))
+}
+
+pub fn kill(store: &Store, id: &str, signal: Option<&str>, all: bool) -> Result<()> {
+    let sig = parse_signal(signal.unwrap_or("SIGTERM"))?;
+    let c = store.open(id, false)?;
+    match c.status() {
+        Status::Stopped if !all => bail!("container {id:?} is not running"),
+        Status::Creating => bail!("container {id:?} is still being created"),
+        _ => {}
+    }
+    if all {
+        return signal_all(&c, sig);
+    }
+    let Some(fd) = init_pidfd(&c)? else {
+        bail!("container {id:?} is not running")
+    };
+    crate::sys::pidfd_send_signal(&fd, sig)
+        .with_context(|| format!("send signal {sig} to the container init (pid {})", c.state.pid))
+}
+
+/// Every process of the container: the processes in the init's pid
+/// namespace (husk's cgroup support, when present, refines this).
+pub fn signal_all(c: &Container, sig: i32) -> Result<()> {
+    let mut pids = Vec::new();
+    if c.init_alive() {
+        if c.state.new_pid_ns {
+            pids = pids_in_pidns(c.state.pid)?;
+        } else {
+            pids.push(c.state.pid);
+        }
+    }
+    for p in pids {
+        if let Ok(fd) = crate::sys::pidfd_open(p) {
+            let _ = crate::sys::pidfd_send_signal(&fd, sig);
+        }
+    }
+    Ok(())
+}
+
+/// Host pids whose pid namespace is the one of `init`.
+pub fn pids_in_pidns(init: i32) -> Result<Vec<i32>> {
+    use std::os::unix::fs::MetadataExt;
+    let ns = std::fs::metadata(format!("/proc/{init}/ns/pid")).context("stat the init's pid namespace")?;
+    let mut v = vec![init];
+    for e in std::fs::read_dir("/proc").context("read /proc")?.flatten() {
+        let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if p == init {
+            continue;
+        }
+        if let Ok(m) = std::fs::metadata(format!("/proc/{p}/ns/pid"))
+            && m.ino() == ns.ino()
+            && m.dev() == ns.dev()
+        {
+            v.push(p);
+        }
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_names_and_numbers() {
+        assert_eq!(parse_signal("KILL").unwrap(), 9);
+        assert_eq!(parse_signal("SIGKILL").unwrap(), 9);
+        assert_eq!(parse_signal("sigterm").unwrap(), 15);
+        assert_eq!(parse_signal("9").unwrap(), 9);
+        assert_eq!(parse_signal("HUP").unwrap(), 1);
+        assert_eq!(parse_signal("SIGRTMIN+1").unwrap(), libc::SIGRTMIN() + 1);
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("0").is_err());
+        assert!(parse_signal("65").is_err());
+    }
+}

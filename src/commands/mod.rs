@@ -1,0 +1,44 @@
+//! One module per subcommand.
+
+pub mod create;
+pub mod delete;
+pub mod features;
+pub mod kill;
+pub mod list;
+pub mod run;
+pub mod spec;
+pub mod start;
+pub mod state;
+
+use crate::cli::{Command, Global};
+use anyhow::{Result, bail};
+
+pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
+    if let Some(r) = g.rootless.as_deref() {
+        match r {
+            "false" => {}
+            "true" | "auto" if nix::unistd::geteuid().is_root() && r == "auto" => {}
+            _ => bail!("not supported yet: --rootless {r} (husk runs as root; rootless mode is a later issue)"),
+        }
+    }
+    if g.systemd_cgroup
+        && !matches!(
+            cmd,
+            Command::Spec { .. } | Command::Features | Command::State { .. } | Command::List { .. }
+        )
+    {
+        bail!("not supported yet: --systemd-cgroup (husk manages cgroups through cgroupfs only)");
+    }
+    let store = crate::state::Store::new(&g.root);
+    match cmd {
+        Command::Create { args, id } => create::create(&store, &id, &args).map(|_| 0),
+        Command::Start { id } => start::start(&store, &id).map(|_| 0),
+        Command::Run { args, detach, keep, id } => run::run(&store, &id, &args, detach, keep),
+        Command::State { id } => state::state(&store, &id).map(|_| 0),
+        Command::Kill { all, id, signal } => kill::kill(&store, &id, signal.as_deref(), all).map(|_| 0),
+        Command::Delete { force, id } => delete::delete(&store, &id, force).map(|_| 0),
+        Command::List { format, quiet } => list::list(&store, &format, quiet).map(|_| 0),
+        Command::Spec { bundle, rootless } => spec::spec(&bundle, rootless).map(|_| 0),
+        Command::Features => features::features().map(|_| 0),
+    }
+}

@@ -1,0 +1,54 @@
+//! `husk start ID`: release a created container's init to exec its entrypoint.
+
+use anyhow::{Context, Result, bail};
+use std::io::Read;
+use std::os::fd::AsRawFd;
+
+use crate::state::{self, Status, Store};
+
+pub fn start(store: &Store, id: &str) -> Result<()> {
+    let c = store.open(id, true)?;
+    match c.status() {
+        Status::Created => {}
+        Status::Creating => bail!("cannot start container {id:?}: it is still being created"),
+        Status::Stopped => bail!("cannot start a container that has stopped"),
+        Status::Running | Status::Paused => bail!("cannot start an already running container"),
+    }
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr};
+    let s = nix::sys::socket::socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
+        .context("socket")?;
+    let path = format!("/proc/self/fd/{}/{}", c.dir_fd.as_raw_fd(), state::EXEC_SOCK);
+    let addr = UnixAddr::new(path.as_str()).context("exec.sock address")?;
+    nix::sys::socket::connect(s.as_raw_fd(), &addr)
+        .with_context(|| format!("connect to {}/{}", c.dir.display(), state::EXEC_SOCK))?;
+    let mut conn = std::fs::File::from(s);
+    // The init answers 'S' when it takes the connection, then execs (the
+    // connection closes) or writes why it could not.
+    let mut first = [0u8; 1];
+    let n = loop {
+        match conn.read(&mut first) {
+            Ok(n) => break n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => break 0,
+            Err(e) => return Err(e).context("read from the container init"),
+        }
+    };
+    if n == 0 || first[0] != b'S' {
+        bail!("the container init exited before it could be started");
+    }
+    let mut rest = Vec::new();
+    let _ = conn.read_to_end(&mut rest);
+    // Whatever happened, the init is past waiting: it is running, or it failed and exited.
+    let _ = nix::unistd::unlinkat(&c.dir_fd, state::EXEC_SOCK, nix::unistd::UnlinkatFlags::NoRemoveDir);
+    if !rest.is_empty() {
+        bail!("{}", String::from_utf8_lossy(&rest).trim());
+    }
+    if let Some(v) = &c.state.poststart
+        && let Ok(hooks) = serde_json::from_value::<Vec<oci_spec::runtime::Hook>>(v.clone())
+    {
+        let st = c.oci_state().to_string();
+        crate::hooks::run_all_warn("poststart", &hooks, &st);
+    }
+    crate::debug!("container {id} started");
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! Which namespaces a container gets: new ones (clone flags) and existing
+//! ones joined by path (setns), plus the time namespace offsets.
+
+use anyhow::{Context, Result, bail};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+
+pub fn clone_flag(t: LinuxNamespaceType) -> libc::c_int {
+    match t {
+        LinuxNamespaceType::Mount => libc::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => libc::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => libc::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => libc::CLONE_NEWIPC,
+        LinuxNamespaceType::User => libc::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => libc::CLONE_NEWPID,
+        LinuxNamespaceType::Network => libc::CLONE_NEWNET,
+        LinuxNamespaceType::Time => 0x80, // CLONE_NEWTIME: unshare(2) only
+    }
+}
+
+#[derive(Default, Debug)]
+pub struct Plan {
+    /// CLONE_NEW* flags for namespaces created with the init (time excluded).
+    pub clone_flags: libc::c_int,
+    /// Namespaces to join: (type, path), user namespace first.
+    pub joins: Vec<(LinuxNamespaceType, PathBuf)>,
+    pub new_time: bool,
+    /// (clock name, seconds, nanoseconds) for a new time namespace.
+    pub time_offsets: Vec<(String, i64, u32)>,
+    pub types: Vec<LinuxNamespaceType>,
+}
+
+impl Plan {
+    pub fn from_spec(spec: &Spec) -> Plan {
+        let mut p = Plan::default();
+        let Some(linux) = spec.linux() else { return p };
+        for ns in linux.namespaces().iter().flatten() {
+            p.types.push(ns.typ());
+            match ns.path() {
+                Some(path) => p.joins.push((ns.typ(), path.clone())),
+                None if ns.typ() == LinuxNamespaceType::Time => p.new_time = true,
+                None => p.clone_flags |= clone_flag(ns.typ()),
+            }
+        }
+        p.joins.sort_by_key(|(t, _)| *t != LinuxNamespaceType::User);
+        if let Some(offs) = linux.time_offsets() {
+            let mut v: Vec<_> = offs
+                .iter()
+                .map(|(k, o)| (k.clone(), o.secs().unwrap_or(0), o.nanosecs().unwrap_or(0)))
+                .collect();
+            v.sort();
+            p.time_offsets = v;
+        }
+        p
+    }
+
+    pub fn has(&self, t: LinuxNamespaceType) -> bool {
+        self.types.contains(&t)
+    }
+
+    pub fn new_ns(&self, t: LinuxNamespaceType) -> bool {
+        self.clone_flags & clone_flag(t) != 0 || (t == LinuxNamespaceType::Time && self.new_time)
+    }
+
+    /// The init can be cloned straight from husk (one process, no
+    /// intermediate) unless namespaces are joined or a time namespace made.
+    pub fn direct(&self) -> bool {
+        self.joins.is_empty() && !self.new_time
+    }
+}
+
+/// Open every namespace path first (joining a mount namespace changes how
+/// later paths resolve), then setns in order: user first, then the rest.
+pub fn join_all(joins: &[(LinuxNamespaceType, PathBuf)]) -> Result<()> {
+    let mut fds: Vec<(LinuxNamespaceType, &PathBuf, OwnedFd)> = Vec::with_capacity(joins.len());
+    for (t, path) in joins {
+        let fd = nix::fcntl::open(
+            path.as_path(),
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .with_context(|| format!("open {} namespace path {}", crate::bundle::ns_name(*t), path.display()))?;
+        fds.push((*t, path, fd));
+    }
+    for (t, path, fd) in &fds {
+        let flag = nix::sched::CloneFlags::from_bits_truncate(clone_flag(*t));
+        nix::sched::setns(fd.as_fd(), flag).with_context(|| {
+            format!(
+                "setns into {} namespace {}{}",
+                crate::bundle::ns_name(*t),
+                path.display(),
+                match t {
+                    LinuxNamespaceType::User =>
+                        " (hint: is the path a user namespace, and is husk single-threaded root?)",
+                    _ => "",
+                }
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Make a new time namespace for the children of the calling process and
+/// write its clock offsets (before any process enters it).
+pub fn unshare_time(offsets: &[(String, i64, u32)]) -> Result<()> {
+    // SAFETY: unshare with an integer flag.
+    if unsafe { libc::unshare(0x80) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("unshare the time namespace (CLONE_NEWTIME)");
+    }
+    if offsets.is_empty() {
+        return Ok(());
+    }
+    let mut text = String::new();
+    for (clock, secs, nanos) in offsets {
+        let id = match clock.as_str() {
+            "monotonic" => "monotonic",
+            "boottime" => "boottime",
+            other => bail!("linux.timeOffsets: unknown clock {other:?} (monotonic or boottime)"),
+        };
+        text.push_str(&format!("{id} {secs} {nanos}\n"));
+    }
+    std::fs::write("/proc/self/timens_offsets", text).context("write /proc/self/timens_offsets")
+}

@@ -1,0 +1,576 @@
+//! The container init: how it is cloned, the sync protocol with the husk
+//! process that made it, and the init's setup steps up to exec.
+//!
+//! ```text
+//! husk create ──clone(CLONE_NEW*)──► init            (direct path)
+//! husk create ──fork──► intermediate ──clone(CLONE_PARENT|CLONE_NEW*)──► init
+//!                       (setns into joined namespaces, unshare time ns; exits)
+//! ```
+//! Messages on a SOCK_SEQPACKET pair, one datagram each, first byte a tag:
+//! - `P pid`   intermediate → husk: the init's host pid
+//! - `G json`  husk → init: id maps written, cgroup joined; go on (hook state)
+//! - `H`       init → husk: mounts done, run createRuntime hooks (only with hooks)
+//! - `h`       husk → init: createRuntime hooks passed
+//! - `R`       init → husk: ready, waiting for start
+//! - `A`       husk → init: state recorded; the init may wait for start
+//! - `E text`  init → husk: setup failed because of text
+//!
+//! `start` connects to the init's listening socket `<root>/<id>/exec.sock`;
+//! the init accepts, writes `S`, and execs the entrypoint. The connection
+//! is close-on-exec, so `start` reads EOF exactly when exec succeeded, or
+//! the error text when it did not.
+
+use anyhow::{Context, Result, anyhow, bail};
+use oci_spec::runtime::{LinuxNamespaceType, PosixRlimitType, Spec};
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use crate::bundle::Bundle;
+use crate::namespaces::Plan;
+use crate::sys;
+
+// ---- sync protocol -------------------------------------------------------
+
+pub fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType};
+    nix::sys::socket::socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+        .context("socketpair for the init sync channel")
+}
+
+pub fn send(fd: &OwnedFd, tag: u8, payload: &[u8]) -> Result<()> {
+    let mut buf = Vec::with_capacity(payload.len() + 1);
+    buf.push(tag);
+    buf.extend_from_slice(payload);
+    loop {
+        match nix::sys::socket::send(fd.as_raw_fd(), &buf, nix::sys::socket::MsgFlags::MSG_NOSIGNAL) {
+            Ok(_) => return Ok(()),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e).context("send on the init sync channel"),
+        }
+    }
+}
+
+/// Receive one message; None when the other side is gone.
+pub fn recv(fd: &OwnedFd) -> Result<Option<(u8, Vec<u8>)>> {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match nix::sys::socket::recv(fd.as_raw_fd(), &mut buf, nix::sys::socket::MsgFlags::empty()) {
+            Ok(0) => return Ok(None),
+            Ok(n) => {
+                let tag = buf[0];
+                return Ok(Some((tag, buf[1..n].to_vec())));
+            }
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(nix::errno::Errno::ECONNRESET) => return Ok(None),
+            Err(e) => return Err(e).context("receive on the init sync channel"),
+        }
+    }
+}
+
+// ---- spawning (husk side) ------------------------------------------------
+
+pub struct SpawnOpts<'a> {
+    pub bundle: &'a Bundle,
+    pub id: &'a str,
+    pub exec_listener: &'a OwnedFd,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    pub console_socket: Option<&'a Path>,
+    /// Hook state JSON sent to the init (for createContainer/startContainer).
+    pub has_container_hooks: bool,
+}
+
+pub struct Spawned {
+    pub pid: i32,
+    pub sock: OwnedFd,
+}
+
+/// Clone the container init and drive it until it is ready to start.
+///
+/// `on_clone(pid)` runs after the id maps are written and before the init
+/// goes on (cgroup placement, oom_score_adj); `on_hooks(pid)` runs the
+/// createRuntime hooks when the init asks; `hook_state(pid)` builds the
+/// state JSON the init passes to its own hooks. On error the init is
+/// killed and reaped; the caller cleans up the rest.
+pub fn spawn(
+    o: &SpawnOpts,
+    on_clone: &mut dyn FnMut(i32) -> Result<()>,
+    on_hooks: &mut dyn FnMut(i32) -> Result<()>,
+    hook_state: &dyn Fn(i32) -> String,
+) -> Result<Spawned> {
+    let plan = Plan::from_spec(&o.bundle.spec);
+    let (parent, child) = socketpair()?;
+    let pid = if plan.direct() {
+        let pid = sys::clone_fork(plan.clone_flags as libc::c_ulong).context("clone the container init")?;
+        if pid == 0 {
+            drop(parent);
+            child_main(o, &plan, child);
+        }
+        pid
+    } else {
+        let ipid = sys::clone_fork(0).context("fork the intermediate process")?;
+        if ipid == 0 {
+            drop(parent);
+            intermediate_main(o, &plan, child);
+        }
+        let r = recv(&parent);
+        // The intermediate exits right after reporting; reap it.
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(ipid), None);
+        match r? {
+            Some((b'P', p)) => {
+                let s = String::from_utf8_lossy(&p);
+                s.trim()
+                    .parse::<i32>()
+                    .map_err(|_| anyhow!("bad pid {s:?} from the intermediate process"))?
+            }
+            Some((b'E', m)) => bail!("{}", String::from_utf8_lossy(&m)),
+            _ => bail!("the intermediate process exited without reporting the init's pid"),
+        }
+    };
+    drop(child);
+    match drive(o, &plan, pid, &parent, on_clone, on_hooks, hook_state) {
+        Ok(()) => Ok(Spawned { pid, sock: parent }),
+        Err(e) => {
+            kill_and_reap(pid);
+            Err(e)
+        }
+    }
+}
+
+pub fn kill_and_reap(pid: i32) {
+    let p = nix::unistd::Pid::from_raw(pid);
+    let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(p, None);
+}
+
+fn drive(
+    o: &SpawnOpts,
+    plan: &Plan,
+    pid: i32,
+    sock: &OwnedFd,
+    on_clone: &mut dyn FnMut(i32) -> Result<()>,
+    on_hooks: &mut dyn FnMut(i32) -> Result<()>,
+    hook_state: &dyn Fn(i32) -> String,
+) -> Result<()> {
+    if plan.new_ns(LinuxNamespaceType::User) {
+        write_id_maps(&o.bundle.spec, pid)?;
+    }
+    on_clone(pid)?;
+    let st = if o.has_container_hooks {
+        hook_state(pid)
+    } else {
+        String::new()
+    };
+    send(sock, b'G', st.as_bytes())?;
+    loop {
+        match recv(sock)? {
+            Some((b'R', _)) => return Ok(()),
+            Some((b'H', _)) => {
+                let r = on_hooks(pid);
+                match r {
+                    Ok(()) => send(sock, b'h', b"")?,
+                    Err(e) => return Err(e),
+                }
+            }
+            Some((b'E', m)) => bail!("{}", String::from_utf8_lossy(&m)),
+            Some((t, _)) => bail!("unexpected message {:?} from the container init", t as char),
+            None => {
+                let st = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+                bail!("the container init exited during setup without reporting an error ({st:?})")
+            }
+        }
+    }
+}
+
+fn write_id_maps(spec: &Spec, pid: i32) -> Result<()> {
+    let linux = spec.linux().as_ref().context("no linux section")?;
+    let fmt = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        m.iter()
+            .flatten()
+            .map(|x| format!("{} {} {}\n", x.container_id(), x.host_id(), x.size()))
+            .collect::<String>()
+    };
+    let uid = fmt(linux.uid_mappings());
+    let gid = fmt(linux.gid_mappings());
+    let p = format!("/proc/{pid}/uid_map");
+    std::fs::write(&p, &uid).with_context(|| format!("write {uid:?} to {p}"))?;
+    let p = format!("/proc/{pid}/gid_map");
+    std::fs::write(&p, &gid).with_context(|| format!("write {gid:?} to {p}"))?;
+    Ok(())
+}
+
+fn intermediate_main(o: &SpawnOpts, plan: &Plan, sock: OwnedFd) -> ! {
+    let r = (|sock: &OwnedFd| -> Result<i32> {
+        namespaces::join_all(&plan.joins)?;
+        if plan.new_time {
+            namespaces::unshare_time(&plan.time_offsets)?;
+        }
+        let flags = plan.clone_flags as libc::c_ulong | libc::CLONE_PARENT as libc::c_ulong;
+        let pid = sys::clone_fork(flags).context("clone the container init")?;
+        if pid == 0 {
+            let own = sock.try_clone().unwrap_or_else(|_| sys::exit_now(1));
+            child_main(o, plan, own);
+        }
+        Ok(pid)
+    })(&sock);
+    match r {
+        Ok(pid) => {
+            let _ = send(&sock, b'P', pid.to_string().as_bytes());
+            sys::exit_now(0)
+        }
+        Err(e) => {
+            let _ = send(&sock, b'E', format!("{e:#}").as_bytes());
+            sys::exit_now(1)
+        }
+    }
+}
+
+use crate::namespaces;
+
+// ---- the init (container side) ------------------------------------------
+
+fn child_main(o: &SpawnOpts, plan: &Plan, sock: OwnedFd) -> ! {
+    match init(o, plan, &sock) {
+        Ok(never) => match never {},
+        Err(e) => {
+            let _ = send(&sock, b'E', format!("{e:#}").as_bytes());
+            sys::exit_now(1)
+        }
+    }
+}
+
+/// What the init needs to exec, prepared before `ready` so that mistakes
+/// surface in `create`.
+struct Exec {
+    path: CString,
+    args: Vec<CString>,
+    env: Vec<CString>,
+}
+
+fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infallible> {
+    // If husk dies during setup, so does the init. (A death before this
+    // point shows as EOF on the sync socket below.)
+    sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong).context("set the parent death signal")?;
+    // Nobody may ptrace or read /proc/<pid>/ of the init until it execs
+    // the entrypoint (CVE-2019-5736).
+    sys::prctl(libc::PR_SET_DUMPABLE, 0).context("make the init non-dumpable")?;
+    // No fd of husk's caller reaches the container: everything above the
+    // preserved range is close-on-exec.
+    sys::cloexec_from(3 + o.preserve_fds).context("mark inherited fds close-on-exec")?;
+    for fd in 3..3 + o.preserve_fds as RawFd {
+        // SAFETY: F_SETFD on an integer fd; failures (not open) are ignored.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    }
+
+    let hook_state = match recv(sock)? {
+        Some((b'G', st)) => st,
+        _ => sys::exit_now(1),
+    };
+    let spec = &o.bundle.spec;
+    let in_userns = plan.has(LinuxNamespaceType::User);
+    if in_userns {
+        become_root_in_userns(spec)?;
+    }
+    // SAFETY: umask only changes this process's file creation mask.
+    unsafe { libc::umask(0) };
+
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).with_context(|| format!("set hostname {h:?}"))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        set_domainname(d)?;
+    }
+    if !o.no_new_keyring {
+        join_session_keyring(o.id);
+    }
+
+    let setup = crate::rootfs::Setup {
+        spec,
+        rootfs: &o.bundle.rootfs,
+        in_userns,
+        new_mnt_ns: plan.new_ns(LinuxNamespaceType::Mount),
+        new_cgroup_ns: plan.new_ns(LinuxNamespaceType::Cgroup),
+        no_pivot: o.no_pivot,
+    };
+    crate::rootfs::prepare(&setup)?;
+
+    let hooks = spec.hooks().as_ref();
+    let has_runtime_hooks = hooks.is_some_and(|h| {
+        h.prestart().as_ref().is_some_and(|v| !v.is_empty())
+            || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
+    });
+    if has_runtime_hooks {
+        send(sock, b'H', b"")?;
+        match recv(sock)? {
+            Some((b'h', _)) => {}
+            _ => sys::exit_now(1),
+        }
+    }
+    if let Some(h) = hooks.and_then(|h| h.create_container().as_ref()) {
+        crate::hooks::run_all("createContainer", h, &String::from_utf8_lossy(&hook_state))?;
+    }
+
+    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let console_conn = match (terminal, o.console_socket) {
+        (true, Some(path)) => Some(crate::tty::connect(path)?),
+        (true, None) => bail!("process.terminal is true but no --console-socket was given"),
+        (false, _) => None,
+    };
+
+    crate::rootfs::pivot(&o.bundle.rootfs, setup.new_mnt_ns, o.no_pivot)?;
+    crate::rootfs::finalize(spec, setup.new_mnt_ns)?;
+    crate::debug!("rootfs ready");
+
+    let console = match console_conn {
+        Some(conn) => Some(crate::tty::setup_console(conn, spec)?),
+        None => None,
+    };
+
+    let exec = match spec.process() {
+        Some(p) => Some(prepare_process(p)?),
+        None => None,
+    };
+    if let Some(c) = console {
+        crate::tty::make_controlling(c)?;
+    }
+
+    // Ready. Clear the death signal first: husk exits once it has recorded
+    // the state, and the init must outlive it.
+    // If husk died in between, the 'A' below never comes (EOF) and we exit.
+    sys::prctl(libc::PR_SET_PDEATHSIG, 0).context("clear the parent death signal")?;
+    send(sock, b'R', b"")?;
+    match recv(sock)? {
+        Some((b'A', _)) => {}
+        _ => sys::exit_now(1),
+    }
+
+    // Wait for `start`.
+    let listener = o.exec_listener.as_raw_fd();
+    let conn = loop {
+        // SAFETY: accept4 on our listening socket; addresses are not wanted.
+        let r = unsafe { libc::accept4(listener, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC) };
+        if r >= 0 {
+            // SAFETY: accept4 returned a new fd that we own.
+            break unsafe { OwnedFd::from_raw_fd(r) };
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            sys::exit_now(1);
+        }
+    };
+    let mut conn = std::fs::File::from(conn);
+    let _ = conn.write_all(b"S");
+    let r = start_process(spec, exec, &hook_state);
+    let msg = match r {
+        Err(e) => format!("{e:#}"),
+        Ok(never) => match never {},
+    };
+    let _ = conn.write_all(msg.as_bytes());
+    sys::exit_now(127)
+}
+
+fn start_process(spec: &Spec, exec: Option<Exec>, hook_state: &[u8]) -> Result<std::convert::Infallible> {
+    let exec = exec.context("cannot start a container that has no process (config.json has no \"process\")")?;
+    if let Some(h) = spec.hooks().as_ref().and_then(|h| h.start_container().as_ref()) {
+        crate::hooks::run_all("startContainer", h, &String::from_utf8_lossy(hook_state))?;
+    }
+    sys::reset_signals();
+    let argv: Vec<&std::ffi::CStr> = exec.args.iter().map(|a| a.as_c_str()).collect();
+    let envp: Vec<&std::ffi::CStr> = exec.env.iter().map(|a| a.as_c_str()).collect();
+    let e = nix::unistd::execve(&exec.path, &argv, &envp).unwrap_err();
+    Err(exec_error(&exec.args[0].to_string_lossy(), e))
+}
+
+fn exec_error(arg0: &str, e: nix::errno::Errno) -> anyhow::Error {
+    anyhow!("exec: {arg0:?}: {}", e.desc().to_lowercase())
+}
+
+fn become_root_in_userns(spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    let maps_root =
+        |m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| m.is_some_and(|v| v.iter().any(|x| x.container_id() == 0));
+    if maps_root(linux.and_then(|l| l.gid_mappings().as_ref())) {
+        nix::unistd::setresgid(0.into(), 0.into(), 0.into()).context("setresgid(0) in the user namespace")?;
+    }
+    if maps_root(linux.and_then(|l| l.uid_mappings().as_ref())) {
+        nix::unistd::setresuid(0.into(), 0.into(), 0.into()).context("setresuid(0) in the user namespace")?;
+    }
+    Ok(())
+}
+
+fn set_domainname(d: &str) -> Result<()> {
+    // SAFETY: pointer and length of a valid byte buffer.
+    let r = unsafe { libc::setdomainname(d.as_ptr() as *const libc::c_char, d.len()) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error()).with_context(|| format!("set domainname {d:?}"));
+    }
+    Ok(())
+}
+
+fn join_session_keyring(id: &str) {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    let Ok(name) = CString::new(format!("_ses.{id}")) else {
+        return;
+    };
+    // SAFETY: keyctl with a valid C string; failure only means no new keyring.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if r < 0 {
+        crate::debug!("no new session keyring: {}", std::io::Error::last_os_error());
+    }
+}
+
+fn rlimit_resource(t: PosixRlimitType) -> Option<libc::__rlimit_resource_t> {
+    use PosixRlimitType::*;
+    Some(match t {
+        RlimitCpu => libc::RLIMIT_CPU,
+        RlimitFsize => libc::RLIMIT_FSIZE,
+        RlimitData => libc::RLIMIT_DATA,
+        RlimitStack => libc::RLIMIT_STACK,
+        RlimitCore => libc::RLIMIT_CORE,
+        RlimitRss => libc::RLIMIT_RSS,
+        RlimitNproc => libc::RLIMIT_NPROC,
+        RlimitNofile => libc::RLIMIT_NOFILE,
+        RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        RlimitAs => libc::RLIMIT_AS,
+        RlimitLocks => libc::RLIMIT_LOCKS,
+        RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        RlimitNice => libc::RLIMIT_NICE,
+        RlimitRtprio => libc::RLIMIT_RTPRIO,
+        RlimitRttime => libc::RLIMIT_RTTIME,
+        #[allow(unreachable_patterns)]
+        _ => return None,
+    })
+}
+
+/// Everything about the process that can fail, done before `ready`:
+/// rlimits, the executable lookup, user and groups, cwd, capabilities.
+fn prepare_process(p: &oci_spec::runtime::Process) -> Result<Exec> {
+    for r in p.rlimits().iter().flatten() {
+        let res = rlimit_resource(r.typ()).with_context(|| format!("unknown rlimit {:?}", r.typ()))?;
+        let lim = libc::rlimit {
+            rlim_cur: r.soft(),
+            rlim_max: r.hard(),
+        };
+        // SAFETY: setrlimit with a valid struct.
+        if unsafe { libc::setrlimit(res, &lim) } != 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("setrlimit {:?} soft {} hard {}", r.typ(), r.soft(), r.hard()));
+        }
+    }
+    let args = p.args().as_deref().unwrap_or(&[]);
+    let arg0 = args.first().context("process.args must not be empty")?;
+    let mut env: Vec<String> = p.env().clone().unwrap_or_default();
+    let user = p.user();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", home_of(user.uid())));
+    }
+    let path_var = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .to_string();
+    let path = look_path(arg0, &path_var)?;
+
+    let caps = crate::capabilities::masks(p.capabilities().as_ref());
+    crate::capabilities::drop_bounding(caps.bounding)?;
+    sys::prctl(libc::PR_SET_KEEPCAPS, 1).context("set keepcaps")?;
+    let gids: Vec<nix::unistd::Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| nix::unistd::Gid::from_raw(*g))
+        .collect();
+    if setgroups_allowed() {
+        nix::unistd::setgroups(&gids).with_context(|| format!("setgroups {:?}", user.additional_gids()))?;
+    }
+    let (uid, gid) = (user.uid(), user.gid());
+    nix::unistd::setresgid(gid.into(), gid.into(), gid.into())
+        .with_context(|| format!("setresgid {gid} (process.user.gid)"))?;
+    nix::unistd::setresuid(uid.into(), uid.into(), uid.into())
+        .with_context(|| format!("setresuid {uid} (process.user.uid)"))?;
+    sys::prctl(libc::PR_SET_KEEPCAPS, 0).context("clear keepcaps")?;
+
+    let cwd = p.cwd();
+    nix::unistd::chdir(cwd).map_err(|e| {
+        anyhow!(
+            "chdir to cwd ({:?}) set in config.json failed: {}",
+            cwd,
+            e.desc().to_lowercase()
+        )
+    })?;
+    // The cwd must lie inside the container's root (CVE-2024-21626).
+    match nix::unistd::getcwd() {
+        Ok(c) if c.starts_with("/") => {}
+        _ => bail!("process.cwd {:?} is not inside the container root", cwd),
+    }
+    crate::capabilities::apply(&caps)?;
+    if p.no_new_privileges().unwrap_or(false) {
+        sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).context("set no_new_privs")?;
+    }
+    // SAFETY: umask only changes this process's file creation mask.
+    unsafe { libc::umask(user.umask().unwrap_or(0o022) as libc::mode_t) };
+
+    let cs = |s: &str, what: &str| CString::new(s).map_err(|_| anyhow!("{what} {s:?} contains a NUL byte"));
+    Ok(Exec {
+        path: cs(&path.to_string_lossy(), "executable path")?,
+        args: args
+            .iter()
+            .map(|a| cs(a, "process.args entry"))
+            .collect::<Result<_>>()?,
+        env: env.iter().map(|e| cs(e, "process.env entry")).collect::<Result<_>>()?,
+    })
+}
+
+fn setgroups_allowed() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups")
+        .map(|s| s.trim() != "deny")
+        .unwrap_or(true)
+}
+
+/// HOME for a uid from the container's /etc/passwd, or "/".
+fn home_of(uid: u32) -> String {
+    if let Ok(text) = std::fs::read_to_string("/etc/passwd") {
+        for line in text.lines() {
+            let f: Vec<&str> = line.split(':').collect();
+            if f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid) {
+                return f[5].to_string();
+            }
+        }
+    }
+    "/".into()
+}
+
+/// Find the executable like execvp would, with runc's error wording (which
+/// Docker matches to report exit status 127).
+pub fn look_path(arg0: &str, path_var: &str) -> Result<PathBuf> {
+    let check = |p: &Path| -> std::result::Result<(), nix::errno::Errno> {
+        let st = nix::sys::stat::stat(p)?;
+        if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            return Err(nix::errno::Errno::EISDIR);
+        }
+        if st.st_mode & 0o111 == 0 {
+            return Err(nix::errno::Errno::EACCES);
+        }
+        Ok(())
+    };
+    if arg0.contains('/') {
+        let p = PathBuf::from(arg0);
+        return match check(&p) {
+            Ok(()) => Ok(p),
+            Err(e) => Err(exec_error(arg0, e)),
+        };
+    }
+    for dir in path_var.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let p = Path::new(dir).join(arg0);
+        if check(&p).is_ok() {
+            return Ok(p);
+        }
+    }
+    bail!("exec: {arg0:?}: executable file not found in $PATH")
+}

@@ -1,0 +1,923 @@
+//! Root filesystem setup inside the container's mount namespace: mounts
+//! from the config, devices, /dev symlinks, masked and read-only paths,
+//! sysctls, then pivot_root (or chroot / MS_MOVE).
+//!
+//! The rootfs is hostile: every path inside it is resolved with openat2
+//! RESOLVE_IN_ROOT (a symlink can never lead out of the rootfs) and every
+//! mount goes onto the opened fd (`/proc/self/fd/N`), never onto a path a
+//! racing process could swap.
+
+use anyhow::{Context, Result, bail};
+use nix::mount::MsFlags;
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use crate::sys::{RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, openat2};
+
+pub fn propagation_flag(s: &str) -> Option<MsFlags> {
+    Some(match s {
+        "shared" => MsFlags::MS_SHARED,
+        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
+        "slave" => MsFlags::MS_SLAVE,
+        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        "private" => MsFlags::MS_PRIVATE,
+        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
+        _ => return None,
+    })
+}
+
+#[derive(Debug, PartialEq)]
+pub struct MountOptions {
+    pub flags: MsFlags,
+    pub propagation: Vec<MsFlags>,
+    pub data: Vec<String>,
+    pub bind: bool,
+}
+
+/// Split mount option words into flags, propagation changes and the data
+/// string passed to the filesystem (runc's table of option words).
+pub fn parse_options(opts: &[String]) -> MountOptions {
+    let mut o = MountOptions {
+        flags: MsFlags::empty(),
+        propagation: Vec::new(),
+        data: Vec::new(),
+        bind: false,
+    };
+    for w in opts {
+        let (set, clear): (MsFlags, MsFlags) = match w.as_str() {
+            "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
+            "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
+            "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
+            "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
+            "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
+            "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
+            "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
+            "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
+            "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
+            "async" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
+            "dirsync" => (MsFlags::MS_DIRSYNC, MsFlags::empty()),
+            "remount" => (MsFlags::MS_REMOUNT, MsFlags::empty()),
+            "mand" => (MsFlags::MS_MANDLOCK, MsFlags::empty()),
+            "nomand" => (MsFlags::empty(), MsFlags::MS_MANDLOCK),
+            "atime" => (MsFlags::empty(), MsFlags::MS_NOATIME),
+            "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
+            "diratime" => (MsFlags::empty(), MsFlags::MS_NODIRATIME),
+            "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
+            "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
+            "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME),
+            "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
+            "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
+            "lazytime" => (MsFlags::from_bits_retain(1 << 25), MsFlags::empty()),
+            "nolazytime" => (MsFlags::empty(), MsFlags::from_bits_retain(1 << 25)),
+            "silent" => (MsFlags::MS_SILENT, MsFlags::empty()),
+            "loud" => (MsFlags::empty(), MsFlags::MS_SILENT),
+            "bind" => {
+                o.bind = true;
+                (MsFlags::MS_BIND, MsFlags::empty())
+            }
+            "rbind" => {
+                o.bind = true;
+                (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty())
+            }
+            "defaults" => (MsFlags::empty(), MsFlags::empty()),
+            other => {
+                if let Some(p) = propagation_flag(other) {
+                    o.propagation.push(p);
+                } else {
+                    o.data.push(other.to_string());
+                }
+                continue;
+            }
+        };
+        o.flags.insert(set);
+        o.flags.remove(clear);
+    }
+    o
+}
+
+/// Path of an fd usable as a mount source or target.
+pub fn fd_path(fd: &OwnedFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+fn rel(p: &Path) -> PathBuf {
+    p.components().filter(|c| matches!(c, Component::Normal(_))).collect()
+}
+
+/// Open `path` (taken relative to the root) inside the root `root`; symlinks
+/// are followed but can never leave the root.
+pub fn resolve(root: &OwnedFd, path: &Path) -> std::io::Result<OwnedFd> {
+    openat2(
+        root.as_raw_fd(),
+        &rel(path),
+        libc::O_PATH,
+        RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    )
+}
+
+fn is_dir(fd: &OwnedFd) -> bool {
+    nix::sys::stat::fstat(fd)
+        .map(|s| s.st_mode & libc::S_IFMT == libc::S_IFDIR)
+        .unwrap_or(false)
+}
+
+/// Make every missing directory of `path` inside the root and open the
+/// final one. Dangling symlinks on the way are followed (inside the root)
+/// and their targets created, as `mkdir -p` in a chroot would.
+pub fn mkdir_all(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
+    let r = rel(path);
+    match resolve(root, &r) {
+        Ok(fd) => {
+            if !is_dir(&fd) {
+                bail!("{} exists in the rootfs and is not a directory", path.display());
+            }
+            return Ok(fd);
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+        Err(e) => return Err(e).with_context(|| format!("resolve {} in the rootfs", path.display())),
+    }
+    let root_real = std::fs::read_link(fd_path(root)).context("readlink the rootfs fd")?;
+    let mut pending: std::collections::VecDeque<std::ffi::OsString> =
+        r.components().map(|c| c.as_os_str().to_os_string()).collect();
+    // `cur` is always the real (symlink-free) path of `parent` inside the root.
+    let mut cur = PathBuf::new();
+    let mut parent = root.try_clone().context("dup rootfs fd")?;
+    let mut links = 0;
+    while let Some(comp) = pending.pop_front() {
+        if comp == ".." {
+            cur.pop();
+            parent = resolve(root, &cur).with_context(|| format!("resolve {} in the rootfs", cur.display()))?;
+            continue;
+        }
+        if comp == "." || comp.is_empty() {
+            continue;
+        }
+        let cand = cur.join(&comp);
+        let fd = match resolve(root, &cand) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                match nix::sys::stat::mkdirat(
+                    &parent,
+                    comp.as_os_str(),
+                    nix::sys::stat::Mode::from_bits_truncate(0o755),
+                ) {
+                    Ok(()) => {}
+                    Err(nix::errno::Errno::EEXIST) => {
+                        // A dangling symlink: continue at its target, inside the root.
+                        links += 1;
+                        if links > 40 {
+                            bail!("too many levels of symbolic links under {}", path.display());
+                        }
+                        let target = nix::fcntl::readlinkat(&parent, comp.as_os_str())
+                            .with_context(|| format!("readlink {} in the rootfs", cand.display()))?;
+                        let t = PathBuf::from(target);
+                        if t.is_absolute() {
+                            cur = PathBuf::new();
+                            parent = root.try_clone().context("dup rootfs fd")?;
+                        }
+                        for c in t.components().rev() {
+                            match c {
+                                Component::Normal(n) => pending.push_front(n.to_os_string()),
+                                Component::ParentDir => pending.push_front("..".into()),
+                                _ => {}
+                            }
+                        }
+                        continue;
+                    }
+                    Err(e) => return Err(e).with_context(|| format!("mkdir {} in the rootfs", cand.display())),
+                }
+                resolve(root, &cand).with_context(|| format!("resolve {} in the rootfs", cand.display()))?
+            }
+            Err(e) => return Err(e).with_context(|| format!("resolve {} in the rootfs", cand.display())),
+        };
+        if !is_dir(&fd) {
+            bail!("{} in the rootfs is not a directory", cand.display());
+        }
+        let real = std::fs::read_link(fd_path(&fd)).context("readlink a rootfs fd")?;
+        cur = real.strip_prefix(&root_real).map(Path::to_path_buf).unwrap_or_default();
+        parent = fd;
+    }
+    Ok(parent)
+}
+
+/// Make (if missing) a regular file at `path` inside the root and open it.
+pub fn mkfile(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
+    let r = rel(path);
+    if let Ok(fd) = resolve(root, &r) {
+        return Ok(fd);
+    }
+    let (dir, name) = split(&r)?;
+    let parent = mkdir_all(root, &dir)?;
+    match nix::fcntl::openat(
+        &parent,
+        name.as_path(),
+        nix::fcntl::OFlag::O_CREAT
+            | nix::fcntl::OFlag::O_EXCL
+            | nix::fcntl::OFlag::O_NOFOLLOW
+            | nix::fcntl::OFlag::O_CLOEXEC
+            | nix::fcntl::OFlag::O_WRONLY,
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    ) {
+        Ok(_) | Err(nix::errno::Errno::EEXIST) => {}
+        Err(e) => return Err(e).with_context(|| format!("create {} in the rootfs", path.display())),
+    }
+    resolve(root, &r).with_context(|| format!("resolve {} in the rootfs", path.display()))
+}
+
+fn split(r: &Path) -> Result<(PathBuf, PathBuf)> {
+    let name = r
+        .file_name()
+        .with_context(|| format!("{} has no file name", r.display()))?;
+    Ok((r.parent().unwrap_or(Path::new("")).to_path_buf(), PathBuf::from(name)))
+}
+
+fn do_mount(
+    src: Option<&str>,
+    target: &str,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> nix::Result<()> {
+    nix::mount::mount(src, target, fstype, flags, data)
+}
+
+pub struct Setup<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub in_userns: bool,
+    pub new_mnt_ns: bool,
+    pub new_cgroup_ns: bool,
+    pub no_pivot: bool,
+}
+
+/// Everything before pivot_root. Runs in the init, in its mount namespace,
+/// while /proc is still the host's.
+pub fn prepare(s: &Setup) -> Result<()> {
+    let linux = s.spec.linux().as_ref();
+    let rootfs = s.rootfs.to_str().context("rootfs path is not UTF-8")?;
+    if s.new_mnt_ns {
+        // Nothing we mount may propagate back to the host.
+        let prop = linux
+            .and_then(|l| l.rootfs_propagation().as_deref())
+            .and_then(propagation_flag)
+            .filter(|f| !f.contains(MsFlags::MS_SHARED))
+            .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+        do_mount(None, "/", None, prop | MsFlags::MS_REC, None).context("make / a slave mount (rootfsPropagation)")?;
+        do_mount(Some(rootfs), rootfs, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)
+            .with_context(|| format!("bind mount the rootfs {rootfs} onto itself"))?;
+    }
+    let root = nix::fcntl::open(
+        s.rootfs,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .with_context(|| format!("open rootfs {rootfs}"))?;
+
+    let mounts = s.spec.mounts().as_deref().unwrap_or(&[]);
+    let mut dev_is_bind = false;
+    for (i, m) in mounts.iter().enumerate() {
+        let o = parse_options(m.options().as_deref().unwrap_or(&[]));
+        if m.destination() == Path::new("/dev") && o.bind {
+            dev_is_bind = true;
+        }
+        mount_one(s, &root, m, &o).with_context(|| {
+            format!(
+                "mounts[{i}]: mount {} on {} (type {})",
+                m.source().as_deref().unwrap_or(Path::new("none")).display(),
+                m.destination().display(),
+                m.typ().as_deref().unwrap_or("none")
+            )
+        })?;
+        crate::debug!(
+            "mounted {} (type {})",
+            m.destination().display(),
+            m.typ().as_deref().unwrap_or("")
+        );
+    }
+
+    if !dev_is_bind {
+        let mut devices = default_devices();
+        if let Some(extra) = linux.and_then(|l| l.devices().as_ref()) {
+            devices.extend(extra.iter().cloned());
+        }
+        for d in &devices {
+            make_device(&root, d, s.in_userns).with_context(|| format!("create device {}", d.path().display()))?;
+        }
+        dev_symlinks(&root)?;
+    }
+
+    // Masked and read-only paths, while the real host /dev/null is at hand.
+    if let Some(l) = linux {
+        for p in l.masked_paths().iter().flatten() {
+            mask_path(&root, Path::new(p)).with_context(|| format!("mask path {p}"))?;
+        }
+        for p in l.readonly_paths().iter().flatten() {
+            readonly_path(&root, Path::new(p)).with_context(|| format!("make {p} read-only"))?;
+        }
+        if let Some(sysctl) = l.sysctl() {
+            let mut keys: Vec<_> = sysctl.iter().collect();
+            keys.sort();
+            for (k, v) in keys {
+                write_sysctl(k, v)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn mount_one(s: &Setup, root: &OwnedFd, m: &Mount, o: &MountOptions) -> Result<()> {
+    let typ = m.typ().as_deref().unwrap_or("");
+    let dest = m.destination();
+    if o.bind {
+        let src = m.source().as_deref().context("a bind mount needs a source")?;
+        let src = if src.is_absolute() {
+            src.to_path_buf()
+        } else {
+            // runc resolves a relative bind source against the bundle (the cwd).
+            std::env::current_dir().unwrap_or_default().join(src)
+        };
+        let sfd = nix::fcntl::open(
+            &src,
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .with_context(|| format!("open bind source {}", src.display()))?;
+        let tfd = if is_dir(&sfd) {
+            mkdir_all(root, dest)?
+        } else {
+            mkfile(root, dest)?
+        };
+        do_mount(
+            Some(&fd_path(&sfd)),
+            &fd_path(&tfd),
+            None,
+            o.flags & (MsFlags::MS_BIND | MsFlags::MS_REC),
+            None,
+        )
+        .context("bind mount")?;
+        let extra = o.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+        let newfd = resolve(root, dest).context("reopen the mount point")?;
+        if !extra.is_empty() {
+            // Keep the flags the kernel locks on a mount from a less
+            // privileged namespace (nosuid, nodev, noexec).
+            let locked = locked_flags(&newfd);
+            do_mount(
+                None,
+                &fd_path(&newfd),
+                None,
+                MsFlags::MS_REMOUNT | MsFlags::MS_BIND | extra | locked,
+                None,
+            )
+            .context("remount the bind mount with its options")?;
+        }
+        for p in &o.propagation {
+            do_mount(None, &fd_path(&newfd), None, *p, None).context("set propagation")?;
+        }
+        return Ok(());
+    }
+    match typ {
+        "cgroup" | "cgroup2" => return mount_cgroup(s, root, dest, o),
+        "sysfs" => {
+            let t = mkdir_all(root, dest)?;
+            match do_mount(Some("sysfs"), &fd_path(&t), Some("sysfs"), o.flags, data(o).as_deref()) {
+                Ok(()) => {}
+                Err(nix::errno::Errno::EPERM) if s.in_userns => {
+                    // A user namespace that does not own the network
+                    // namespace may not mount sysfs: bind the host's instead.
+                    do_mount(
+                        Some("/sys"),
+                        &fd_path(&t),
+                        None,
+                        MsFlags::MS_BIND | MsFlags::MS_REC,
+                        None,
+                    )
+                    .context("bind /sys (sysfs cannot be mounted in this user namespace)")?;
+                    let n = resolve(root, dest)?;
+                    let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | locked_flags(&n);
+                    do_mount(None, &fd_path(&n), None, flags, None).context("remount /sys read-only")?;
+                }
+                Err(e) => return Err(e).context("mount sysfs"),
+            }
+        }
+        _ => {
+            let t = mkdir_all(root, dest)?;
+            let src = m.source().as_deref().map(|p| p.to_string_lossy().into_owned());
+            let fstype = if typ.is_empty() { None } else { Some(typ) };
+            do_mount(
+                Some(src.as_deref().unwrap_or(typ)),
+                &fd_path(&t),
+                fstype,
+                o.flags & !MsFlags::MS_REMOUNT,
+                data(o).as_deref(),
+            )
+            .map_err(|e| anyhow::anyhow!(mount_hint(typ, e, s)))?;
+        }
+    }
+    if !o.propagation.is_empty() {
+        let n = resolve(root, dest)?;
+        for p in &o.propagation {
+            do_mount(None, &fd_path(&n), None, *p, None).context("set propagation")?;
+        }
+    }
+    Ok(())
+}
+
+fn mount_hint(typ: &str, e: nix::errno::Errno, s: &Setup) -> String {
+    let mut msg = e.desc().to_lowercase();
+    if typ == "proc" && e == nix::errno::Errno::EPERM && s.in_userns {
+        msg.push_str(" (hint: a user namespace without its own pid namespace cannot mount proc)");
+    }
+    if typ == "mqueue" && e == nix::errno::Errno::EPERM {
+        msg.push_str(" (hint: mqueue needs an ipc namespace owned by the container)");
+    }
+    msg
+}
+
+fn data(o: &MountOptions) -> Option<String> {
+    if o.data.is_empty() {
+        None
+    } else {
+        Some(o.data.join(","))
+    }
+}
+
+fn locked_flags(fd: &OwnedFd) -> MsFlags {
+    let mut f = MsFlags::empty();
+    if let Ok(st) = nix::sys::statvfs::fstatvfs(fd) {
+        use nix::sys::statvfs::FsFlags;
+        let fl = st.flags();
+        if fl.contains(FsFlags::ST_NOSUID) {
+            f |= MsFlags::MS_NOSUID;
+        }
+        if fl.contains(FsFlags::ST_NODEV) {
+            f |= MsFlags::MS_NODEV;
+        }
+        if fl.contains(FsFlags::ST_NOEXEC) {
+            f |= MsFlags::MS_NOEXEC;
+        }
+    }
+    f
+}
+
+/// cgroup mounts: with a cgroup namespace each hierarchy is mounted fresh
+/// (the container sees its own cgroup as the root); without one, the
+/// container's own cgroup directories are bound. v1 hierarchies go under a
+/// tmpfs. Read-only unless the options say rw.
+fn mount_cgroup(s: &Setup, root: &OwnedFd, dest: &Path, o: &MountOptions) -> Result<()> {
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
+    let own = std::fs::read_to_string("/proc/self/cgroup").context("read /proc/self/cgroup")?;
+    let hier = cgroup_hierarchies(&mi);
+    let flags = o.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
+    let t = mkdir_all(root, dest)?;
+    // Pure v2 host: one cgroup2 mount.
+    if hier.len() == 1 && hier[0].fstype == "cgroup2" && hier[0].mountpoint == "/sys/fs/cgroup" {
+        if s.new_cgroup_ns {
+            do_mount(Some("cgroup2"), &fd_path(&t), Some("cgroup2"), flags, None).context("mount cgroup2")?;
+        } else {
+            let path = own_cgroup_path(&own, "").unwrap_or_else(|| "/".into());
+            bind_ro(&format!("/sys/fs/cgroup{path}"), root, dest, flags)?;
+        }
+        return Ok(());
+    }
+    do_mount(
+        Some("tmpfs"),
+        &fd_path(&t),
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        Some("mode=755"),
+    )
+    .context("mount a tmpfs for the cgroup hierarchies")?;
+    for h in &hier {
+        let Some(name) = Path::new(&h.mountpoint).file_name() else {
+            continue;
+        };
+        let sub = dest.join(name);
+        let key = if h.fstype == "cgroup2" {
+            String::new()
+        } else {
+            h.controllers.clone()
+        };
+        if s.new_cgroup_ns {
+            let (ty, opts) = if h.fstype == "cgroup2" {
+                ("cgroup2", None)
+            } else {
+                ("cgroup", Some(h.controllers.as_str()))
+            };
+            let sfd = mkdir_all(root, &sub)?;
+            do_mount(Some(ty), &fd_path(&sfd), Some(ty), flags, opts)
+                .with_context(|| format!("mount {ty} {} at {}", h.controllers, sub.display()))?;
+        } else {
+            let path = own_cgroup_path(&own, &key).unwrap_or_else(|| "/".into());
+            let below = if h.root == "/" {
+                path.as_str()
+            } else {
+                path.strip_prefix(h.root.as_str()).unwrap_or(&path)
+            };
+            let src = format!("{}/{}", h.mountpoint, below.trim_start_matches('/'));
+            bind_ro(&src, root, &sub, flags)?;
+        }
+    }
+    if flags.contains(MsFlags::MS_RDONLY) {
+        let n = resolve(root, dest)?;
+        do_mount(
+            None,
+            &fd_path(&n),
+            None,
+            MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            Some("mode=755"),
+        )
+        .context("remount the cgroup tmpfs read-only")?;
+    }
+    Ok(())
+}
+
+fn bind_ro(src: &str, root: &OwnedFd, dest: &Path, flags: MsFlags) -> Result<()> {
+    let t = mkdir_all(root, dest)?;
+    do_mount(Some(src), &fd_path(&t), None, MsFlags::MS_BIND | MsFlags::MS_REC, None)
+        .with_context(|| format!("bind {src}"))?;
+    let extra = flags & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
+    if !extra.is_empty() {
+        // Reopen: the old fd names the directory under the new mount.
+        let n = resolve(root, dest).context("reopen the mount point")?;
+        do_mount(
+            None,
+            &fd_path(&n),
+            None,
+            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | extra | locked_flags(&n),
+            None,
+        )
+        .with_context(|| format!("remount {src} with its options"))?;
+    }
+    Ok(())
+}
+
+pub struct Hierarchy {
+    pub mountpoint: String,
+    pub root: String,
+    pub fstype: String,
+    /// Controller list as in /proc/self/cgroup (e.g. "cpu,cpuacct", "name=systemd").
+    pub controllers: String,
+}
+
+/// cgroup and cgroup2 mounts from mountinfo text.
+pub fn cgroup_hierarchies(mountinfo: &str) -> Vec<Hierarchy> {
+    let mut v = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let l: Vec<&str> = left.split(' ').collect();
+        let r: Vec<&str> = right.split(' ').collect();
+        if l.len() < 5 || r.len() < 3 {
+            continue;
+        }
+        let fstype = r[0];
+        if fstype != "cgroup" && fstype != "cgroup2" {
+            continue;
+        }
+        let controllers = if fstype == "cgroup2" {
+            String::new()
+        } else {
+            r[2].split(',')
+                .filter(|o| {
+                    !matches!(
+                        *o,
+                        "rw" | "ro"
+                            | "relatime"
+                            | "nosuid"
+                            | "nodev"
+                            | "noexec"
+                            | "noatime"
+                            | "clone_children"
+                            | "nsdelegate"
+                            | "memory_recursiveprot"
+                            | "xattr"
+                    )
+                })
+                .filter(|o| !o.starts_with("release_agent="))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        v.push(Hierarchy {
+            mountpoint: l[4].to_string(),
+            root: l[3].to_string(),
+            fstype: fstype.to_string(),
+            controllers,
+        });
+    }
+    v
+}
+
+/// The cgroup path of this process in the hierarchy with `controllers`
+/// ("" for the unified hierarchy) from /proc/self/cgroup text.
+pub fn own_cgroup_path(text: &str, controllers: &str) -> Option<String> {
+    for line in text.lines() {
+        let mut it = line.splitn(3, ':');
+        let (_id, ctrl, path) = (it.next()?, it.next()?, it.next()?);
+        if ctrl == controllers {
+            return Some(path.to_string());
+        }
+    }
+    None
+}
+
+pub fn default_devices() -> Vec<LinuxDevice> {
+    let mk = |path: &str, major: i64, minor: i64| {
+        let mut d = LinuxDevice::default();
+        d.set_path(PathBuf::from(path));
+        d.set_typ(LinuxDeviceType::C);
+        d.set_major(major);
+        d.set_minor(minor);
+        d.set_file_mode(Some(0o666));
+        d.set_uid(Some(0));
+        d.set_gid(Some(0));
+        d
+    };
+    vec![
+        mk("/dev/null", 1, 3),
+        mk("/dev/zero", 1, 5),
+        mk("/dev/full", 1, 7),
+        mk("/dev/random", 1, 8),
+        mk("/dev/urandom", 1, 9),
+        mk("/dev/tty", 5, 0),
+    ]
+}
+
+fn make_device(root: &OwnedFd, d: &LinuxDevice, in_userns: bool) -> Result<()> {
+    let r = rel(d.path());
+    let (dir, name) = split(&r)?;
+    let parent = mkdir_all(root, &dir)?;
+    let kind = match d.typ() {
+        LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
+        LinuxDeviceType::B => libc::S_IFBLK,
+        LinuxDeviceType::P => libc::S_IFIFO,
+        LinuxDeviceType::A => bail!("device type \"a\" is only valid in cgroup device rules"),
+    };
+    let perm = d.file_mode().unwrap_or(0o666) & 0o7777;
+    let dev = nix::sys::stat::makedev(d.major() as u64, d.minor() as u64);
+    // Replace whatever the rootfs has at that path (never following it).
+    match nix::unistd::unlinkat(&parent, name.as_path(), nix::unistd::UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
+        Err(e) => return Err(e).with_context(|| format!("remove existing {}", d.path().display())),
+    }
+    if in_userns {
+        // mknod is not allowed in a user namespace: bind the host's node.
+        nix::fcntl::openat(
+            &parent,
+            name.as_path(),
+            nix::fcntl::OFlag::O_CREAT
+                | nix::fcntl::OFlag::O_EXCL
+                | nix::fcntl::OFlag::O_NOFOLLOW
+                | nix::fcntl::OFlag::O_CLOEXEC
+                | nix::fcntl::OFlag::O_WRONLY,
+            nix::sys::stat::Mode::from_bits_truncate(0o644),
+        )
+        .context("create the bind target")?;
+        let t = resolve(root, &r)?;
+        do_mount(
+            Some(d.path().to_str().unwrap_or("")),
+            &fd_path(&t),
+            None,
+            MsFlags::MS_BIND,
+            None,
+        )
+        .context("bind the host device node")?;
+        return Ok(());
+    }
+    let mode = nix::sys::stat::SFlag::from_bits_truncate(kind);
+    nix::sys::stat::mknodat(
+        &parent,
+        name.as_path(),
+        mode,
+        nix::sys::stat::Mode::from_bits_truncate(perm),
+        dev,
+    )
+    .context("mknod")?;
+    nix::unistd::fchownat(
+        &parent,
+        name.as_path(),
+        d.uid().map(nix::unistd::Uid::from_raw),
+        d.gid().map(nix::unistd::Gid::from_raw),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .context("chown")?;
+    crate::debug!("device {} ({}:{})", d.path().display(), d.major(), d.minor());
+    Ok(())
+}
+
+fn dev_symlinks(root: &OwnedFd) -> Result<()> {
+    let dev = mkdir_all(root, Path::new("/dev"))?;
+    let mut links = vec![
+        ("/proc/self/fd", "fd"),
+        ("/proc/self/fd/0", "stdin"),
+        ("/proc/self/fd/1", "stdout"),
+        ("/proc/self/fd/2", "stderr"),
+    ];
+    if Path::new("/proc/kcore").exists() {
+        links.push(("/proc/kcore", "core"));
+    }
+    for (target, name) in links {
+        match nix::unistd::symlinkat(target, &dev, name) {
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+            Err(e) => return Err(e).with_context(|| format!("symlink /dev/{name} -> {target}")),
+        }
+    }
+    // /dev/ptmx must be the one of the container's devpts instance.
+    if resolve(root, Path::new("/dev/pts/ptmx")).is_ok() {
+        match nix::unistd::unlinkat(&dev, "ptmx", nix::unistd::UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
+            Err(e) => return Err(e).context("remove /dev/ptmx"),
+        }
+        nix::unistd::symlinkat("pts/ptmx", &dev, "ptmx").context("symlink /dev/ptmx -> pts/ptmx")?;
+    }
+    Ok(())
+}
+
+/// The host's /dev/null, verified to be the 1:3 character device (never a
+/// file or link someone put there).
+fn dev_null() -> Result<OwnedFd> {
+    let fd = nix::fcntl::open(
+        "/dev/null",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NOFOLLOW,
+        nix::sys::stat::Mode::empty(),
+    )
+    .context("open /dev/null")?;
+    let st = nix::sys::stat::fstat(&fd).context("stat /dev/null")?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != nix::sys::stat::makedev(1, 3) {
+        bail!("/dev/null is not the null character device (1:3)");
+    }
+    Ok(fd)
+}
+
+fn mask_path(root: &OwnedFd, p: &Path) -> Result<()> {
+    let fd = match resolve(root, p) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        Err(e) => return Err(e).context("resolve"),
+    };
+    if is_dir(&fd) {
+        do_mount(Some("tmpfs"), &fd_path(&fd), Some("tmpfs"), MsFlags::MS_RDONLY, None)
+            .context("mount a read-only tmpfs")?;
+    } else {
+        let null = dev_null()?;
+        do_mount(Some(&fd_path(&null)), &fd_path(&fd), None, MsFlags::MS_BIND, None).context("bind /dev/null")?;
+    }
+    crate::debug!("masked {}", p.display());
+    Ok(())
+}
+
+fn readonly_path(root: &OwnedFd, p: &Path) -> Result<()> {
+    let fd = match resolve(root, p) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        Err(e) => return Err(e).context("resolve"),
+    };
+    do_mount(
+        Some(&fd_path(&fd)),
+        &fd_path(&fd),
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None,
+    )
+    .context("bind onto itself")?;
+    let n = resolve(root, p).context("reopen")?;
+    let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | locked_flags(&n);
+    do_mount(None, &fd_path(&n), None, flags, None).context("remount read-only")?;
+    Ok(())
+}
+
+/// Write a sysctl through the host's procfs, checked to be procfs.
+fn write_sysctl(key: &str, value: &str) -> Result<()> {
+    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    let fd = nix::fcntl::open(
+        path.as_str(),
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NOFOLLOW,
+        nix::sys::stat::Mode::empty(),
+    )
+    .with_context(|| format!("sysctl {key}: open {path}"))?;
+    let fs = nix::sys::statfs::fstatfs(&fd).with_context(|| format!("statfs {path}"))?;
+    if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+        bail!("sysctl {key}: {path} is not on procfs");
+    }
+    nix::unistd::write(&fd, value.as_bytes()).with_context(|| format!("sysctl {key}: write {value:?} to {path}"))?;
+    Ok(())
+}
+
+/// Switch the process root to the rootfs.
+pub fn pivot(rootfs: &Path, new_mnt_ns: bool, no_pivot: bool) -> Result<()> {
+    nix::unistd::chdir(rootfs).with_context(|| format!("chdir {}", rootfs.display()))?;
+    if no_pivot || !new_mnt_ns {
+        if new_mnt_ns {
+            do_mount(Some("."), "/", None, MsFlags::MS_MOVE, None).context("move the rootfs onto / (--no-pivot)")?;
+        }
+        nix::unistd::chroot(".").context("chroot into the rootfs")?;
+    } else {
+        let old = nix::fcntl::open(
+            "/",
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .context("open the old root")?;
+        crate::sys::pivot_root(".", ".").context("pivot_root")?;
+        // The old root is now stacked under the new one: detach it.
+        nix::unistd::fchdir(&old).context("fchdir to the old root")?;
+        do_mount(None, ".", None, MsFlags::MS_SLAVE | MsFlags::MS_REC, None).context("make the old root a slave")?;
+        nix::mount::umount2(".", nix::mount::MntFlags::MNT_DETACH).context("detach the old root")?;
+    }
+    nix::unistd::chdir("/").context("chdir / in the new root")?;
+    Ok(())
+}
+
+/// After pivot: the read-only root and the requested root propagation.
+pub fn finalize(spec: &Spec, new_mnt_ns: bool) -> Result<()> {
+    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+        let fd = nix::fcntl::open(
+            "/",
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .context("open /")?;
+        let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | locked_flags(&fd);
+        do_mount(None, "/", None, flags, None).context("remount the root read-only (root.readonly)")?;
+    }
+    if new_mnt_ns
+        && let Some(p) = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref())
+        && let Some(f) = propagation_flag(p)
+    {
+        do_mount(None, "/", None, f, None).with_context(|| format!("set rootfsPropagation {p} on /"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn options_split_into_flags_propagation_and_data() {
+        let o = parse_options(&s(&["nosuid", "strictatime", "mode=755", "size=65536k", "rprivate"]));
+        assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME);
+        assert_eq!(o.data, s(&["mode=755", "size=65536k"]));
+        assert_eq!(o.propagation, vec![MsFlags::MS_PRIVATE | MsFlags::MS_REC]);
+        assert!(!o.bind);
+        let o = parse_options(&s(&["rbind", "ro", "rw", "nodev"]));
+        assert!(o.bind);
+        assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_NODEV);
+    }
+
+    #[test]
+    fn mountinfo_cgroup_hierarchies() {
+        let mi = "30 25 0:26 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755\n\
+                  31 30 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw,nsdelegate\n\
+                  33 30 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n\
+                  34 30 0:30 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n";
+        let h = cgroup_hierarchies(mi);
+        assert_eq!(h.len(), 3);
+        assert_eq!(h[0].fstype, "cgroup2");
+        assert_eq!(h[1].controllers, "cpu,cpuacct");
+        assert_eq!(h[2].controllers, "name=systemd");
+        let own = "12:cpu,cpuacct:/husk/x\n0::/user.slice\n1:name=systemd:/a\n";
+        assert_eq!(own_cgroup_path(own, "cpu,cpuacct").as_deref(), Some("/husk/x"));
+        assert_eq!(own_cgroup_path(own, "").as_deref(), Some("/user.slice"));
+    }
+
+    #[test]
+    fn resolution_stays_inside_the_root() {
+        let dir = std::env::temp_dir().join(format!("husk-resolve-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("a")).unwrap();
+        std::os::unix::fs::symlink("/etc", dir.join("a/escape")).unwrap();
+        std::os::unix::fs::symlink("../../../../..", dir.join("up")).unwrap();
+        let root = nix::fcntl::open(
+            &dir,
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY,
+            nix::sys::stat::Mode::empty(),
+        )
+        .unwrap();
+        // A symlink to /etc resolves to <root>/etc, which does not exist.
+        assert_eq!(
+            resolve(&root, Path::new("/a/escape/passwd"))
+                .unwrap_err()
+                .raw_os_error(),
+            Some(libc::ENOENT)
+        );
+        // mkdir_all through an absolute symlink creates inside the root.
+        let fd = mkdir_all(&root, Path::new("/a/escape/sub")).unwrap();
+        assert!(is_dir(&fd));
+        assert!(dir.join("etc/sub").is_dir());
+        // ".." through a symlink is clamped at the root.
+        mkdir_all(&root, Path::new("/up/clamped")).unwrap();
+        assert!(dir.join("clamped").is_dir());
+        let f = mkfile(&root, Path::new("/up/file")).unwrap();
+        assert!(!is_dir(&f));
+        assert!(dir.join("file").is_file());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,328 @@
+//! The on-disk container store under `--root`: `<root>/<id>/state.json`,
+//! written atomically, guarded by an flock on the container directory, and
+//! the container's status derived from the live process.
+//!
+//! Layout of `<root>/<id>/`:
+//! - `state.json`: what husk recorded at create (see [`Stored`]).
+//! - `exec.sock`: the unix socket the container init waits on until `start`
+//!   connects; its presence means "created, not yet started".
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+pub const STATE_FILE: &str = "state.json";
+pub const EXEC_SOCK: &str = "exec.sock";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// What husk records about a container.
+#[derive(Serialize, Deserialize, Clone, Debug, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Stored {
+    pub oci_version: String,
+    pub id: String,
+    /// Host pid of the container init.
+    pub pid: i32,
+    /// The init's start time (field 22 of /proc/<pid>/stat), to detect pid reuse.
+    pub start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    pub owner: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// The container has its own pid namespace (killing the init kills all).
+    #[serde(default)]
+    pub new_pid_ns: bool,
+    /// Cgroup placement, as the cgroups module serialises it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<serde_json::Value>,
+    /// poststart hooks, run by `start`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poststart: Option<serde_json::Value>,
+    /// poststop hooks to run at delete (kept here so delete needs no config parse).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poststop: Option<serde_json::Value>,
+}
+
+/// runc's container id rule: letters, digits, `_ + - .`, not `.` or `..`.
+pub fn validate_id(id: &str) -> Result<()> {
+    if id.is_empty() {
+        bail!("container id cannot be empty");
+    }
+    if id == "." || id == ".." {
+        bail!("invalid container id {id:?}: must not be \".\" or \"..\"");
+    }
+    if id.len() > 1024 {
+        bail!("invalid container id: longer than 1024 characters");
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '-' | '.')))
+    {
+        bail!("invalid container id {id:?}: character {c:?} is not allowed (use letters, digits, _ + - .)");
+    }
+    Ok(())
+}
+
+pub struct Store {
+    pub root: PathBuf,
+}
+
+/// An opened (and possibly locked) container directory.
+pub struct Container {
+    pub dir: PathBuf,
+    pub dir_fd: OwnedFd,
+    pub state: Stored,
+}
+
+fn open_dir(p: &Path) -> std::io::Result<OwnedFd> {
+    nix::fcntl::open(
+        p,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(std::io::Error::from)
+}
+
+fn flock(fd: &OwnedFd, what: &Path) -> Result<()> {
+    loop {
+        // SAFETY: flock on an fd we own.
+        let r = unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX) };
+        if r == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e).with_context(|| format!("lock {}", what.display()));
+        }
+    }
+}
+
+/// Release the lock on a container directory (shared by every copy of the fd).
+pub fn unlock(fd: &OwnedFd) {
+    // SAFETY: flock on an fd we own.
+    unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_UN) };
+}
+
+impl Store {
+    pub fn new(root: &Path) -> Store {
+        Store {
+            root: root.to_path_buf(),
+        }
+    }
+
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    /// Make `<root>/<id>` exclusively (a second creator of the same id
+    /// fails here without touching the first) and lock it.
+    pub fn create(&self, id: &str) -> Result<(PathBuf, OwnedFd)> {
+        validate_id(id)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(&self.root)
+            .with_context(|| format!("create root directory {}", self.root.display()))?;
+        let dir = self.container_dir(id);
+        match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                bail!("container with id {id:?} already exists")
+            }
+            Err(e) => return Err(e).with_context(|| format!("create {}", dir.display())),
+        }
+        let fd = open_dir(&dir).with_context(|| format!("open {}", dir.display()))?;
+        flock(&fd, &dir)?;
+        Ok((dir, fd))
+    }
+
+    /// Open an existing container; `lock` serialises against other husk
+    /// processes working on it (create, start, kill, delete).
+    pub fn open(&self, id: &str, lock: bool) -> Result<Container> {
+        validate_id(id)?;
+        let dir = self.container_dir(id);
+        let dir_fd = match open_dir(&dir) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                bail!("container {id:?} does not exist")
+            }
+            Err(e) => return Err(e).with_context(|| format!("open {}", dir.display())),
+        };
+        if lock {
+            flock(&dir_fd, &dir)?;
+        }
+        let path = dir.join(STATE_FILE);
+        let state = match std::fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b).with_context(|| format!("parse {}", path.display()))?,
+            // A directory without state.json is a container being created
+            // (or a create that died): report it as creating.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Stored {
+                id: id.to_string(),
+                ..Default::default()
+            },
+            Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
+        };
+        Ok(Container { dir, dir_fd, state })
+    }
+
+    /// Ids of all containers under the root, sorted.
+    pub fn ids(&self) -> Result<Vec<String>> {
+        let rd = match std::fs::read_dir(&self.root) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(e).with_context(|| format!("read {}", self.root.display())),
+        };
+        let mut ids: Vec<String> = rd
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| validate_id(n).is_ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+/// Write `state.json` atomically (temp file + rename) into `dir`.
+pub fn save(dir: &Path, st: &Stored) -> Result<()> {
+    let tmp = dir.join(".state.json.tmp");
+    let data = serde_json::to_vec(st).context("serialise state")?;
+    let mut f = std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
+    f.write_all(&data).with_context(|| format!("write {}", tmp.display()))?;
+    drop(f);
+    let dst = dir.join(STATE_FILE);
+    std::fs::rename(&tmp, &dst).with_context(|| format!("rename {} to {}", tmp.display(), dst.display()))
+}
+
+/// (state char, start time) from /proc/<pid>/stat, or None if gone.
+pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
+    if pid <= 0 {
+        return None;
+    }
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&s)
+}
+
+pub fn parse_stat(s: &str) -> Option<(char, u64)> {
+    // The command name may hold spaces and parentheses: split after the last ')'.
+    let rest = &s[s.rfind(')')? + 1..];
+    let mut it = rest.split_ascii_whitespace();
+    let state = it.next()?.chars().next()?;
+    // rest starts at field 3 (state); starttime is field 22.
+    let start = it.nth(18)?.parse().ok()?;
+    Some((state, start))
+}
+
+impl Container {
+    /// Is the recorded init still the same live (non-zombie) process?
+    pub fn init_alive(&self) -> bool {
+        match proc_stat(self.state.pid) {
+            Some((st, start)) => start == self.state.start_time && st != 'Z' && st != 'X',
+            None => false,
+        }
+    }
+
+    pub fn status(&self) -> Status {
+        if self.state.pid == 0 {
+            return Status::Creating;
+        }
+        if !self.init_alive() {
+            return Status::Stopped;
+        }
+        if self.has_exec_sock() {
+            return Status::Created;
+        }
+        Status::Running
+    }
+
+    pub fn has_exec_sock(&self) -> bool {
+        nix::sys::stat::fstatat(&self.dir_fd, EXEC_SOCK, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).is_ok()
+    }
+
+    /// The OCI state document (`husk state`), in runc's field order.
+    pub fn oci_state(&self) -> serde_json::Value {
+        let status = self.status();
+        let pid = if status == Status::Stopped { 0 } else { self.state.pid };
+        let mut m = serde_json::Map::new();
+        m.insert("ociVersion".into(), self.state.oci_version.clone().into());
+        m.insert("id".into(), self.state.id.clone().into());
+        m.insert("pid".into(), pid.into());
+        m.insert("status".into(), status.as_str().into());
+        m.insert("bundle".into(), self.state.bundle.to_string_lossy().into_owned().into());
+        m.insert("rootfs".into(), self.state.rootfs.to_string_lossy().into_owned().into());
+        m.insert("created".into(), self.state.created.clone().into());
+        m.insert("owner".into(), self.state.owner.clone().into());
+        if !self.state.annotations.is_empty() {
+            m.insert(
+                "annotations".into(),
+                serde_json::to_value(&self.state.annotations).unwrap_or_default(),
+            );
+        }
+        serde_json::Value::Object(m)
+    }
+
+    /// Remove the container directory and everything in it.
+    pub fn remove_dir(&self) -> Result<()> {
+        match std::fs::remove_dir_all(&self.dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).with_context(|| format!("remove {}", self.dir.display())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        for ok in ["a", "abc-1.2_x+y", "0123456789abcdef"] {
+            validate_id(ok).unwrap();
+        }
+        for bad in ["", ".", "..", "a/b", "../x", "a b", "x\0"] {
+            assert!(validate_id(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn stat_parsing_survives_odd_names() {
+        let s = "123 (a) b) (c) S 1 123 123 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1000 10";
+        assert_eq!(parse_stat(s), Some(('S', 98765)));
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn own_process_is_alive() {
+        let me = std::process::id() as i32;
+        let (st, start) = proc_stat(me).unwrap();
+        assert_ne!(st, 'Z');
+        assert!(start > 0);
+    }
+}

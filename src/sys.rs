@@ -1,0 +1,249 @@
+//! Thin wrappers over the system calls nix does not cover (or covers in a
+//! shape that costs more than it should). Every `unsafe` in husk lives at
+//! this boundary or next to the single call it guards.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+fn cvt(r: libc::c_long) -> io::Result<libc::c_long> {
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) }
+}
+
+pub fn cstr(p: &Path) -> io::Result<CString> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// fork-like clone: the child continues on a copy of the caller's stack.
+/// Returns 0 in the child, the child's pid in the parent.
+///
+/// The caller must be single-threaded (husk never starts threads).
+pub fn clone_fork(flags: libc::c_ulong) -> io::Result<libc::pid_t> {
+    // SAFETY: with a null stack pointer clone behaves like fork: the child
+    // gets a copy-on-write copy of this single-threaded address space.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags | libc::SIGCHLD as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    cvt(r).map(|p| p as libc::pid_t)
+}
+
+pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall with integer arguments.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    // SAFETY: on success the kernel returned a new fd that we now own.
+    cvt(r).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+pub fn pidfd_send_signal(pidfd: &OwnedFd, sig: i32) -> io::Result<()> {
+    // SAFETY: plain syscall; a null siginfo means "as kill(2)".
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    cvt(r).map(|_| ())
+}
+
+/// Wait until the process behind `pidfd` exits, at most `timeout_ms`
+/// (negative: forever). Returns true when it exited.
+pub fn pidfd_wait(pidfd: &OwnedFd, timeout_ms: i32) -> io::Result<bool> {
+    let mut p = libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut p, 1, timeout_ms) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok(r > 0);
+    }
+}
+
+pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+pub const RESOLVE_IN_ROOT: u64 = 0x10;
+
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+/// openat2(2): open `path` relative to `dirfd` with `resolve` restrictions.
+pub fn openat2(dirfd: RawFd, path: &Path, flags: i32, resolve: u64) -> io::Result<OwnedFd> {
+    let c = cstr(path)?;
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve,
+    };
+    loop {
+        // SAFETY: `c` is a valid C string and `how` a valid open_how of the given size.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dirfd,
+                c.as_ptr(),
+                &how as *const OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        };
+        match cvt(r) {
+            // SAFETY: the kernel returned a new fd that we own.
+            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }),
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+pub fn pivot_root(new_root: &str, put_old: &str) -> io::Result<()> {
+    let a = CString::new(new_root).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let b = CString::new(put_old).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: two valid C strings.
+    let r = unsafe { libc::syscall(libc::SYS_pivot_root, a.as_ptr(), b.as_ptr()) };
+    cvt(r).map(|_| ())
+}
+
+/// Mark every fd >= `from` close-on-exec.
+pub fn cloexec_from(from: u32) -> io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
+    // SAFETY: plain syscall with integer arguments.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    cvt(r).map(|_| ())
+}
+
+pub fn prctl(option: i32, arg2: libc::c_ulong) -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    let r = unsafe { libc::prctl(option, arg2, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) };
+    cvt(r as libc::c_long).map(|_| ())
+}
+
+pub fn prctl3(option: i32, arg2: libc::c_ulong, arg3: libc::c_ulong) -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    let r = unsafe { libc::prctl(option, arg2, arg3, 0 as libc::c_ulong, 0 as libc::c_ulong) };
+    cvt(r as libc::c_long).map(|_| ())
+}
+
+/// capset(2) for all three sets at once (64-bit capability masks).
+pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> io::Result<()> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let hdr = Header {
+        version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
+        pid: 0,
+    };
+    let data = [
+        Data {
+            effective: effective as u32,
+            permitted: permitted as u32,
+            inheritable: inheritable as u32,
+        },
+        Data {
+            effective: (effective >> 32) as u32,
+            permitted: (permitted >> 32) as u32,
+            inheritable: (inheritable >> 32) as u32,
+        },
+    ];
+    // SAFETY: header and two data structs laid out as the kernel expects for v3.
+    let r = unsafe { libc::syscall(libc::SYS_capset, &hdr as *const Header, data.as_ptr()) };
+    cvt(r).map(|_| ())
+}
+
+/// Reset every catchable signal to its default action and unblock all
+/// signals: the entrypoint must not inherit husk's dispositions (Rust's
+/// runtime ignores SIGPIPE) or its blocked mask.
+pub fn reset_signals() {
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: setting a default disposition is always valid; errors for
+        // reserved signal numbers are ignored on purpose.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
+    // SAFETY: an empty, initialised set passed to sigprocmask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Block all signals, returning the previous mask.
+pub fn block_all_signals() -> libc::sigset_t {
+    // SAFETY: both sets are initialised before use.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::sigprocmask(libc::SIG_SETMASK, &all, &mut old);
+        old
+    }
+}
+
+pub fn set_sigmask(set: &libc::sigset_t) {
+    // SAFETY: `set` is an initialised signal set.
+    unsafe {
+        libc::sigprocmask(libc::SIG_SETMASK, set, std::ptr::null_mut());
+    }
+}
+
+/// Wait for any signal (all must be blocked). Returns the signal number.
+pub fn sigwait_any() -> io::Result<i32> {
+    // SAFETY: an initialised full set; siginfo is written by the kernel.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        loop {
+            let r = libc::sigwaitinfo(&all, &mut info);
+            if r < 0 {
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() == Some(libc::EINTR) {
+                    continue;
+                }
+                return Err(e);
+            }
+            return Ok(r);
+        }
+    }
+}
+
+/// _exit(2): leave the child without running the parent's destructors.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and is async-signal-safe.
+    unsafe { libc::_exit(code) }
+}
