@@ -127,6 +127,18 @@ pub enum Command {
         /// A config that works for a non-root user.
         #[arg(long)]
         rootless: bool,
+        /// The process args (default: sh), e.g. --args /bin/echo hi
+        #[arg(long, num_args = 1.., allow_hyphen_values = true)]
+        args: Option<Vec<String>>,
+        /// Give the process a terminal (the default, as runc's spec).
+        #[arg(long, conflicts_with = "no_terminal")]
+        terminal: bool,
+        /// No terminal: stdio passes through.
+        #[arg(long = "no-terminal")]
+        no_terminal: bool,
+        /// The container's hostname.
+        #[arg(long)]
+        hostname: Option<String>,
     },
     /// Print what this runtime supports (runtime-spec features JSON).
     Features,

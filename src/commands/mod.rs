@@ -38,7 +38,28 @@ pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
         Command::Kill { all, id, signal } => kill::kill(&store, &id, signal.as_deref(), all).map(|_| 0),
         Command::Delete { force, id } => delete::delete(&store, &id, force).map(|_| 0),
         Command::List { format, quiet } => list::list(&store, &format, quiet).map(|_| 0),
-        Command::Spec { bundle, rootless } => spec::spec(&bundle, rootless).map(|_| 0),
+        Command::Spec {
+            bundle,
+            rootless,
+            args,
+            terminal,
+            no_terminal,
+            hostname,
+        } => {
+            let o = spec::SpecOptions {
+                rootless,
+                args,
+                terminal: if no_terminal {
+                    Some(false)
+                } else if terminal {
+                    Some(true)
+                } else {
+                    None
+                },
+                hostname,
+            };
+            spec::spec(&bundle, &o).map(|_| 0)
+        }
         Command::Features => features::features().map(|_| 0),
     }
 }

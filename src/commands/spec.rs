@@ -85,14 +85,31 @@ pub fn make_rootless(v: &mut Value, uid: u32, gid: u32) {
     }
 }
 
-pub fn spec(bundle: &Path, rootless: bool) -> Result<()> {
+#[derive(Default)]
+pub struct SpecOptions {
+    pub rootless: bool,
+    pub args: Option<Vec<String>>,
+    pub terminal: Option<bool>,
+    pub hostname: Option<String>,
+}
+
+pub fn spec(bundle: &Path, o: &SpecOptions) -> Result<()> {
     let path = bundle.join("config.json");
     if path.exists() {
         bail!("File {} exists. Remove it first", path.display());
     }
     let mut v = default_spec();
-    if rootless {
+    if o.rootless {
         make_rootless(&mut v, nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
+    }
+    if let Some(a) = &o.args {
+        v["process"]["args"] = json!(a);
+    }
+    if let Some(t) = o.terminal {
+        v["process"]["terminal"] = json!(t);
+    }
+    if let Some(h) = &o.hostname {
+        v["hostname"] = json!(h);
     }
     let text = serde_json::to_string_pretty(&v)? + "\n";
     std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))

@@ -1,0 +1,191 @@
+//! Helpers for integration tests: each test gets its own --root and bundle
+//! (unique ids, so tests run in parallel), sharing one read-only busybox
+//! rootfs; everything is removed on drop, also when the test fails.
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const HUSK: &str = env!("CARGO_BIN_EXE_husk");
+
+static N: AtomicUsize = AtomicUsize::new(0);
+
+/// The shared rootfs, built once (under a file lock: test binaries run concurrently).
+pub fn rootfs() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = manifest.join("target/test-rootfs");
+    let lock = manifest.join("target/test-rootfs.lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .unwrap();
+    // SAFETY: flock on an open fd.
+    unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX) };
+    if !dir.join("bin/busybox").exists() {
+        let st = Command::new(manifest.join("integration/mkrootfs.sh"))
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mkrootfs.sh failed");
+    }
+    dir
+}
+
+pub struct Env {
+    pub root: PathBuf,
+    pub base: PathBuf,
+    pub name: String,
+}
+
+impl Env {
+    pub fn new(name: &str) -> Env {
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let name = format!("{name}-{}-{n}", std::process::id());
+        let base = std::env::temp_dir().join(format!("husk-test-{name}"));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        Env {
+            root: base.join("root"),
+            base,
+            name,
+        }
+    }
+
+    /// A unique container id for this test.
+    pub fn id(&self, s: &str) -> String {
+        format!("{}-{s}", self.name)
+    }
+
+    /// A bundle dir whose config is `husk spec`'s default, with the shared
+    /// rootfs, no terminal, the given args, then `edit` applied.
+    pub fn bundle(&self, name: &str, args: &[&str], edit: impl FnOnce(&mut Value)) -> PathBuf {
+        let dir = self.base.join(format!("bundle-{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut v = husk::commands::spec::default_spec();
+        v["root"]["path"] = json!(rootfs());
+        v["process"]["terminal"] = json!(false);
+        v["process"]["args"] = json!(args);
+        edit(&mut v);
+        std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&v).unwrap()).unwrap();
+        dir
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(HUSK);
+        c.arg("--root").arg(&self.root).args(args);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    /// Run husk with stdout and stderr in files, not pipes: a container
+    /// started by `create`/`run -d` inherits them and would hold a pipe open.
+    pub fn husk(&self, args: &[&str]) -> Output {
+        output_via_files(self.cmd(args), &self.base)
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.husk(args);
+        assert!(
+            o.status.success(),
+            "husk {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&o.stderr),
+            String::from_utf8_lossy(&o.stdout)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    pub fn err(&self, args: &[&str]) -> String {
+        let o = self.husk(args);
+        assert!(!o.status.success(), "husk {args:?} succeeded but should fail");
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    }
+
+    pub fn state(&self, id: &str) -> Value {
+        serde_json::from_str(&self.ok(&["state", id])).unwrap()
+    }
+
+    pub fn status(&self, id: &str) -> String {
+        self.state(id)["status"].as_str().unwrap().to_string()
+    }
+
+    /// Poll until the container reaches `want` (a condition, not a sleep).
+    pub fn wait_status(&self, id: &str, want: &str) {
+        wait_for(Duration::from_secs(10), || self.status(id) == want)
+            .unwrap_or_else(|_| panic!("{id} never became {want} (is {})", self.status(id)));
+    }
+
+    /// `husk run` and its output, with the bundle as cwd.
+    pub fn run(&self, bundle: &Path, id: &str) -> Output {
+        self.husk(&["run", "-b", bundle.to_str().unwrap(), id])
+    }
+}
+
+pub fn output_via_files(mut c: Command, dir: &Path) -> Output {
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    let out = dir.join(format!(".out-{n}"));
+    let err = dir.join(format!(".err-{n}"));
+    c.stdout(std::fs::File::create(&out).unwrap());
+    c.stderr(std::fs::File::create(&err).unwrap());
+    let status = c.status().unwrap();
+    let o = Output {
+        status,
+        stdout: std::fs::read(&out).unwrap(),
+        stderr: std::fs::read(&err).unwrap(),
+    };
+    let _ = std::fs::remove_file(out);
+    let _ = std::fs::remove_file(err);
+    o
+}
+
+pub fn wait_for(timeout: Duration, mut f: impl FnMut() -> bool) -> Result<(), ()> {
+    let end = Instant::now() + timeout;
+    let mut delay = Duration::from_millis(2);
+    while Instant::now() < end {
+        if f() {
+            return Ok(());
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_millis(50));
+    }
+    if f() { Ok(()) } else { Err(()) }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Ok(rd) = std::fs::read_dir(&self.root) {
+            for e in rd.flatten() {
+                let id = e.file_name().to_string_lossy().into_owned();
+                let _ = Command::new(HUSK)
+                    .arg("--root")
+                    .arg(&self.root)
+                    .args(["delete", "--force", &id])
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.base);
+    }
+}
+
+/// Run a command with an extra inherited fd `fd` open on /dev/null (to
+/// check that husk does not leak its caller's fds into the container).
+pub fn with_leaked_fd(mut c: Command, fd: i32) -> Command {
+    // SAFETY: pre_exec runs in the forked child; dup2 and open are async-signal-safe.
+    unsafe {
+        c.pre_exec(move || {
+            let n = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+            if n >= 0 && n != fd {
+                libc::dup2(n, fd);
+                libc::close(n);
+            }
+            Ok(())
+        });
+    }
+    c
+}

@@ -1,0 +1,324 @@
+//! The container lifecycle through the real binary, as root.
+mod common;
+use common::*;
+use serde_json::json;
+use std::time::Duration;
+
+#[test]
+fn create_start_kill_delete() {
+    let e = Env::new("life");
+    let b = e.bundle("b", &["sleep", "100"], |_| {});
+    let id = e.id("c");
+    let pidfile = e.base.join("pid");
+    e.ok(&[
+        "create",
+        "-b",
+        b.to_str().unwrap(),
+        "--pid-file",
+        pidfile.to_str().unwrap(),
+        &id,
+    ]);
+    let st = e.state(&id);
+    assert_eq!(st["status"], "created");
+    assert_eq!(st["id"], id.as_str());
+    assert_eq!(st["bundle"], b.to_str().unwrap());
+    assert_eq!(st["rootfs"], rootfs().to_str().unwrap());
+    assert!(st["created"].as_str().unwrap().ends_with('Z'));
+    let pid = st["pid"].as_i64().unwrap();
+    assert!(pid > 0);
+    assert_eq!(std::fs::read_to_string(&pidfile).unwrap(), pid.to_string());
+    // start of a created container runs it
+    e.ok(&["start", &id]);
+    assert_eq!(e.status(&id), "running");
+    // a second start fails
+    assert!(e.err(&["start", &id]).contains("already running"));
+    // delete of a running container needs --force
+    let msg = e.err(&["delete", &id]);
+    assert!(msg.contains("not stopped"), "{msg}");
+    e.ok(&["kill", &id, "KILL"]);
+    e.wait_status(&id, "stopped");
+    assert_eq!(e.state(&id)["pid"], 0);
+    assert!(e.err(&["kill", &id]).contains("not running"));
+    e.ok(&["delete", &id]);
+    assert!(e.err(&["state", &id]).contains("does not exist"));
+    assert!(!e.root.join(&id).exists());
+}
+
+#[test]
+fn delete_force_kills_a_running_container() {
+    let e = Env::new("force");
+    let b = e.bundle("b", &["sleep", "100"], |_| {});
+    let id = e.id("c");
+    e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
+    let pid = e.state(&id)["pid"].as_i64().unwrap();
+    e.ok(&["delete", "--force", &id]);
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists() || {
+            // a zombie until its parent reaps it is fine; it must not run
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map(|s| s.contains(") Z"))
+                .unwrap_or(true)
+        }
+    );
+    assert!(e.err(&["state", &id]).contains("does not exist"));
+}
+
+#[test]
+fn delete_force_of_a_created_container() {
+    let e = Env::new("forcecr");
+    let b = e.bundle("b", &["true"], |_| {});
+    let id = e.id("c");
+    e.ok(&["create", "-b", b.to_str().unwrap(), &id]);
+    assert!(e.err(&["delete", &id]).contains("not stopped: created"));
+    e.ok(&["delete", "-f", &id]);
+    assert!(!e.root.join(&id).exists());
+}
+
+#[test]
+fn kill_with_names_and_numbers() {
+    let e = Env::new("kill");
+    // Without a pid namespace the init is an ordinary process: default
+    // signal actions apply, so each signal ends it.
+    let b = e.bundle("b", &["sleep", "100"], |v| {
+        v["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "uts"}, {"type": "ipc"}]);
+    });
+    for (i, sig) in ["9", "SIGTERM", "HUP", "sigint", "KILL"].iter().enumerate() {
+        let id = e.id(&format!("k{i}"));
+        e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
+        e.ok(&["kill", &id, sig]);
+        e.wait_status(&id, "stopped");
+        e.ok(&["delete", &id]);
+    }
+    let id = e.id("bad");
+    e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
+    assert!(e.err(&["kill", &id, "SIGNOPE"]).contains("unknown signal"));
+    assert_eq!(e.status(&id), "running");
+    e.ok(&["kill", "--all", &id, "9"]);
+    e.wait_status(&id, "stopped");
+}
+
+#[test]
+fn run_exit_status() {
+    let e = Env::new("exit");
+    let b = e.bundle("b", &["sh", "-c", "exit 3"], |_| {});
+    let o = e.run(&b, &e.id("a"));
+    assert_eq!(o.status.code(), Some(3));
+    // (pid 1 of a pid namespace cannot SIGKILL itself: use no pid namespace)
+    let b = e.bundle("k", &["sh", "-c", "kill -9 $$"], |v| {
+        v["linux"]["namespaces"] = json!([{"type": "mount"}]);
+        v.as_object_mut().unwrap().remove("hostname");
+    });
+    let o = e.run(&b, &e.id("b"));
+    assert_eq!(o.status.code(), Some(137));
+    // run deletes the container afterwards
+    assert!(e.ok(&["list", "-q"]).trim().is_empty());
+}
+
+#[test]
+fn run_keep_leaves_a_stopped_container() {
+    let e = Env::new("keep");
+    let b = e.bundle("b", &["true"], |_| {});
+    let id = e.id("c");
+    let o = e.husk(&["run", "--keep", "-b", b.to_str().unwrap(), &id]);
+    assert!(o.status.success());
+    assert_eq!(e.status(&id), "stopped");
+    e.ok(&["delete", &id]);
+}
+
+#[test]
+fn run_forwards_signals() {
+    let e = Env::new("fwd");
+    let b = e.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 42' TERM; echo ready; while true; do sleep 0.1; done",
+        ],
+        |_| {},
+    );
+    let id = e.id("c");
+    let mut child = e
+        .cmd(&["run", "-b", b.to_str().unwrap(), &id])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut buf = [0u8; 6];
+    std::io::Read::read_exact(&mut out, &mut buf).unwrap();
+    assert_eq!(&buf, b"ready\n");
+    // SAFETY: kill on the child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(42));
+}
+
+#[test]
+fn list_formats() {
+    let e = Env::new("list");
+    let b = e.bundle("b", &["sleep", "100"], |_| {});
+    let a = e.id("a");
+    let c = e.id("c");
+    e.ok(&["create", "-b", b.to_str().unwrap(), &a]);
+    e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &c]);
+    let q = e.ok(&["list", "-q"]);
+    assert_eq!(q.lines().collect::<Vec<_>>(), vec![a.as_str(), c.as_str()]);
+    let j: serde_json::Value = serde_json::from_str(&e.ok(&["list", "--format", "json"])).unwrap();
+    assert_eq!(j[0]["status"], "created");
+    assert_eq!(j[1]["status"], "running");
+    assert_eq!(j[1]["owner"], "root");
+    let t = e.ok(&["list"]);
+    assert!(t.starts_with("ID "), "{t}");
+    assert!(t.contains("running"));
+}
+
+#[test]
+fn duplicate_id_fails_without_touching_the_first() {
+    let e = Env::new("dup");
+    let b = e.bundle("b", &["sleep", "100"], |_| {});
+    let id = e.id("c");
+    e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
+    let before = e.state(&id);
+    let msg = e.err(&["create", "-b", b.to_str().unwrap(), &id]);
+    assert!(msg.contains("already exists"), "{msg}");
+    assert_eq!(e.state(&id), before);
+}
+
+#[test]
+fn racing_creates_exactly_one_wins() {
+    let e = Env::new("race");
+    let b = e.bundle("b", &["sleep", "100"], |_| {});
+    let id = e.id("c");
+    let kids: Vec<_> = (0..4)
+        .map(|i| {
+            let mut c = e.cmd(&["create", "-b", b.to_str().unwrap(), &id]);
+            let err = e.base.join(format!("race-err-{i}"));
+            c.stderr(std::fs::File::create(&err).unwrap())
+                .stdout(std::process::Stdio::null());
+            (c.spawn().unwrap(), err)
+        })
+        .collect();
+    let results: Vec<_> = kids
+        .into_iter()
+        .map(|(mut k, err)| std::process::Output {
+            status: k.wait().unwrap(),
+            stdout: vec![],
+            stderr: std::fs::read(err).unwrap(),
+        })
+        .collect();
+    let wins = results.iter().filter(|o| o.status.success()).count();
+    assert_eq!(wins, 1);
+    for o in results.iter().filter(|o| !o.status.success()) {
+        assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
+    }
+    assert_eq!(e.status(&id), "created");
+}
+
+#[test]
+fn state_of_unknown_and_invalid_ids() {
+    let e = Env::new("ids");
+    assert!(e.err(&["state", "nope"]).contains("does not exist"));
+    assert!(e.err(&["state", "../etc"]).contains("invalid container id"));
+    let b = e.bundle("b", &["true"], |_| {});
+    let msg = e.err(&["create", "-b", b.to_str().unwrap(), "a/b"]);
+    assert!(msg.contains("invalid container id"), "{msg}");
+    assert!(!e.root.join("a").exists());
+}
+
+#[test]
+fn start_without_process_fails_at_start() {
+    let e = Env::new("noproc");
+    let b = e.bundle("b", &["true"], |v| {
+        v.as_object_mut().unwrap().remove("process");
+    });
+    let id = e.id("c");
+    e.ok(&["create", "-b", b.to_str().unwrap(), &id]);
+    let msg = e.err(&["start", &id]);
+    assert!(msg.contains("no process"), "{msg}");
+    e.wait_status(&id, "stopped");
+}
+
+#[test]
+fn json_log_gets_the_error_line() {
+    let e = Env::new("log");
+    let b = e.bundle("b", &["nosuchbinary"], |_| {});
+    let log = e.base.join("log.json");
+    let o = e.husk(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "create",
+        "-b",
+        b.to_str().unwrap(),
+        &e.id("c"),
+    ]);
+    assert!(!o.status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["level"], "error");
+    assert!(
+        last["msg"]
+            .as_str()
+            .unwrap()
+            .contains(r#"exec: "nosuchbinary": executable file not found in $PATH"#)
+    );
+    assert!(last["time"].as_str().unwrap().ends_with('Z'));
+    // the failed create leaves nothing behind
+    assert!(!e.root.join(e.id("c")).exists());
+}
+
+#[test]
+fn conmon_style_equals_flags() {
+    let e = Env::new("eq");
+    let b = e.bundle("b", &["true"], |_| {});
+    let mut c = std::process::Command::new(HUSK);
+    c.arg(format!("--root={}", e.root.display()))
+        .arg("--log-format=json")
+        .args(["run", &format!("--bundle={}", b.display()), &e.id("c")]);
+    let o = output_via_files(c, &e.base);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn version_and_features() {
+    let e = Env::new("ver");
+    let v = e.ok(&["--version"]);
+    assert!(v.contains("husk version") && v.contains("spec: 1."), "{v}");
+    let f: serde_json::Value = serde_json::from_str(&e.ok(&["features"])).unwrap();
+    assert!(f["linux"]["namespaces"].as_array().unwrap().iter().any(|n| n == "user"));
+}
+
+#[test]
+fn spec_writes_a_config_once() {
+    let e = Env::new("spec");
+    let d = e.base.join("s");
+    std::fs::create_dir_all(&d).unwrap();
+    e.ok(&["spec", "-b", d.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("config.json")).unwrap()).unwrap();
+    assert_eq!(v["process"]["args"], json!(["sh"]));
+    assert!(e.err(&["spec", "-b", d.to_str().unwrap()]).contains("exists"));
+}
+
+#[test]
+fn stopped_state_survives_pid_reuse_check() {
+    // A recorded pid whose start time differs is not "our" process.
+    let e = Env::new("reuse");
+    let b = e.bundle("b", &["true"], |_| {});
+    let id = e.id("c");
+    e.ok(&["create", "-b", b.to_str().unwrap(), &id]);
+    let path = e.root.join(&id).join("state.json");
+    let mut st: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let real = st["pid"].as_i64().unwrap();
+    // Point the record at this test process with a wrong start time.
+    st["pid"] = json!(std::process::id());
+    st["startTime"] = json!(1);
+    std::fs::write(&path, st.to_string()).unwrap();
+    assert_eq!(e.status(&id), "stopped");
+    assert!(e.err(&["kill", &id, "9"]).contains("not running"));
+    // SAFETY: kill the real init we orphaned from the record.
+    unsafe { libc::kill(real as i32, libc::SIGKILL) };
+    let _ = wait_for(Duration::from_secs(5), || {
+        !std::path::Path::new(&format!("/proc/{real}")).exists()
+    });
+}
