@@ -1,0 +1,363 @@
+//! What a container sees from inside, and bad inputs that must leave
+//! nothing behind.
+mod common;
+use common::*;
+use serde_json::json;
+
+fn run_sh(e: &Env, name: &str, script: &str, edit: impl FnOnce(&mut serde_json::Value)) -> (i32, String, String) {
+    let b = e.bundle(name, &["sh", "-c", script], edit);
+    let o = e.run(&b, &e.id(name));
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn namespaces_seen_from_inside() {
+    let e = Env::new("ns");
+    let (code, out, err) = run_sh(
+        &e,
+        "a",
+        "hostname; echo pid=$$; ls /sys/class/net; test -e /proc/self/status && echo proc; cat /proc/sys/kernel/domainname",
+        |v| {
+            v["hostname"] = json!("inside");
+            v["domainname"] = json!("example.org");
+        },
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "inside\npid=1\nlo\nproc\nexample.org\n");
+}
+
+#[test]
+fn masked_and_readonly_paths() {
+    let e = Env::new("mask");
+    let script = "test -z \"$(cat /proc/kcore 2>/dev/null | head -c1)\" && echo kcore-empty; \
+                  ls /proc/acpi | wc -l; \
+                  echo 1 > /proc/sys/kernel/ns_last_pid 2>/dev/null || echo sys-ro; \
+                  touch /newfile 2>/dev/null || echo root-ro; \
+                  touch /tmp/x 2>/dev/null || echo tmp-ro";
+    let (code, out, err) = run_sh(&e, "a", script, |v| {
+        v["linux"]["maskedPaths"] = json!(["/proc/kcore", "/proc/acpi", "/does/not/exist"]);
+    });
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "kcore-empty\n0\nsys-ro\nroot-ro\ntmp-ro\n");
+}
+
+#[test]
+fn writable_root_when_not_readonly() {
+    let e = Env::new("rw");
+    // A private copy of the rootfs: this test writes into it.
+    let rootfs = e.base.join("rootfs");
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(rootfs_dir())
+        .arg(&rootfs)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let (code, out, err) = run_sh(&e, "a", "touch /tmp/ok && echo wrote", |v| {
+        v["root"] = json!({"path": rootfs, "readonly": false});
+    });
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "wrote\n");
+    assert!(rootfs.join("tmp/ok").exists());
+}
+
+fn rootfs_dir() -> std::path::PathBuf {
+    rootfs()
+}
+
+#[test]
+fn user_groups_caps_rlimits_env_cwd_umask() {
+    let e = Env::new("proc");
+    let script = "id -u; id -g; id -G; grep -E '^Cap(Eff|Prm|Bnd|Inh|Amb)' /proc/self/status | tr -s '\\t' ' '; \
+                  ulimit -n; ulimit -Hn; echo $FOO; echo $HOME; pwd; umask; grep NoNewPrivs /proc/self/status | tr -s '\\t' ' '";
+    let (code, out, err) = run_sh(&e, "a", script, |v| {
+        v["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [5, 44], "umask": 0o077});
+        v["process"]["env"] = json!(["PATH=/bin", "FOO=bar"]);
+        v["process"]["cwd"] = json!("/home/user");
+        v["process"]["capabilities"] = json!({
+            "bounding": ["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_CHOWN"],
+            "effective": ["CAP_KILL"],
+            "permitted": ["CAP_KILL", "CAP_CHOWN"],
+            "inheritable": ["CAP_KILL"],
+            "ambient": ["CAP_KILL"]
+        });
+        v["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 100, "hard": 200}]);
+    });
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "1000");
+    assert_eq!(lines[1], "1000");
+    assert_eq!(lines[2], "1000 5 44");
+    // CapInh, CapPrm, CapEff, CapBnd, CapAmb in /proc order. Ambient caps are
+    // added to permitted and effective on exec.
+    assert_eq!(lines[3], "CapInh: 0000000000000020");
+    assert_eq!(lines[4], "CapPrm: 0000000000000020");
+    assert_eq!(lines[5], "CapEff: 0000000000000020");
+    assert_eq!(lines[6], "CapBnd: 0000000000000421");
+    assert_eq!(lines[7], "CapAmb: 0000000000000020");
+    assert_eq!(lines[8], "100");
+    assert_eq!(lines[9], "200");
+    assert_eq!(lines[10], "bar");
+    assert_eq!(lines[11], "/home/user");
+    assert_eq!(lines[12], "/home/user");
+    assert_eq!(lines[13], "0077");
+    assert_eq!(lines[14], "NoNewPrivs: 1");
+}
+
+#[test]
+fn root_capabilities_as_configured() {
+    let e = Env::new("caps");
+    let (code, out, err) = run_sh(&e, "a", "grep CapEff /proc/self/status | tr -s '\\t' ' '", |_| {});
+    assert_eq!(code, 0, "{err}");
+    // runc's default set: AUDIT_WRITE, KILL, NET_BIND_SERVICE
+    assert_eq!(out, "CapEff: 0000000020000420\n");
+}
+
+#[test]
+fn user_namespace_maps_ids() {
+    let e = Env::new("userns");
+    let (code, out, err) = run_sh(
+        &e,
+        "a",
+        "cat /proc/self/uid_map /proc/self/gid_map | tr -s ' '; id -u; stat -c %u /bin/busybox",
+        |v| {
+            v["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "user"}));
+            v["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            v["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        },
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, " 0 100000 65536\n 0 100000 65536\n0\n65534\n");
+}
+
+#[test]
+fn caller_fds_do_not_leak_and_preserve_fds_pass() {
+    let e = Env::new("fds");
+    let b = e.bundle("a", &["sh", "-c", "ls /proc/self/fd | tr '\\n' ' '"], |_| {});
+    let id = e.id("a");
+    // fd 7 open in husk's caller: it must not reach the container.
+    let c = with_leaked_fd(e.cmd(&["run", "-b", b.to_str().unwrap(), &id]), 7);
+    let o = output_via_files(c, &e.base);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // 0 1 2 and the fd ls uses to read the directory
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "0 1 2 3 ");
+    // With --preserve-fds 1, fd 3 is passed on.
+    let b = e.bundle("b", &["sh", "-c", "cat <&3"], |_| {});
+    let data = e.base.join("data");
+    std::fs::write(&data, "through fd 3\n").unwrap();
+    let mut c = e.cmd(&["run", "--preserve-fds", "1", "-b", b.to_str().unwrap(), &e.id("b")]);
+    let f = std::fs::File::open(&data).unwrap();
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&f);
+    // SAFETY: dup2 in the forked child before exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut c, move || {
+            if libc::dup2(raw, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let o = output_via_files(c, &e.base);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "through fd 3\n");
+}
+
+#[test]
+fn mounts_tmpfs_bind_and_options() {
+    let e = Env::new("mounts");
+    let src = e.base.join("shared");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("hello"), "hi\n").unwrap();
+    let script = "cat /data/hello; touch /data/x 2>/dev/null || echo data-ro; \
+                  touch /scratch/y && echo scratch-rw; grep ' /scratch ' /proc/mounts | cut -d' ' -f3,4";
+    let (code, out, err) = run_sh(&e, "a", script, |v| {
+        let m = v["mounts"].as_array_mut().unwrap();
+        m.push(json!({"destination": "/data", "type": "bind", "source": src, "options": ["rbind", "ro"]}));
+        m.push(json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "size=1m"]}));
+    });
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "hi\ndata-ro\nscratch-rw\ntmpfs rw,nosuid,nodev,relatime,size=1024k\n"
+    );
+}
+
+#[test]
+fn symlinked_mount_destination_stays_in_rootfs() {
+    let e = Env::new("symlink");
+    // A rootfs whose /evil is a symlink to a host directory.
+    let rootfs = e.base.join("rootfs");
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(rootfs_dir())
+        .arg(&rootfs)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let host_dir = e.base.join("host-target");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::os::unix::fs::symlink(&host_dir, rootfs.join("evil")).unwrap();
+    let (code, _out, err) = run_sh(&e, "a", "grep -c ' /evil\\| /tmp/' /proc/mounts || true", |v| {
+        v["root"] = json!({"path": rootfs, "readonly": false});
+        v["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/evil/m", "type": "tmpfs", "source": "tmpfs"}));
+    });
+    assert_eq!(code, 0, "{err}");
+    // The mount landed inside the rootfs (at <rootfs>/<host_dir>/m), never on the host dir.
+    assert!(!host_dir.join("m").exists(), "mount target escaped to the host");
+    let inside = rootfs.join(host_dir.strip_prefix("/").unwrap()).join("m");
+    assert!(inside.is_dir(), "expected {inside:?}");
+}
+
+#[test]
+fn bad_inputs_fail_clearly_and_leave_nothing() {
+    let e = Env::new("bad");
+    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+        (
+            "args",
+            Box::new(|v| v["process"]["args"] = json!([])),
+            "process.args must not be empty",
+        ),
+        (
+            "dest",
+            Box::new(|v| v["mounts"][2]["destination"] = json!("dev/pts")),
+            "mounts[2].destination",
+        ),
+        (
+            "root",
+            Box::new(|v| v["root"]["path"] = json!("/nonexistent/rootfs")),
+            "root.path /nonexistent/rootfs does not exist",
+        ),
+        (
+            "dupns",
+            Box::new(|v| v["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "pid"}])),
+            "duplicate namespace type pid",
+        ),
+        (
+            "nsty",
+            Box::new(|v| v["linux"]["namespaces"] = json!([{"type": "bogus"}])),
+            "bogus",
+        ),
+        (
+            "exe",
+            Box::new(|v| v["process"]["args"] = json!(["/bin/nope"])),
+            "exec: \"/bin/nope\": no such file or directory",
+        ),
+        (
+            "path",
+            Box::new(|v| v["process"]["args"] = json!(["nope"])),
+            "executable file not found in $PATH",
+        ),
+        (
+            "cwd",
+            Box::new(|v| v["process"]["cwd"] = json!("/no/such/dir")),
+            "chdir to cwd (\"/no/such/dir\") set in config.json failed: no such file or directory",
+        ),
+        (
+            "cap",
+            Box::new(|v| v["process"]["capabilities"]["bounding"] = json!(["CAP_NOPE"])),
+            "CAP_NOPE",
+        ),
+        (
+            "userns",
+            Box::new(|v| v["linux"]["namespaces"] = json!([{"type": "user"}])),
+            "uidMappings is required",
+        ),
+        (
+            "nspath",
+            Box::new(|v| {
+                v["linux"]["namespaces"] = json!([{"type": "uts"}, {"type": "network", "path": "/proc/1/ns/nope"}])
+            }),
+            "open network namespace path /proc/1/ns/nope",
+        ),
+    ];
+    for (name, edit, want) in cases {
+        let b = e.bundle(name, &["true"], |v| edit(v));
+        let id = e.id(name);
+        let msg = e.err(&["create", "-b", b.to_str().unwrap(), &id]);
+        assert!(msg.contains(want), "{name}: {msg:?} does not contain {want:?}");
+        assert!(!e.root.join(&id).exists(), "{name}: state dir left behind");
+    }
+    // JSON syntax errors name the line and column.
+    let b = e.base.join("syntax");
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::write(b.join("config.json"), "{\n \"ociVersion\": \"1.0.2\",\n oops\n}\n").unwrap();
+    let msg = e.err(&["create", "-b", b.to_str().unwrap(), &e.id("syntax")]);
+    assert!(msg.contains("config.json") && msg.contains("line 3, column 2"), "{msg}");
+    // No container processes or state left anywhere in this root.
+    assert!(e.ok(&["list", "-q"]).trim().is_empty());
+}
+
+#[test]
+fn joins_an_existing_namespace_by_path() {
+    let e = Env::new("join");
+    let b = e.bundle("a", &["sleep", "100"], |_| {});
+    let a = e.id("a");
+    e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &a]);
+    let pid = e.state(&a)["pid"].as_i64().unwrap();
+    let (code, out, err) = run_sh(&e, "b", "hostname; ls /sys/class/net", |v| {
+        v["hostname"] = serde_json::Value::Null;
+        v["linux"]["namespaces"] = json!([
+            {"type": "pid"}, {"type": "mount"}, {"type": "ipc"},
+            {"type": "uts", "path": format!("/proc/{pid}/ns/uts")},
+            {"type": "network", "path": format!("/proc/{pid}/ns/net")}
+        ]);
+        v.as_object_mut().unwrap().remove("hostname");
+    });
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "husk\nlo\n");
+}
+
+#[test]
+fn time_namespace_offsets() {
+    let e = Env::new("time");
+    let (code, out, err) = run_sh(&e, "a", "cut -d' ' -f1 /proc/uptime", |v| {
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "time"}));
+        v["linux"]["timeOffsets"] = json!({"boottime": {"secs": 86400000, "nanosecs": 0}});
+    });
+    assert_eq!(code, 0, "{err}");
+    let up: f64 = out.trim().parse().unwrap();
+    assert!(up > 86_400_000.0, "uptime {up}");
+}
+
+#[test]
+fn sysctl_is_written_in_the_container() {
+    let e = Env::new("sysctl");
+    let (code, out, err) = run_sh(&e, "a", "cat /proc/sys/net/ipv4/ip_forward", |v| {
+        v["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+    });
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "1\n");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward")
+            .unwrap()
+            .trim()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn no_pivot_uses_chroot() {
+    let e = Env::new("nopivot");
+    let b = e.bundle(
+        "a",
+        &["sh", "-c", "cat /proc/self/status | grep -c PPid; ls / | grep -cx bin"],
+        |_| {},
+    );
+    let o = e.husk(&["run", "--no-pivot", "-b", b.to_str().unwrap(), &e.id("a")]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "1\n1\n");
+}
