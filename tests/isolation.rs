@@ -221,7 +221,8 @@ fn symlinked_mount_destination_stays_in_rootfs() {
 #[test]
 fn bad_inputs_fail_clearly_and_leave_nothing() {
     let e = Env::new("bad");
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>, &str)> = vec![
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
         (
             "args",
             Box::new(|v| v["process"]["args"] = json!([])),
