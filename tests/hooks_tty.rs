@@ -1,0 +1,106 @@
+//! Hooks at their moments, and the console socket handing over a pty.
+mod common;
+use common::*;
+use serde_json::json;
+
+fn hook(script: String) -> serde_json::Value {
+    json!({"path": "/bin/sh", "args": ["sh", "-c", script]})
+}
+
+#[test]
+fn hooks_run_in_order_with_state_on_stdin() {
+    let e = Env::new("hooks");
+    let log = e.base.join("hooks.log");
+    let l = log.display().to_string();
+    // Each host-side hook records its name and the status from its stdin.
+    let rec = |name: &str| {
+        hook(format!(
+            "echo {name} $(grep -o '\"status\":\"[a-z]*\"' | head -1) >> {l}"
+        ))
+    };
+    let b = e.bundle("b", &["sleep", "100"], |v| {
+        v["hooks"] = json!({
+            "createRuntime": [rec("createRuntime")],
+            "poststart": [rec("poststart")],
+            "poststop": [rec("poststop")],
+            // runs in the container's namespaces before pivot_root: sees the host fs
+            "createContainer": [hook(format!("echo createContainer $(hostname) >> {l}"))],
+        });
+    });
+    let id = e.id("c");
+    e.ok(&["create", "-b", b.to_str().unwrap(), &id]);
+    e.ok(&["start", &id]);
+    e.ok(&["kill", &id, "KILL"]);
+    e.wait_status(&id, "stopped");
+    e.ok(&["delete", &id]);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        text,
+        "createRuntime \"status\":\"creating\"\ncreateContainer husk\npoststart \"status\":\"running\"\npoststop \"status\":\"stopped\"\n"
+    );
+}
+
+#[test]
+fn failing_create_runtime_hook_fails_create() {
+    let e = Env::new("hookfail");
+    let b = e.bundle("b", &["true"], |v| {
+        v["hooks"] = json!({"createRuntime": [hook("echo broken >&2; exit 3".into())]});
+    });
+    let id = e.id("c");
+    let msg = e.err(&["create", "-b", b.to_str().unwrap(), &id]);
+    assert!(msg.contains("createRuntime hook #0") && msg.contains("broken"), "{msg}");
+    assert!(!e.root.join(&id).exists());
+}
+
+#[test]
+fn hook_timeout_kills_it() {
+    let e = Env::new("hooktime");
+    let b = e.bundle("b", &["true"], |v| {
+        let mut h = hook("sleep 100".into());
+        h["timeout"] = json!(1);
+        v["hooks"] = json!({"createRuntime": [h]});
+    });
+    let msg = e.err(&["create", "-b", b.to_str().unwrap(), &e.id("c")]);
+    assert!(msg.contains("timed out"), "{msg}");
+}
+
+#[test]
+fn console_socket_hands_over_a_pty() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixListener;
+    let e = Env::new("tty");
+    let sock = e.base.join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let b = e.bundle("b", &["sh", "-c", "stty size; tty; read x; echo got $x"], |v| {
+        v["process"]["terminal"] = json!(true);
+        v["process"]["consoleSize"] = json!({"height": 33, "width": 111});
+    });
+    let id = e.id("c");
+    e.ok(&[
+        "create",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "-b",
+        b.to_str().unwrap(),
+        &id,
+    ]);
+    let (conn, _) = listener.accept().unwrap();
+    let (name, master) = husk::tty::recv_fd(&conn.into()).unwrap();
+    assert!(String::from_utf8_lossy(&name).starts_with("/dev/pts/"));
+    e.ok(&["start", &id]);
+    let mut m = std::fs::File::from(master);
+    m.write_all(b"hello\n").unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 256];
+    // Read until the container printed its answer (or the pty closes).
+    while !String::from_utf8_lossy(&out).contains("got hello") {
+        match m.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.contains("33 111"), "{text}");
+    assert!(text.contains("/dev/pts/0"), "{text}");
+    assert!(text.contains("got hello"), "{text}");
+}
