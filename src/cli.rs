@@ -94,6 +94,15 @@ pub enum Command {
         keep: bool,
         id: String,
     },
+    /// Run a new process inside a running container.
+    Exec {
+        #[command(flatten)]
+        args: crate::commands::exec::ExecArgs,
+        id: String,
+        /// The command and its arguments (unless --process).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
     /// Print the container's state as JSON.
     State { id: String },
     /// Send a signal to the container's init (or all its processes).

@@ -244,7 +244,7 @@ fn child_main(o: &SpawnOpts, plan: &Plan, sock: OwnedFd) -> ! {
 
 /// What the init needs to exec, prepared before `ready` so that mistakes
 /// surface in `create`.
-struct Exec {
+pub struct Exec {
     path: CString,
     args: Vec<CString>,
     env: Vec<CString>,
@@ -377,10 +377,18 @@ fn start_process(spec: &Spec, exec: Option<Exec>, hook_state: &[u8]) -> Result<s
     if let Some(h) = spec.hooks().as_ref().and_then(|h| h.start_container().as_ref()) {
         crate::hooks::run_all("startContainer", h, &String::from_utf8_lossy(hook_state))?;
     }
+    do_exec(exec)
+}
+
+/// Reset signals and execve; returns only with the exec error.
+pub fn do_exec(exec: Exec) -> Result<std::convert::Infallible> {
     sys::reset_signals();
     let argv: Vec<&std::ffi::CStr> = exec.args.iter().map(|a| a.as_c_str()).collect();
     let envp: Vec<&std::ffi::CStr> = exec.env.iter().map(|a| a.as_c_str()).collect();
-    let e = nix::unistd::execve(&exec.path, &argv, &envp).unwrap_err();
+    let e = match nix::unistd::execve(&exec.path, &argv, &envp) {
+        Err(e) => e,
+        Ok(never) => match never {},
+    };
     Err(exec_error(&exec.args[0].to_string_lossy(), e))
 }
 
@@ -448,7 +456,7 @@ fn rlimit_resource(t: PosixRlimitType) -> Option<libc::__rlimit_resource_t> {
 
 /// Everything about the process that can fail, done before `ready`:
 /// rlimits, the executable lookup, user and groups, cwd, capabilities.
-fn prepare_process(p: &oci_spec::runtime::Process) -> Result<Exec> {
+pub fn prepare_process(p: &oci_spec::runtime::Process) -> Result<Exec> {
     for r in p.rlimits().iter().flatten() {
         let res = rlimit_resource(r.typ()).with_context(|| format!("unknown rlimit {:?}", r.typ()))?;
         let lim = libc::rlimit {

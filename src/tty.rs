@@ -21,6 +21,11 @@ pub fn connect(path: &Path) -> Result<OwnedFd> {
 /// and return the peer (slave), obtained with TIOCGPTPEER so that no
 /// /dev/pts/N path the container controls is ever opened.
 pub fn setup_console(conn: OwnedFd, spec: &Spec) -> Result<OwnedFd> {
+    setup_console_size(conn, spec.process().as_ref().and_then(|p| p.console_size()))
+}
+
+/// As [`setup_console`], with the console size given directly.
+pub fn setup_console_size(conn: OwnedFd, size: Option<oci_spec::runtime::Box>) -> Result<OwnedFd> {
     let master = nix::fcntl::open(
         "/dev/ptmx",
         nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY | nix::fcntl::OFlag::O_CLOEXEC,
@@ -45,7 +50,7 @@ pub fn setup_console(conn: OwnedFd, spec: &Spec) -> Result<OwnedFd> {
     }
     // SAFETY: the ioctl returned a new fd that we own.
     let peer = unsafe { OwnedFd::from_raw_fd(peer) };
-    if let Some(sz) = spec.process().as_ref().and_then(|p| p.console_size()) {
+    if let Some(sz) = size {
         let ws = libc::winsize {
             ws_row: sz.height() as u16,
             ws_col: sz.width() as u16,

@@ -2,6 +2,7 @@
 
 pub mod create;
 pub mod delete;
+pub mod exec;
 pub mod features;
 pub mod kill;
 pub mod list;
@@ -34,6 +35,7 @@ pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
         Command::Create { args, id } => create::create(&store, &id, &args).map(|_| 0),
         Command::Start { id } => start::start(&store, &id).map(|_| 0),
         Command::Run { args, detach, keep, id } => run::run(&store, &id, &args, detach, keep),
+        Command::Exec { args, id, command } => exec::exec(&store, &id, &args, &command),
         Command::State { id } => state::state(&store, &id).map(|_| 0),
         Command::Kill { all, id, signal } => kill::kill(&store, &id, signal.as_deref(), all).map(|_| 0),
         Command::Delete { force, id } => delete::delete(&store, &id, force).map(|_| 0),

@@ -44,7 +44,7 @@ fn run_blocked(store: &Store, id: &str, a: &CreateArgs, detach: bool, keep: bool
 
 /// Wait for `pid` (our child), forwarding every other signal to it.
 /// Returns its exit status, or 128+signal when a signal ended it.
-fn wait_forwarding(pid: i32) -> Result<i32> {
+pub fn wait_forwarding(pid: i32) -> Result<i32> {
     use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
     let target = nix::unistd::Pid::from_raw(pid);
     loop {

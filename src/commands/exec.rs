@@ -1,0 +1,322 @@
+//! `husk exec`: run a new process inside a running container.
+//!
+//! ```text
+//! husk exec ── setns(pid, time) for its children ── fork ──► child
+//!                                                       setns(user first, then mnt, net, ipc, uts, cgroup)
+//!   places the child in the container's cgroup, 'G' ──►  process setup (user, caps, cwd, rlimits)
+//!   ◄── 'R' then EOF when exec succeeded (or the error text)   execve
+//!   waits and forwards signals (unless --detach)
+//! ```
+
+use anyhow::{Context, Result, bail};
+use oci_spec::runtime::{Capabilities, Capability, Process, Spec};
+use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use crate::process::{self, recv, send};
+use crate::state::{Status, Store};
+use crate::sys;
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ExecArgs {
+    /// An OCI process JSON file (what the shims pass) instead of the command line.
+    #[arg(long, short = 'p')]
+    pub process: Option<PathBuf>,
+    /// Allocate a pseudo-TTY (needs --console-socket).
+    #[arg(long, short = 't')]
+    pub tty: bool,
+    /// Working directory in the container.
+    #[arg(long)]
+    pub cwd: Option<String>,
+    /// Extra environment variable K=V (repeatable).
+    #[arg(long, short = 'e')]
+    pub env: Vec<String>,
+    /// UID[:GID] to run as.
+    #[arg(long, short = 'u')]
+    pub user: Option<String>,
+    /// Additional group id (repeatable).
+    #[arg(long = "additional-gids", short = 'g')]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability (repeatable).
+    #[arg(long = "cap", short = 'c')]
+    pub caps: Vec<String>,
+    /// Set no_new_privs for the process.
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    /// AppArmor profile (not supported on this build).
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// SELinux process label (not supported on this build).
+    #[arg(long = "process-label")]
+    pub process_label: Option<String>,
+    /// Do not wait for the process.
+    #[arg(long, short = 'd')]
+    pub detach: bool,
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Run in this sub-cgroup of the container (cgroup v2 / per-controller v1).
+    #[arg(long)]
+    pub cgroup: Option<String>,
+    /// Allow exec into a paused container.
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+}
+
+fn load_config(bundle: &std::path::Path) -> Result<Spec> {
+    let path = bundle.join("config.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+    crate::bundle::parse(&text).with_context(|| format!("parse {}", path.display()))
+}
+
+fn parse_caps(names: &[String]) -> Result<Vec<Capability>> {
+    names
+        .iter()
+        .map(|n| {
+            let full = if n.to_uppercase().starts_with("CAP_") {
+                n.to_uppercase()
+            } else {
+                format!("CAP_{}", n.to_uppercase())
+            };
+            serde_json::from_value::<Capability>(serde_json::Value::String(full.clone()))
+                .map_err(|_| anyhow::anyhow!("unknown capability {full:?}"))
+        })
+        .collect()
+}
+
+/// The process to run: --process FILE, or the container's own process
+/// with the command line's overrides (as runc does).
+fn build_process(spec: &Spec, a: &ExecArgs, cmd: &[String]) -> Result<Process> {
+    if let Some(f) = &a.process {
+        let text = std::fs::read_to_string(f).with_context(|| format!("read {}", f.display()))?;
+        let p: Process = serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("parse {}: {e}", f.display()))?;
+        return Ok(p);
+    }
+    if cmd.is_empty() {
+        bail!("exec needs a command (or --process FILE)");
+    }
+    let mut p = spec.process().clone().unwrap_or_default();
+    p.set_args(Some(cmd.to_vec()));
+    p.set_terminal(Some(a.tty));
+    let mut env = p.env().clone().unwrap_or_default();
+    env.extend(a.env.iter().cloned());
+    p.set_env(Some(env));
+    if let Some(c) = &a.cwd {
+        p.set_cwd(PathBuf::from(c));
+    }
+    if let Some(u) = &a.user {
+        let (uid, gid) = match u.split_once(':') {
+            Some((u, g)) => (u.parse::<u32>(), g.parse::<u32>().map(Some)),
+            None => (u.parse::<u32>(), Ok(None)),
+        };
+        let uid = uid.with_context(|| format!("--user {u:?}: expected UID[:GID] as numbers"))?;
+        let gid = gid.with_context(|| format!("--user {u:?}: expected UID[:GID] as numbers"))?;
+        let mut user = p.user().clone();
+        user.set_uid(uid);
+        if let Some(g) = gid {
+            user.set_gid(g);
+        }
+        p.set_user(user);
+    }
+    if !a.additional_gids.is_empty() {
+        let mut user = p.user().clone();
+        user.set_additional_gids(Some(a.additional_gids.clone()));
+        p.set_user(user);
+    }
+    if !a.caps.is_empty() {
+        let add = parse_caps(&a.caps)?;
+        let mut c = p.capabilities().clone().unwrap_or_default();
+        let grow = |s: &Option<Capabilities>| {
+            let mut s = s.clone().unwrap_or_default();
+            s.extend(add.iter().copied());
+            Some(s)
+        };
+        c.set_bounding(grow(c.bounding()));
+        c.set_effective(grow(c.effective()));
+        c.set_permitted(grow(c.permitted()));
+        c.set_ambient(grow(c.ambient()));
+        p.set_capabilities(Some(c));
+    }
+    if a.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    Ok(p)
+}
+
+const NS_ORDER: [(&str, libc::c_int); 6] = [
+    ("user", libc::CLONE_NEWUSER),
+    ("mnt", libc::CLONE_NEWNS),
+    ("net", libc::CLONE_NEWNET),
+    ("ipc", libc::CLONE_NEWIPC),
+    ("uts", libc::CLONE_NEWUTS),
+    ("cgroup", libc::CLONE_NEWCGROUP),
+];
+
+/// Open the init's namespace `name` if it differs from ours.
+fn open_ns(pid: i32, name: &str) -> Result<Option<OwnedFd>> {
+    let theirs = format!("/proc/{pid}/ns/{name}");
+    let a = std::fs::metadata(&theirs).with_context(|| format!("stat {theirs}"))?;
+    if let Ok(b) = std::fs::metadata(format!("/proc/self/ns/{name}"))
+        && a.ino() == b.ino()
+        && a.dev() == b.dev()
+    {
+        return Ok(None);
+    }
+    let fd = nix::fcntl::open(
+        theirs.as_str(),
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .with_context(|| format!("open {theirs}"))?;
+    Ok(Some(fd))
+}
+
+pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32> {
+    if a.apparmor.is_some() {
+        bail!("not supported yet: --apparmor (AppArmor is not supported by this build)");
+    }
+    if a.process_label.is_some() {
+        bail!("not supported: --process-label (SELinux is not enabled on this host)");
+    }
+    if a.cgroup.is_some() {
+        bail!("not supported yet: --cgroup (husk does not manage cgroups in this build)");
+    }
+    let c = store.open(id, false)?;
+    match c.status() {
+        Status::Running => {}
+        Status::Paused if a.ignore_paused => {}
+        Status::Paused => bail!("cannot exec in a paused container {id:?} (use --ignore-paused)"),
+        Status::Created => bail!("cannot exec in a container that has not been started: {id:?}"),
+        s => bail!("cannot exec in a {} container {id:?}", s.as_str()),
+    }
+    let spec = load_config(&c.state.bundle)?;
+    let p = build_process(&spec, a, cmd)?;
+    if p.args().as_ref().is_none_or(|v| v.is_empty()) {
+        bail!("process.args must not be empty");
+    }
+    if p.apparmor_profile().as_deref().is_some_and(|s| !s.is_empty()) {
+        bail!("not supported yet: process.apparmorProfile");
+    }
+    let terminal = p.terminal().unwrap_or(false);
+    if terminal && a.console_socket.is_none() {
+        bail!("--tty (process.terminal) needs --console-socket in this build");
+    }
+    let pid = c.state.pid;
+    let pid_file = a
+        .pid_file
+        .as_deref()
+        .map(std::path::absolute)
+        .transpose()
+        .context("--pid-file path")?;
+    // pid and time namespaces apply to children: join them here, before the fork.
+    for (name, flag) in [("pid", libc::CLONE_NEWPID), ("time", 0x80)] {
+        if std::path::Path::new(&format!("/proc/{pid}/ns/{name}")).exists()
+            && let Some(fd) = open_ns(pid, name)?
+        {
+            nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::from_bits_retain(flag))
+                .with_context(|| format!("setns into the container's {name} namespace"))?;
+        }
+    }
+    let mut fds = Vec::new();
+    for (name, flag) in NS_ORDER {
+        if let Some(fd) = open_ns(pid, name)? {
+            fds.push((name, flag, fd));
+        }
+    }
+    let console = match (&a.console_socket, terminal) {
+        (Some(s), true) => Some(crate::tty::connect(s)?),
+        _ => None,
+    };
+    let old = if a.detach { None } else { Some(sys::block_all_signals()) };
+    let (parent, child) = process::socketpair()?;
+    let cpid = sys::clone_fork(0).context("fork the exec process")?;
+    if cpid == 0 {
+        drop(parent);
+        let r = exec_child(&child, &fds, &p, a.preserve_fds, console);
+        let msg = match r {
+            Err(e) => format!("{e:#}"),
+            Ok(never) => match never {},
+        };
+        let _ = send(&child, b'E', msg.as_bytes());
+        sys::exit_now(127);
+    }
+    drop(child);
+    drop(fds);
+    let r = drive_exec(&parent);
+    if let Err(e) = r {
+        process::kill_and_reap(cpid);
+        if let Some(o) = &old {
+            sys::set_sigmask(o);
+        }
+        return Err(e);
+    }
+    if let Some(p) = &pid_file {
+        super::create::write_pid_file(p, cpid)?;
+    }
+    if a.detach {
+        return Ok(0);
+    }
+    let code = super::run::wait_forwarding(cpid);
+    if let Some(o) = &old {
+        sys::set_sigmask(o);
+    }
+    code
+}
+
+fn drive_exec(sock: &OwnedFd) -> Result<()> {
+    send(sock, b'G', b"")?;
+    match recv(sock)? {
+        Some((b'R', _)) => {}
+        Some((b'E', m)) => bail!("{}", String::from_utf8_lossy(&m)),
+        _ => bail!("the exec process exited during setup"),
+    }
+    // The socket is close-on-exec: EOF means the exec happened.
+    match recv(sock)? {
+        None => Ok(()),
+        Some((b'E', m)) => bail!("{}", String::from_utf8_lossy(&m)),
+        Some((t, _)) => bail!("unexpected message {:?} from the exec process", t as char),
+    }
+}
+
+fn exec_child(
+    sock: &OwnedFd,
+    fds: &[(&str, libc::c_int, OwnedFd)],
+    p: &Process,
+    preserve_fds: u32,
+    console: Option<OwnedFd>,
+) -> Result<std::convert::Infallible> {
+    sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong).context("set the parent death signal")?;
+    sys::prctl(libc::PR_SET_DUMPABLE, 0).context("make the exec process non-dumpable")?;
+    sys::cloexec_from(3 + preserve_fds).context("mark inherited fds close-on-exec")?;
+    for fd in 3..3 + preserve_fds as RawFd {
+        // SAFETY: F_SETFD on an integer fd; failures (not open) are ignored.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    }
+    match recv(sock)? {
+        Some((b'G', _)) => {}
+        _ => sys::exit_now(1),
+    }
+    for (name, flag, fd) in fds {
+        nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::from_bits_retain(*flag))
+            .with_context(|| format!("setns into the container's {name} namespace"))?;
+    }
+    if fds.iter().any(|(n, _, _)| *n == "user") {
+        nix::unistd::setresgid(0.into(), 0.into(), 0.into()).context("setresgid(0) in the user namespace")?;
+        nix::unistd::setresuid(0.into(), 0.into(), 0.into()).context("setresuid(0) in the user namespace")?;
+    }
+    let peer = match console {
+        Some(conn) => Some(crate::tty::setup_console_size(conn, p.console_size())?),
+        None => None,
+    };
+    let exec = process::prepare_process(p)?;
+    if let Some(peer) = peer {
+        crate::tty::make_controlling(peer)?;
+    }
+    sys::prctl(libc::PR_SET_PDEATHSIG, 0).context("clear the parent death signal")?;
+    send(sock, b'R', b"")?;
+    process::do_exec(exec)
+}

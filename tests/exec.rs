@@ -1,0 +1,117 @@
+//! `husk exec` into running containers.
+mod common;
+use common::*;
+use serde_json::json;
+
+fn running(e: &Env, name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    let b = e.bundle(name, &["sleep", "1000"], edit);
+    let id = e.id(name);
+    e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
+    id
+}
+
+#[test]
+fn one_shot_output_and_exit_code() {
+    let e = Env::new("exec1");
+    let id = running(&e, "a", |_| {});
+    let out = e.ok(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "echo $$; hostname; tr '\\0' ' ' < /proc/1/cmdline",
+    ]);
+    // pid 2 in the container's pid namespace, beside its init
+    assert_eq!(out, "2\nhusk\nsleep 1000 ");
+    let o = e.husk(&["exec", &id, "sh", "-c", "exit 7"]);
+    assert_eq!(o.status.code(), Some(7));
+}
+
+#[test]
+fn user_env_cwd_groups() {
+    let e = Env::new("exec2");
+    let id = running(&e, "a", |_| {});
+    let out = e.ok(&[
+        "exec",
+        "-u",
+        "1000:1000",
+        "-g",
+        "5",
+        "-e",
+        "FOO=bar",
+        "--cwd",
+        "/tmp",
+        &id,
+        "sh",
+        "-c",
+        "id -u; id -G; echo $FOO; pwd",
+    ]);
+    assert_eq!(out, "1000\n1000 5\nbar\n/tmp\n");
+}
+
+#[test]
+fn process_file_like_the_shims() {
+    let e = Env::new("exec3");
+    let id = running(&e, "a", |_| {});
+    let pf = e.base.join("process.json");
+    std::fs::write(
+        &pf,
+        json!({"args": ["sh", "-c", "echo from-file $X"], "env": ["PATH=/bin", "X=1"], "cwd": "/", "user": {"uid": 0, "gid": 0}}).to_string(),
+    )
+    .unwrap();
+    let out = e.ok(&["exec", "--process", pf.to_str().unwrap(), &id]);
+    assert_eq!(out, "from-file 1\n");
+}
+
+#[test]
+fn detached_exec_then_killed() {
+    let e = Env::new("exec4");
+    let id = running(&e, "a", |_| {});
+    let pidf = e.base.join("pid");
+    e.ok(&["exec", "-d", "--pid-file", pidf.to_str().unwrap(), &id, "sleep", "1000"]);
+    let pid: i32 = std::fs::read_to_string(&pidf).unwrap().parse().unwrap();
+    let ns = |p: i32| std::fs::read_link(format!("/proc/{p}/ns/pid")).unwrap();
+    let init = e.state(&id)["pid"].as_i64().unwrap() as i32;
+    assert_eq!(ns(pid), ns(init));
+    // killing the container's init takes the exec'd process with it (pid namespace)
+    e.ok(&["kill", &id, "KILL"]);
+    wait_for(std::time::Duration::from_secs(10), || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.contains(") Z"))
+            .unwrap_or(true)
+    })
+    .expect("exec'd process survived its container");
+}
+
+#[test]
+fn exec_in_user_namespace() {
+    let e = Env::new("exec5");
+    let id = running(&e, "a", |v| {
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        v["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+        v["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+    });
+    let out = e.ok(&["exec", &id, "sh", "-c", "id -u; cat /proc/self/uid_map | tr -s ' '"]);
+    assert_eq!(out, "0\n 0 200000 65536\n");
+}
+
+#[test]
+fn exec_errors() {
+    let e = Env::new("exec6");
+    let id = running(&e, "a", |_| {});
+    let msg = e.err(&["exec", &id, "nosuch"]);
+    assert!(
+        msg.contains(r#"exec: "nosuch": executable file not found in $PATH"#),
+        "{msg}"
+    );
+    e.ok(&["kill", &id, "KILL"]);
+    e.wait_status(&id, "stopped");
+    assert!(e.err(&["exec", &id, "true"]).contains("stopped"));
+    let b = e.bundle("c", &["true"], |_| {});
+    let c = e.id("c");
+    e.ok(&["create", "-b", b.to_str().unwrap(), &c]);
+    assert!(e.err(&["exec", &c, "true"]).contains("not been started"));
+}
