@@ -97,7 +97,7 @@ pub enum Command {
     /// Run a new process inside a running container.
     Exec {
         #[command(flatten)]
-        args: crate::commands::exec::ExecArgs,
+        args: Box<crate::commands::exec::ExecArgs>,
         id: String,
         /// The command and its arguments (unless --process).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
