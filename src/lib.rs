@@ -11,6 +11,7 @@ pub mod logging;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;
+pub mod seccomp;
 pub mod state;
 pub mod sys;
 pub mod tty;

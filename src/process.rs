@@ -248,6 +248,8 @@ pub struct Exec {
     path: CString,
     args: Vec<CString>,
     env: Vec<CString>,
+    /// A filter still to load right before execve (no_new_privs is set).
+    seccomp: Option<libseccomp::ScmpFilterContext>,
 }
 
 fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infallible> {
@@ -330,7 +332,10 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
     };
 
     let exec = match spec.process() {
-        Some(p) => Some(prepare_process(p)?),
+        Some(p) => Some(prepare_process(
+            p,
+            spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
+        )?),
         None => None,
     };
     if let Some(c) = console {
@@ -382,6 +387,9 @@ fn start_process(spec: &Spec, exec: Option<Exec>, hook_state: &[u8]) -> Result<s
 
 /// Reset signals and execve; returns only with the exec error.
 pub fn do_exec(exec: Exec) -> Result<std::convert::Infallible> {
+    if let Some(f) = &exec.seccomp {
+        crate::seccomp::load(f)?;
+    }
     sys::reset_signals();
     let argv: Vec<&std::ffi::CStr> = exec.args.iter().map(|a| a.as_c_str()).collect();
     let envp: Vec<&std::ffi::CStr> = exec.env.iter().map(|a| a.as_c_str()).collect();
@@ -456,7 +464,12 @@ fn rlimit_resource(t: PosixRlimitType) -> Option<libc::__rlimit_resource_t> {
 
 /// Everything about the process that can fail, done before `ready`:
 /// rlimits, the executable lookup, user and groups, cwd, capabilities.
-pub fn prepare_process(p: &oci_spec::runtime::Process) -> Result<Exec> {
+pub fn prepare_process(
+    p: &oci_spec::runtime::Process,
+    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+) -> Result<Exec> {
+    let filter = seccomp.map(crate::seccomp::build).transpose()?;
+    let nnp = p.no_new_privileges().unwrap_or(false);
     for r in p.rlimits().iter().flatten() {
         let res = rlimit_resource(r.typ()).with_context(|| format!("unknown rlimit {:?}", r.typ()))?;
         let lim = libc::rlimit {
@@ -486,6 +499,11 @@ pub fn prepare_process(p: &oci_spec::runtime::Process) -> Result<Exec> {
 
     let caps = crate::capabilities::masks(p.capabilities().as_ref());
     crate::capabilities::drop_bounding(caps.bounding)?;
+    if !nnp && let Some(f) = &filter {
+        // Without no_new_privs the kernel wants CAP_SYS_ADMIN to load a
+        // filter: load it now, before the capabilities go.
+        crate::seccomp::load(f)?;
+    }
     sys::prctl(libc::PR_SET_KEEPCAPS, 1).context("set keepcaps")?;
     let gids: Vec<nix::unistd::Gid> = user
         .additional_gids()
@@ -517,7 +535,7 @@ pub fn prepare_process(p: &oci_spec::runtime::Process) -> Result<Exec> {
         _ => bail!("process.cwd {:?} is not inside the container root", cwd),
     }
     crate::capabilities::apply(&caps)?;
-    if p.no_new_privileges().unwrap_or(false) {
+    if nnp {
         sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).context("set no_new_privs")?;
     }
     // SAFETY: umask only changes this process's file creation mask.
@@ -531,6 +549,7 @@ pub fn prepare_process(p: &oci_spec::runtime::Process) -> Result<Exec> {
             .map(|a| cs(a, "process.args entry"))
             .collect::<Result<_>>()?,
         env: env.iter().map(|e| cs(e, "process.env entry")).collect::<Result<_>>()?,
+        seccomp: if nnp { filter } else { None },
     })
 }
 

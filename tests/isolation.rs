@@ -362,3 +362,28 @@ fn no_pivot_uses_chroot() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(String::from_utf8_lossy(&o.stdout), "1\n1\n");
 }
+
+#[test]
+fn seccomp_filter_applies() {
+    let e = Env::new("seccomp");
+    let script = "mkdir /tmp/x 2>&1 | grep -c 'Operation not permitted'; echo still-running";
+    for nnp in [true, false] {
+        let (code, out, err) = run_sh(&e, &format!("a{nnp}"), script, |v| {
+            v["root"]["readonly"] = json!(false);
+            v["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}));
+            v["process"]["noNewPrivileges"] = json!(nnp);
+            v["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "architectures": ["SCMP_ARCH_X86_64"],
+                "syscalls": [
+                    {"names": ["mkdir", "mkdirat", "unknown_syscall_for_husk"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}
+                ]
+            });
+        });
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out, "1\nstill-running\n", "nnp={nnp}");
+    }
+}

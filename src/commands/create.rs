@@ -21,8 +21,9 @@ pub struct Created {
 fn reject_unsupported(b: &Bundle) -> Result<()> {
     let spec = &b.spec;
     if let Some(l) = spec.linux() {
-        if l.seccomp().is_some() {
-            bail!("not supported yet: linux.seccomp (husk cannot install a seccomp filter in this build)");
+        if let Some(s) = l.seccomp() {
+            // Build it once here: a bad profile fails before anything exists.
+            crate::seccomp::build(s).context("linux.seccomp")?;
         }
         if l.intel_rdt().is_some() {
             bail!("not supported: linux.intelRdt (no resctrl support)");

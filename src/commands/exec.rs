@@ -236,7 +236,8 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
     let cpid = sys::clone_fork(0).context("fork the exec process")?;
     if cpid == 0 {
         drop(parent);
-        let r = exec_child(&child, &fds, &p, a.preserve_fds, console);
+        let sc = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+        let r = exec_child(&child, &fds, &p, a.preserve_fds, console, sc);
         let msg = match r {
             Err(e) => format!("{e:#}"),
             Ok(never) => match never {},
@@ -288,6 +289,7 @@ fn exec_child(
     p: &Process,
     preserve_fds: u32,
     console: Option<OwnedFd>,
+    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
 ) -> Result<std::convert::Infallible> {
     sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong).context("set the parent death signal")?;
     sys::prctl(libc::PR_SET_DUMPABLE, 0).context("make the exec process non-dumpable")?;
@@ -312,7 +314,7 @@ fn exec_child(
         Some(conn) => Some(crate::tty::setup_console_size(conn, p.console_size())?),
         None => None,
     };
-    let exec = process::prepare_process(p)?;
+    let exec = process::prepare_process(p, seccomp)?;
     if let Some(peer) = peer {
         crate::tty::make_controlling(peer)?;
     }
