@@ -51,18 +51,28 @@ class Sample:
     wall_ns: int
     cpu_ns: int
     maxrss_kib: int
-    ok: bool
+    exit_code: int
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
 
 
 class Spawner:
     """Runs commands through the small `spawn` helper (spawn.c), which times
     them and reads their rusage with wait4; see spawn.c for why a helper."""
 
-    def __init__(self, helper: str):
+    def __init__(self, helper: str, timeout_s: float):
         self.helper = helper
+        self.timeout_s = timeout_s
 
     def timed(self, argv: list[str], log_fd: int, result_fd: int) -> Sample:
-        """Run argv, stdin /dev/null, stdout and stderr to log_fd."""
+        """Run argv, stdin /dev/null, stdout and stderr to log_fd.
+
+        The command gets its own process group, so a Ctrl-C at the terminal
+        reaches only us, and we stop between commands, never in the middle
+        of one.  A command still running after the timeout is killed (exit
+        code -2): a hung runtime must not hang the benchmark."""
         for fd in (log_fd, result_fd):
             os.lseek(fd, 0, os.SEEK_SET)
             os.ftruncate(fd, 0)
@@ -72,14 +82,19 @@ class Spawner:
             (os.POSIX_SPAWN_DUP2, log_fd, 2),
         ]
         pid = os.posix_spawn(self.helper, [self.helper, *argv], os.environ,
-                             file_actions=actions)
+                             file_actions=actions, setpgroup=0)
+        timed_out = not wait_exit(pid, self.timeout_s)
+        if timed_out:
+            os.killpg(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
+        if timed_out:
+            return Sample(0, 0, 0, -2)
         os.lseek(result_fd, 0, os.SEEK_SET)
         fields = os.read(result_fd, 200).split()
         if os.waitstatus_to_exitcode(status) != 0 or len(fields) != 5:
-            return Sample(0, 0, 0, False)
+            return Sample(0, 0, 0, -1)
         code, wall_ns, user_us, sys_us, maxrss_kib = map(int, fields)
-        return Sample(wall_ns, (user_us + sys_us) * 1000, maxrss_kib, code == 0)
+        return Sample(wall_ns, (user_us + sys_us) * 1000, maxrss_kib, code)
 
 
 def scratch_fd() -> int:
@@ -103,22 +118,67 @@ def reap_orphans() -> None:
             return
 
 
-def wait_exit(pid: int) -> None:
-    """Block until process pid (not necessarily our child) has exited, then
-    reap it if it was reparented to us.  No polling loop: a pidfd becomes
-    readable when the process exits."""
+def wait_exit(pid: int, timeout_s: float) -> bool:
+    """Wait until process pid (not necessarily our child) has exited, at most
+    timeout_s; True if it has.  No polling loop: a pidfd becomes readable
+    when the process exits.  Does not reap it."""
     try:
         pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
-        return
+        return True
     try:
-        select.select([pidfd], [], [])
-        try:
-            os.waitid(os.P_PIDFD, pidfd, os.WEXITED)
-        except ChildProcessError:
-            pass  # someone else's child: its parent reaps it
+        readable, _, _ = select.select([pidfd], [], [], timeout_s)
+        return bool(readable)
     finally:
         os.close(pidfd)
+
+
+def kill_orphans() -> list[int]:
+    """SIGKILL and reap every child we still have.  As child subreaper we
+    inherit whatever a runtime left behind (say, a container init of a
+    `create` that was interrupted), so this is the last-resort cleanup."""
+    me = str(os.getpid())
+    killed = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = stat[stat.rindex(")") + 2:].split()[1]
+        if ppid == me:
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed.append(int(entry.name))
+            except ProcessLookupError:
+                pass
+    for pid in killed:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+    return killed
+
+
+class Stop(Exception):
+    """A SIGINT or SIGTERM arrived: stop after the command under way."""
+
+
+STOP_SIGNAL: list[int] = []  # the signal that asked us to stop, if any
+
+
+def on_stop_signal(signum: int, _frame) -> None:
+    if not STOP_SIGNAL:
+        print(f"bench: {signal.Signals(signum).name}: stopping after the command "
+              "under way, then cleaning up", file=sys.stderr)
+    STOP_SIGNAL.append(signum)
+
+
+def check_stop() -> None:
+    if STOP_SIGNAL:
+        raise Stop()
 
 
 # ---------------------------------------------------------------- runtimes
@@ -137,7 +197,7 @@ class Runtime:
     def version(self) -> str:
         try:
             out = subprocess.run([self.path, "--version"], capture_output=True,
-                                 text=True, timeout=10)
+                                 text=True, timeout=10, process_group=0)
             lines = (out.stdout or out.stderr).strip().splitlines()
             return lines[0] if lines else "unknown"
         except OSError as err:
@@ -148,10 +208,12 @@ class Runtime:
 
     def force_delete(self, cid: str) -> None:
         subprocess.run(self.cmd("delete", "--force", cid), stdin=subprocess.DEVNULL,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       process_group=0, timeout=60)
 
     def remaining(self) -> list[str]:
-        out = subprocess.run(self.cmd("list", "-q"), capture_output=True, text=True)
+        out = subprocess.run(self.cmd("list", "-q"), capture_output=True, text=True,
+                             process_group=0, timeout=60)
         return out.stdout.split() if out.returncode == 0 else []
 
 
@@ -205,8 +267,13 @@ class Bench:
         self.seq += 1
         return f"{self.prefix}-{rt.name}-{self.seq}"
 
-    def note_failure(self, rt: Runtime, what: str, cid: str, log: str = "") -> None:
-        rt.failures.append(f"{what} {cid}: {log or 'failed'}")
+    def note_failure(self, rt: Runtime, what: str, cid: str,
+                     sample: Sample | None = None, log_fd: int | None = None) -> None:
+        """Remember what failed (exit code and the runtime's output), and make
+        sure the container is gone."""
+        status = f"exit code {sample.exit_code}" if sample else "failed"
+        log = read_log(self.log_fd if log_fd is None else log_fd) if sample else ""
+        rt.failures.append(f"{what} {cid}: {status}" + (f": {log}" if log else ""))
         rt.force_delete(cid)
 
     # One container with `run`; the runtime deletes it when it exits.
@@ -215,7 +282,7 @@ class Bench:
         sample = self.timed(rt.cmd("run", "--bundle", bundle, cid), self.log_fd)
         reap_orphans()
         if not sample.ok:
-            self.note_failure(rt, "run", cid, read_log(self.log_fd))
+            self.note_failure(rt, "run", cid, sample)
         elif record:
             self.samples[rt.name][record].append(sample)
 
@@ -228,7 +295,7 @@ class Bench:
             rt.cmd("create", "--bundle", self.default_bundle, "--pid-file", self.pid_file, cid),
             self.log_fd)
         if not create.ok:
-            return self.note_failure(rt, "create", cid, read_log(self.log_fd))
+            return self.note_failure(rt, "create", cid, create)
         try:
             with open(self.pid_file) as f:
                 pid = int(f.read().strip())
@@ -236,12 +303,14 @@ class Bench:
             return self.note_failure(rt, "create (no pid file)", cid)
         start = self.timed(rt.cmd("start", cid), self.log_fd)
         if not start.ok:
-            return self.note_failure(rt, "start", cid, read_log(self.log_fd))
-        wait_exit(pid)
+            return self.note_failure(rt, "start", cid, start)
+        if not wait_exit(pid, self.spawner.timeout_s):
+            return self.note_failure(rt, "start (container did not exit)", cid)
+        reap_orphans()
         delete = self.timed(rt.cmd("delete", cid), self.log_fd)
         reap_orphans()
         if not delete.ok:
-            return self.note_failure(rt, "delete", cid, read_log(self.log_fd))
+            return self.note_failure(rt, "delete", cid, delete)
         if record:
             for name, sample in (("create", create), ("start", start), ("delete", delete)):
                 self.samples[rt.name][name].append(sample)
@@ -249,6 +318,7 @@ class Bench:
     def round(self, index: int, record: bool) -> None:
         shift = index % len(self.runtimes)
         for rt in self.runtimes[shift:] + self.runtimes[:shift]:
+            check_stop()
             self.measure_run(rt, self.default_bundle, "run" if record else None)
             self.measure_lifecycle(rt, record)
             self.measure_run(rt, self.userns_bundle, "run_userns" if record else None)
@@ -257,14 +327,16 @@ class Bench:
     def batch(self, rt: Runtime, workers: int) -> tuple[int, int]:
         ids = [self.new_id(rt) for _ in range(BATCH_SIZE)]
 
-        def one(cid: str) -> bool:
+        def one(cid: str) -> bool | None:
+            if STOP_SIGNAL:
+                return None
             log_fd, result_fd = scratch_fd(), scratch_fd()
             try:
                 argv = rt.cmd("run", "--bundle", self.default_bundle, cid)
-                ok = self.timed(argv, log_fd, result_fd).ok
-                if not ok:
-                    self.note_failure(rt, "batch run", cid, read_log(log_fd))
-                return ok
+                sample = self.timed(argv, log_fd, result_fd)
+                if not sample.ok:
+                    self.note_failure(rt, "batch run", cid, sample, log_fd)
+                return sample.ok
             finally:
                 os.close(log_fd)
                 os.close(result_fd)
@@ -277,11 +349,13 @@ class Bench:
                 results = list(pool.map(one, ids))
         wall = time.perf_counter_ns() - start
         reap_orphans()  # only now: a waitpid(-1) could steal a worker's child
+        check_stop()
         return wall, results.count(False)
 
     def batches_round(self, index: int) -> None:
         shift = index % len(self.runtimes)
         for rt in self.runtimes[shift:] + self.runtimes[:shift]:
+            check_stop()
             self.batches[rt.name]["sequential"].append(self.batch(rt, 1))
             self.batches[rt.name]["parallel"].append(self.batch(rt, BATCH_PARALLEL))
 
@@ -293,7 +367,8 @@ class Bench:
                 if cid.startswith(self.prefix):
                     rt.force_delete(cid)
                     notes.append(f"{rt.name}: deleted leftover container {cid}")
-        reap_orphans()
+        for pid in kill_orphans():
+            notes.append(f"killed leftover process {pid}")
         for cgroup in stray_cgroups(self.prefix):
             try:
                 os.rmdir(cgroup)
@@ -463,7 +538,7 @@ def plot(bench: Bench, path: Path, title: str) -> str | None:
         data = [[ms(x.wall_ns) for x in bench.samples[n][measure]] or [float("nan")]
                 for n in names]
         ax.boxplot(data, labels=names)
-        ax.set_title(f"`run` /bin/true, {label}", fontsize=10)
+        ax.set_title(f"run /bin/true, {label}", fontsize=10)
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("wall time, ms")
     axes[0].set_ylim(bottom=0)
@@ -489,6 +564,8 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=int(env("BENCH_WARMUP") or 5))
     parser.add_argument("--batch-repeats", type=int,
                         default=int(env("BENCH_BATCH_REPEATS") or 3))
+    parser.add_argument("--timeout", type=float, default=60,
+                        help="seconds after which a runtime command counts as hung")
     parser.add_argument("--subject", default=env("BENCH_SUBJECT") or "husk")
     parser.add_argument("--note", action="append", default=[],
                         help="a line to print under the table (e.g. how cgroups were set up)")
@@ -502,8 +579,9 @@ def main() -> int:
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         sys.exit("bench: prctl(PR_SET_CHILD_SUBREAPER) failed")
 
-    # A plain `kill` runs the finally block below too: no container is left.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # Ctrl-C or a plain `kill`: finish the command under way, clean up, exit.
+    signal.signal(signal.SIGINT, on_stop_signal)
+    signal.signal(signal.SIGTERM, on_stop_signal)
 
     began = time.monotonic()
     state_dir = Path(tempfile.mkdtemp(prefix="husk-bench-", dir="/run"))
@@ -512,7 +590,7 @@ def main() -> int:
     try:
         runtimes = parse_runtimes(args.runtimes, args.husk, state_dir)
         versions = {r.name: r.version() for r in runtimes}
-        spawner = Spawner(os.path.realpath(args.spawn))
+        spawner = Spawner(os.path.realpath(args.spawn), args.timeout)
         bench = Bench(spawner, runtimes, args.bundles, state_dir, prefix=f"bench{os.getpid()}")
         names = " ".join(r.name for r in runtimes)
         print(f"bench: {names}; {args.warmup} warm-up + {args.rounds} rounds, "
@@ -527,10 +605,17 @@ def main() -> int:
         for i in range(args.batch_repeats):
             bench.batches_round(i)
             print(f"bench: batch {i + 1}/{args.batch_repeats}", file=sys.stderr)
+    except Stop:
+        pass
     finally:
         if bench:
             cleanup_notes = bench.cleanup()
         shutil.rmtree(state_dir, ignore_errors=True)
+    if STOP_SIGNAL:
+        for note in cleanup_notes:
+            print(f"bench: {note}", file=sys.stderr)
+        print("bench: stopped, cleaned up, no report written", file=sys.stderr)
+        return 128 + STOP_SIGNAL[0]
     elapsed = time.monotonic() - began
 
     summaries = {r.name: summarise(bench, r) for r in bench.runtimes}

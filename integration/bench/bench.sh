@@ -27,7 +27,8 @@ if [ ! -x "$spawn" ] || [ "$here/spawn.c" -nt "$spawn" ]; then
   gcc -O2 -static -Wall -Wextra -o "$spawn" "$here/spawn.c"
 fi
 
-reproduce="make bench"
+# How to get the same run again: `make bench` sets BENCH_VIA to say so.
+reproduce=${BENCH_VIA:-"integration/bench/bench.sh${*:+ $*}"}
 for v in BENCH_RUNTIMES BENCH_ROUNDS BENCH_WARMUP BENCH_BATCH_REPEATS BENCH_SUBJECT; do
   [ -n "${!v:-}" ] && reproduce="$v='${!v}' $reproduce"
 done
