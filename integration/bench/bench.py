@@ -202,6 +202,8 @@ class Runtime:
             return lines[0] if lines else "unknown"
         except OSError as err:
             return f"unknown ({err.strerror})"
+        except subprocess.TimeoutExpired:
+            return "unknown (--version hung)"
 
     def binary_size(self) -> int:
         return os.stat(self.path).st_size
@@ -261,7 +263,8 @@ class Bench:
         }
 
     def timed(self, argv: list[str], log_fd: int, result_fd: int | None = None) -> Sample:
-        return self.spawner.timed(argv, log_fd, self.result_fd if result_fd is None else result_fd)
+        result_fd = self.result_fd if result_fd is None else result_fd
+        return self.spawner.timed(argv, log_fd, result_fd)
 
     def new_id(self, rt: Runtime) -> str:
         self.seq += 1
@@ -466,11 +469,11 @@ COLUMNS = [  # key, heading, digits
 ]
 
 
-def table(summaries: dict[str, dict], versions: dict[str, str]) -> list[str]:
+def table(summaries: dict[str, dict]) -> list[str]:
     head = ["runtime"] + [h for _, h, _ in COLUMNS] + ["failures"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, s in summaries.items():
-        cells = [f"{name} ({versions[name]})"]
+        cells = [name]
         cells += [fmt(s[key], digits) for key, _, digits in COLUMNS]
         cells.append(f"{s['failures']} (batch {s['seq_fail']}+{s['par_fail']})")
         lines.append("| " + " | ".join(cells) + " |")
@@ -591,7 +594,8 @@ def main() -> int:
         runtimes = parse_runtimes(args.runtimes, args.husk, state_dir)
         versions = {r.name: r.version() for r in runtimes}
         spawner = Spawner(os.path.realpath(args.spawn), args.timeout)
-        bench = Bench(spawner, runtimes, args.bundles, state_dir, prefix=f"bench{os.getpid()}")
+        prefix = f"bench{os.getpid()}"  # every container id starts with it
+        bench = Bench(spawner, runtimes, args.bundles, state_dir, prefix)
         names = " ".join(r.name for r in runtimes)
         print(f"bench: {names}; {args.warmup} warm-up + {args.rounds} rounds, "
               f"then {args.batch_repeats}× {BATCH_SIZE} sequential and "
@@ -634,7 +638,7 @@ def main() -> int:
         "Versions:",
         *version_lines,
         "",
-        *table(summaries, versions),
+        *table(summaries),
         "",
         "Times are medians over the rounds unless marked min/max; `run userns` uses "
         "the bundle with a user namespace; batches are medians of wall time for the "
