@@ -52,15 +52,30 @@ pub fn send(fd: &OwnedFd, tag: u8, payload: &[u8]) -> Result<()> {
     }
 }
 
-/// Receive one message; None when the other side is gone.
+/// Receive one message; None when the other side is gone. The buffer is
+/// sized to the datagram (MSG_PEEK|MSG_TRUNC), not a fixed large one.
 pub fn recv(fd: &OwnedFd) -> Result<Option<(u8, Vec<u8>)>> {
-    let mut buf = vec![0u8; 64 * 1024];
+    use nix::sys::socket::MsgFlags;
+    let mut probe = [0u8; 1];
+    let len = loop {
+        match nix::sys::socket::recv(fd.as_raw_fd(), &mut probe, MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC) {
+            Ok(n) => break n,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(nix::errno::Errno::ECONNRESET) => return Ok(None),
+            Err(e) => return Err(e).context("receive on the init sync channel"),
+        }
+    };
+    if len == 0 {
+        return Ok(None);
+    }
+    let mut buf = vec![0u8; len];
     loop {
-        match nix::sys::socket::recv(fd.as_raw_fd(), &mut buf, nix::sys::socket::MsgFlags::empty()) {
+        match nix::sys::socket::recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
             Ok(0) => return Ok(None),
             Ok(n) => {
-                let tag = buf[0];
-                return Ok(Some((tag, buf[1..n].to_vec())));
+                buf.truncate(n);
+                let tag = buf.remove(0);
+                return Ok(Some((tag, buf)));
             }
             Err(nix::errno::Errno::EINTR) => continue,
             Err(nix::errno::Errno::ECONNRESET) => return Ok(None),
