@@ -1,2 +1,3 @@
 //! husk: a runc-compatible OCI container runtime.
+pub mod cgroups;
 pub mod cli;
