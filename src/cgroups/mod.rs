@@ -833,7 +833,16 @@ impl Cgroup {
             && u.join("cgroup.kill").exists()
         {
             let path = u.join("cgroup.kill");
-            return write_file(&path, "1").map_err(|e| write_err("cgroup kill", "1", &path, &e));
+            write_file(&path, "1").map_err(|e| write_err("cgroup kill", "1", &path, &e))?;
+            // A task frozen by the v1 freezer of a hybrid host only dies
+            // once thawed.
+            if self.layout == Layout::Hybrid
+                && self.v1_dir("freezer").is_some()
+                && self.is_frozen()?
+            {
+                self.thaw()?;
+            }
+            return Ok(());
         }
         let signal = nix::sys::signal::Signal::try_from(sig)
             .with_context(|| format!("invalid signal {sig}"))?;
