@@ -11,6 +11,18 @@
 //! controller is not mounted is written in its v2 form to the container's
 //! directory in the cgroup2 mount when that controller is available there
 //! (hugetlb on some hosts), and refused with an error otherwise.
+//!
+//! Testing: the pure parts (mountinfo of all three layouts, placement,
+//! every resource → setting for v1 and v2 with runc's conversions, the
+//! device rules and the eBPF program, run by a small interpreter in the
+//! unit tests) are unit-tested. tests/cgroups.rs drives the real kernel as
+//! root: the v1 back end fully on a v1/hybrid host, and the v2 back end on
+//! the cgroup2 mount as far as a hybrid host's cgroup2 reaches (create,
+//! nested directories, subtree_control, hugetlb, the device eBPF program
+//! loaded, attached, replaced and enforced, cgroup.procs, cgroup.freeze,
+//! cgroup.kill, stats, destroy, a rejected value). The v2 memory, cpu,
+//! cpuset, io, pids and rdma files are only checked in unit tests there,
+//! because that hierarchy has no such controllers on a hybrid host.
 
 pub mod bpf;
 pub mod devices;

@@ -269,8 +269,10 @@ pub fn stats(dir_of: &dyn Fn(&str) -> Option<std::path::PathBuf>, out: &mut Map<
             .unwrap_or_default();
         let st = flat_keyed(&d, "cpuacct.stat");
         // cpuacct.stat is in USER_HZ ticks; runc reports nanoseconds.
-        // SAFETY: sysconf has no memory-safety preconditions.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+            .ok()
+            .flatten()
+            .map_or(100, |v| v.max(1) as u64);
         let ns = |k: &str| st.get(k).and_then(Value::as_u64).unwrap_or(0) * (1_000_000_000 / hz);
         out.insert(
             "cpu".into(),
