@@ -4,6 +4,7 @@
 //! tests reach it. See ARCHITECTURE.md for the process model.
 pub mod bundle;
 pub mod capabilities;
+pub mod cgroups;
 pub mod cli;
 pub mod commands;
 pub mod hooks;

@@ -1,0 +1,495 @@
+//! Integration tests of the cgroups library. They need root and a cgroup
+//! hierarchy (this machine: v1 controllers plus a cgroup2 mount at
+//! /sys/fs/cgroup/unified); without root they are skipped.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use husk::cgroups::{Cgroup, Layout, default_device_rules, detect_layout};
+use oci_spec::runtime::{LinuxDeviceCgroup, LinuxResources};
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+macro_rules! need_root {
+    () => {
+        if !is_root() {
+            eprintln!("skipped: needs root");
+            return;
+        }
+    };
+}
+
+/// Kills what is left in the cgroup and removes it, also when a test fails.
+struct Guard {
+    cg: Cgroup,
+    children: Vec<Child>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.cg.kill_all(libc::SIGKILL);
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = self.cg.destroy();
+    }
+}
+
+fn name(test: &str) -> PathBuf {
+    PathBuf::from(format!("/husk-itest-{test}-{}", std::process::id()))
+}
+
+fn res(json: &str) -> LinuxResources {
+    serde_json::from_str(json).expect("test resources JSON")
+}
+
+fn read(dir: &Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join(file))
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.join(file).display()))
+        .trim()
+        .to_string()
+}
+
+fn v1_dir(cg: &Cgroup, ctrl: &str) -> PathBuf {
+    cg.v1
+        .iter()
+        .find(|d| d.controllers.iter().any(|c| c == ctrl))
+        .map(|d| d.path.clone())
+        .unwrap_or_else(|| panic!("no {ctrl} hierarchy"))
+}
+
+fn all_dirs(cg: &Cgroup) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = cg.v1.iter().map(|d| d.path.clone()).collect();
+    v.extend(cg.unified.clone());
+    v
+}
+
+/// Start `sh -c 'read x; exec CMD'`, move it into the cgroup, then let it
+/// run: CMD starts inside the cgroup.
+fn spawn_in(g: &mut Guard, cmd: &str) -> u32 {
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("read x; exec {cmd}"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sh");
+    let pid = child.id();
+    g.cg.add_process(pid as i32).expect("add_process");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"go\n")
+        .expect("release child");
+    g.children.push(child);
+    pid
+}
+
+fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    f()
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let after = &stat[stat.rfind(')').expect("comm") + 2..];
+    let f: Vec<&str> = after.split(' ').collect();
+    f[11].parse::<u64>().expect("utime") + f[12].parse::<u64>().expect("stime")
+}
+
+#[test]
+fn layout_is_detected() {
+    let l = detect_layout().expect("detect");
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let has_v1 = mi
+        .lines()
+        .any(|l| l.contains(" - cgroup cgroup ") && l.contains("memory"));
+    let has_v2 = mi.contains(" - cgroup2 ");
+    match (has_v1, has_v2) {
+        (true, true) => assert_eq!(l, Layout::Hybrid),
+        (true, false) => assert_eq!(l, Layout::V1),
+        _ => assert_eq!(l, Layout::V2),
+    }
+}
+
+#[test]
+fn v1_limits_are_written() {
+    need_root!();
+    let cg = Cgroup::new(Some(&name("limits")), "x").expect("new");
+    let mut devs: Vec<LinuxDeviceCgroup> =
+        serde_json::from_str(r#"[{"allow": false, "access": "rwm"}]"#).expect("rules");
+    devs.extend(default_device_rules());
+    let mut r = res(r#"{
+        "memory": {"limit": 67108864, "swap": 134217728, "reservation": 33554432, "swappiness": 10},
+        "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"},
+        "pids": {"limit": 20},
+        "blockIO": {"weight": 300}
+    }"#);
+    if cg.unified.is_some() && Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists() {
+        r.set_hugepage_limits(Some(
+            serde_json::from_str(r#"[{"pageSize": "2MB", "limit": 4194304}]"#).expect("hugetlb"),
+        ));
+    }
+    r.set_devices(Some(devs));
+    let g = Guard {
+        cg: cg.clone(),
+        children: vec![],
+    };
+    cg.create(Some(&r)).expect("create");
+    let mem = v1_dir(&cg, "memory");
+    assert_eq!(read(&mem, "memory.limit_in_bytes"), "67108864");
+    assert_eq!(read(&mem, "memory.memsw.limit_in_bytes"), "134217728");
+    assert_eq!(read(&mem, "memory.soft_limit_in_bytes"), "33554432");
+    assert_eq!(read(&mem, "memory.swappiness"), "10");
+    let cpu = v1_dir(&cg, "cpu");
+    assert_eq!(read(&cpu, "cpu.shares"), "512");
+    assert_eq!(read(&cpu, "cpu.cfs_quota_us"), "50000");
+    assert_eq!(read(&cpu, "cpu.cfs_period_us"), "100000");
+    assert_eq!(read(&v1_dir(&cg, "cpuset"), "cpuset.cpus"), "0");
+    assert_eq!(read(&v1_dir(&cg, "pids"), "pids.max"), "20");
+    // blkio.weight (CFQ) or, failing that, blkio.bfq.weight ("default 300").
+    let blkio = v1_dir(&cg, "blkio");
+    let w = std::fs::read_to_string(blkio.join("blkio.weight"))
+        .or_else(|_| std::fs::read_to_string(blkio.join("blkio.bfq.weight")))
+        .expect("a blkio weight file");
+    assert!(w.contains("300"), "{w}");
+    let list = read(&v1_dir(&cg, "devices"), "devices.list");
+    assert!(list.contains("c 1:3 rwm"), "{list}");
+    assert!(list.contains("c 136:* rwm"), "{list}");
+    assert!(!list.contains("a *:*"), "{list}");
+    if r.hugepage_limits().is_some() {
+        // Hybrid: hugetlb exists only in the cgroup2 mount here.
+        let u = cg.unified.clone().expect("unified");
+        assert_eq!(read(&u, "hugetlb.2MB.max"), "4194304");
+    }
+    for d in all_dirs(&cg) {
+        assert!(d.is_dir(), "{} missing", d.display());
+    }
+    drop(g);
+    for d in all_dirs(&cg) {
+        assert!(!d.exists(), "{} left behind", d.display());
+    }
+}
+
+#[test]
+fn rejected_value_names_file_and_leaves_nothing() {
+    need_root!();
+    let cg = Cgroup::new(Some(&name("reject")), "x").expect("new");
+    let _g = Guard {
+        cg: cg.clone(),
+        children: vec![],
+    };
+    let e = cg
+        .create(Some(&res(
+            r#"{"pids": {"limit": 5}, "cpu": {"cpus": "4095"}}"#,
+        )))
+        .expect_err("cpus 4095 must be rejected");
+    let msg = format!("{e:#}");
+    let file = v1_dir(&cg, "cpuset").join("cpuset.cpus");
+    let prefix = format!("cannot set cpuset cpus: write 4095 to {}: ", file.display());
+    assert!(msg.starts_with(&prefix), "{msg}");
+    assert!(msg.len() > prefix.len(), "{msg}");
+    for d in all_dirs(&cg) {
+        assert!(!d.exists(), "{} left behind", d.display());
+    }
+    // unified is refused on v1/hybrid.
+    let e = cg
+        .create(Some(&res(r#"{"unified": {"memory.high": "1"}}"#)))
+        .expect_err("unified on v1");
+    assert!(e.to_string().contains("only supported on cgroup v2"), "{e}");
+}
+
+#[test]
+fn v1_processes_freeze_thaw_kill() {
+    need_root!();
+    let cg = Cgroup::new(Some(&name("procs")), "x").expect("new");
+    let mut g = Guard {
+        cg: cg.clone(),
+        children: vec![],
+    };
+    cg.create(None).expect("create");
+    let busy = spawn_in(&mut g, "sh -c 'while :; do :; done'");
+    let sleeper = spawn_in(&mut g, "sleep 100");
+    let pids = cg.pids().expect("pids");
+    assert!(pids.contains(&(busy as i32)), "{pids:?}");
+    assert!(pids.contains(&(sleeper as i32)), "{pids:?}");
+    for d in &cg.v1 {
+        let procs = read(&d.path, "cgroup.procs");
+        assert!(procs.contains(&busy.to_string()), "{}", d.path.display());
+    }
+
+    assert!(!cg.is_frozen().expect("state"));
+    cg.freeze().expect("freeze");
+    assert!(cg.is_frozen().expect("state"));
+    let t0 = cpu_ticks(busy);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(cpu_ticks(busy), t0, "a frozen process used cpu");
+    cg.thaw().expect("thaw");
+    assert!(!cg.is_frozen().expect("state"));
+    assert!(wait_until(Duration::from_secs(5), || cpu_ticks(busy) > t0));
+
+    // Kill while paused.
+    cg.freeze().expect("freeze again");
+    cg.kill_all(libc::SIGKILL).expect("kill_all");
+    for c in &mut g.children {
+        let st = c.wait().expect("wait");
+        assert!(!st.success());
+    }
+    g.children.clear();
+    assert!(wait_until(Duration::from_secs(5), || cg
+        .pids()
+        .is_ok_and(|p| p.is_empty())));
+    assert!(
+        !cg.is_frozen().expect("state"),
+        "kill_all with SIGKILL thaws"
+    );
+    cg.destroy().expect("destroy");
+    for d in all_dirs(&cg) {
+        assert!(!d.exists(), "{} left behind", d.display());
+    }
+    // Destroying twice is fine.
+    cg.destroy().expect("destroy again");
+}
+
+#[test]
+fn v1_kill_all_other_signal_and_sub_cgroups() {
+    need_root!();
+    let cg = Cgroup::new(Some(&name("sigterm")), "x").expect("new");
+    let mut g = Guard {
+        cg: cg.clone(),
+        children: vec![],
+    };
+    cg.create(None).expect("create");
+    spawn_in(&mut g, "sleep 100");
+    spawn_in(&mut g, "sleep 100");
+    // A sub-cgroup with a process of its own in the freezer hierarchy.
+    let sub = v1_dir(&cg, "freezer").join("sub");
+    std::fs::create_dir(&sub).expect("sub");
+    let mut c = Command::new("sleep").arg("100").spawn().expect("spawn");
+    std::fs::write(sub.join("cgroup.procs"), c.id().to_string()).expect("move");
+    let subpid = c.id() as i32;
+    assert!(cg.pids().expect("pids").contains(&subpid));
+    cg.kill_all(libc::SIGTERM).expect("kill_all");
+    let _ = c.wait();
+    for c in &mut g.children {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(c.wait().expect("wait").signal(), Some(libc::SIGTERM));
+    }
+    g.children.clear();
+    assert!(!cg.is_frozen().expect("state"));
+    cg.destroy().expect("destroy with sub-cgroup");
+    assert!(!sub.exists());
+}
+
+#[test]
+fn v1_update_oom_and_pids_limit() {
+    need_root!();
+    let cg = Cgroup::new(Some(&name("update")), "x").expect("new");
+    let mut g = Guard {
+        cg: cg.clone(),
+        children: vec![],
+    };
+    cg.create(Some(&res(
+        r#"{"memory": {"limit": 33554432, "swap": 33554432}, "pids": {"limit": 4}}"#,
+    )))
+    .expect("create");
+    // The pids limit stops a fork loop.
+    spawn_in(
+        &mut g,
+        "sh -c 'for i in 1 2 3 4 5 6 7 8; do sleep 100 & done; wait'",
+    );
+    let pids_dir = v1_dir(&cg, "pids");
+    assert!(wait_until(Duration::from_secs(5), || read(
+        &pids_dir,
+        "pids.events"
+    ) != "max 0"));
+    assert!(cg.pids().expect("pids").len() <= 4);
+    let stats = cg.stats().expect("stats");
+    assert_eq!(stats["pids"]["limit"], 4);
+    assert!(stats["pids"]["current"].as_u64().is_some_and(|c| c <= 4));
+
+    // update changes live limits.
+    cg.update(&res(r#"{"pids": {"limit": 50}, "memory": {"limit": 67108864, "swap": 67108864}, "cpu": {"shares": 256}}"#))
+        .expect("update");
+    assert_eq!(read(&v1_dir(&cg, "pids"), "pids.max"), "50");
+    let mem = v1_dir(&cg, "memory");
+    assert_eq!(read(&mem, "memory.limit_in_bytes"), "67108864");
+    assert_eq!(read(&mem, "memory.memsw.limit_in_bytes"), "67108864");
+    assert_eq!(read(&v1_dir(&cg, "cpu"), "cpu.shares"), "256");
+    // Lowering both below the current memsw needs the other write order.
+    cg.update(&res(r#"{"memory": {"limit": 16777216, "swap": 16777216}}"#))
+        .expect("lower");
+    assert_eq!(read(&mem, "memory.memsw.limit_in_bytes"), "16777216");
+    // checkBeforeUpdate refuses a limit below the usage.
+    let e = cg
+        .update(&res(
+            r#"{"memory": {"limit": 4096, "checkBeforeUpdate": true}}"#,
+        ))
+        .expect_err("below usage");
+    assert!(e.to_string().contains("below the current usage"), "{e}");
+    cg.kill_all(libc::SIGKILL).expect("kill");
+    for c in &mut g.children {
+        let _ = c.wait();
+    }
+    g.children.clear();
+
+    // OOM: allocate 100MB under a 16MB limit without swap.
+    assert_eq!(cg.oom_kill_count().expect("oom count"), 0);
+    spawn_in(&mut g, "dd if=/dev/zero of=/dev/null bs=100M count=1");
+    let st = g.children[0].wait().expect("wait");
+    assert!(!st.success());
+    assert!(cg.oom_kill_count().expect("oom count") >= 1);
+    let stats = cg.stats().expect("stats");
+    assert!(stats["memory"]["usage"]["failcnt"].is_u64(), "{stats}");
+    assert_eq!(stats["memory"]["usage"]["max"], 16777216, "{stats}");
+    assert_eq!(stats["memory"]["usage"]["limit"], 16777216);
+    assert!(stats["cpu"]["usage"]["total"].as_u64().is_some());
+}
+
+#[test]
+fn v2_backend_on_the_cgroup2_mount() {
+    need_root!();
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let Some(mount) = mi
+        .lines()
+        .find(|l| l.contains(" - cgroup2 "))
+        .map(|l| PathBuf::from(l.split(' ').nth(4).expect("mountpoint")))
+    else {
+        eprintln!("skipped: no cgroup2 mount");
+        return;
+    };
+    let cg = Cgroup::new_v2_in(&mount, &name("v2"));
+    let mut g = Guard {
+        cg: cg.clone(),
+        children: vec![],
+    };
+    let dir = cg.unified.clone().expect("dir");
+    let controllers = std::fs::read_to_string(mount.join("cgroup.controllers")).expect("ctrls");
+    let mut r = res(r#"{"devices": [{"allow": false},
+        {"allow": true, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 9, "access": "r"}]}"#);
+    let hugetlb = controllers.split_whitespace().any(|c| c == "hugetlb")
+        && Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists();
+    if hugetlb {
+        r.set_hugepage_limits(Some(
+            serde_json::from_str(r#"[{"pageSize": "2MB", "limit": 2097152}]"#).expect("h"),
+        ));
+    }
+    cg.create(Some(&r)).expect("create v2");
+    assert!(dir.is_dir());
+    if hugetlb {
+        assert_eq!(read(&dir, "hugetlb.2MB.max"), "2097152");
+        let parent = dir.parent().expect("parent");
+        assert!(read(parent, "cgroup.subtree_control").contains("hugetlb"));
+    }
+    assert_eq!(
+        husk::cgroups::bpf::attached_device_programs(&dir).expect("query"),
+        1
+    );
+    assert!(cg.open_unified_dir().expect("open").is_some());
+
+    // The device program: /dev/zero allowed, /dev/null denied, /dev/urandom read-only.
+    let run = |g: &mut Guard, cmd: &str| -> (bool, String) {
+        spawn_in(g, cmd);
+        let c = g.children.pop().expect("child");
+        let out = c.wait_with_output().expect("wait");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = run(&mut g, "head -c 1 /dev/zero");
+    assert!(ok, "{err}");
+    let (ok, err) = run(&mut g, "head -c 1 /dev/null");
+    assert!(!ok);
+    assert!(err.contains("Operation not permitted"), "{err}");
+    let (ok, err) = run(&mut g, "head -c 1 /dev/urandom");
+    assert!(ok, "{err}");
+    let (ok, _) = run(&mut g, "sh -c 'echo x > /dev/urandom'");
+    assert!(!ok);
+
+    // Replacing the program (a second create on the same cgroup) keeps one.
+    cg.create(Some(&res(r#"{"devices": [{"allow": true, "type": "a"}]}"#)))
+        .expect("re-create");
+    assert_eq!(
+        husk::cgroups::bpf::attached_device_programs(&dir).expect("query"),
+        1
+    );
+    let (ok, err) = run(&mut g, "head -c 1 /dev/null");
+    assert!(ok, "{err}");
+
+    // Processes, freeze, kill.
+    let busy = spawn_in(&mut g, "sh -c 'while :; do :; done'");
+    assert_eq!(cg.pids().expect("pids"), vec![busy as i32]);
+    cg.freeze().expect("freeze");
+    assert!(cg.is_frozen().expect("frozen"));
+    assert_eq!(read(&dir, "cgroup.freeze"), "1");
+    let t0 = cpu_ticks(busy);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(cpu_ticks(busy), t0);
+    cg.thaw().expect("thaw");
+    assert!(!cg.is_frozen().expect("frozen"));
+    cg.freeze().expect("freeze");
+    cg.kill_all(libc::SIGKILL).expect("cgroup.kill");
+    let st = g.children[0].wait().expect("wait");
+    assert!(!st.success());
+    g.children.clear();
+    assert!(wait_until(Duration::from_secs(5), || cg
+        .pids()
+        .is_ok_and(|p| p.is_empty())));
+    let stats = cg.stats().expect("stats");
+    assert!(stats["cpu"]["usage"]["total"].as_u64().is_some(), "{stats}");
+    if hugetlb {
+        assert!(stats["hugetlb"]["2MB"].is_object(), "{stats}");
+    }
+    cg.destroy().expect("destroy");
+    assert!(!dir.exists());
+}
+
+#[test]
+fn v2_rejected_value_leaves_nothing() {
+    need_root!();
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let Some(mount) = mi
+        .lines()
+        .find(|l| l.contains(" - cgroup2 "))
+        .map(|l| PathBuf::from(l.split(' ').nth(4).expect("mountpoint")))
+    else {
+        return;
+    };
+    let cg = Cgroup::new_v2_in(&mount, &name("v2rej").join("nested"));
+    let _g = Guard {
+        cg: cg.clone(),
+        children: vec![],
+    };
+    let e = cg
+        .create(Some(&res(r#"{"unified": {"cgroup.max.depth": "bogus"}}"#)))
+        .expect_err("bogus value");
+    let dir = cg.unified.clone().expect("dir");
+    assert_eq!(
+        format!("{e:#}"),
+        format!(
+            "cannot set unified resource: write bogus to {}: Invalid argument",
+            dir.join("cgroup.max.depth").display()
+        )
+    );
+    assert!(!dir.exists());
+    assert!(
+        !dir.parent().expect("parent").exists(),
+        "created parent left behind"
+    );
+}
