@@ -258,7 +258,20 @@ impl Container {
         if self.has_exec_sock() {
             return Status::Created;
         }
+        if let Some(cg) = self.cgroup()
+            && cg.is_frozen().unwrap_or(false)
+        {
+            return Status::Paused;
+        }
         Status::Running
+    }
+
+    /// The container's cgroup placement, as recorded at create.
+    pub fn cgroup(&self) -> Option<crate::cgroups::Cgroup> {
+        self.state
+            .cgroup
+            .as_ref()
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
     }
 
     pub fn has_exec_sock(&self) -> bool {

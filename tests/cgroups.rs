@@ -194,9 +194,7 @@ fn rejected_value_names_file_and_leaves_nothing() {
         children: vec![],
     };
     let e = cg
-        .create(Some(&res(
-            r#"{"pids": {"limit": 5}, "cpu": {"cpus": "4095"}}"#,
-        )))
+        .create(Some(&res(r#"{"pids": {"limit": 5}, "cpu": {"cpus": "4095"}}"#)))
         .expect_err("cpus 4095 must be rejected");
     let msg = format!("{e:#}");
     let file = v1_dir(&cg, "cpuset").join("cpuset.cpus");
@@ -253,10 +251,7 @@ fn v1_processes_freeze_thaw_kill() {
     assert!(wait_until(Duration::from_secs(5), || cg
         .pids()
         .is_ok_and(|p| p.is_empty())));
-    assert!(
-        !cg.is_frozen().expect("state"),
-        "kill_all with SIGKILL thaws"
-    );
+    assert!(!cg.is_frozen().expect("state"), "kill_all with SIGKILL thaws");
     cg.destroy().expect("destroy");
     for d in all_dirs(&cg) {
         assert!(!d.exists(), "{} left behind", d.display());
@@ -308,23 +303,19 @@ fn v1_update_oom_and_pids_limit() {
     )))
     .expect("create");
     // The pids limit stops a fork loop.
-    spawn_in(
-        &mut g,
-        "sh -c 'for i in 1 2 3 4 5 6 7 8; do sleep 100 & done; wait'",
-    );
+    spawn_in(&mut g, "sh -c 'for i in 1 2 3 4 5 6 7 8; do sleep 100 & done; wait'");
     let pids_dir = v1_dir(&cg, "pids");
-    assert!(wait_until(Duration::from_secs(5), || read(
-        &pids_dir,
-        "pids.events"
-    ) != "max 0"));
+    assert!(wait_until(Duration::from_secs(5), || read(&pids_dir, "pids.events") != "max 0"));
     assert!(cg.pids().expect("pids").len() <= 4);
     let stats = cg.stats().expect("stats");
     assert_eq!(stats["pids"]["limit"], 4);
     assert!(stats["pids"]["current"].as_u64().is_some_and(|c| c <= 4));
 
     // update changes live limits.
-    cg.update(&res(r#"{"pids": {"limit": 50}, "memory": {"limit": 67108864, "swap": 67108864}, "cpu": {"shares": 256}}"#))
-        .expect("update");
+    cg.update(&res(
+        r#"{"pids": {"limit": 50}, "memory": {"limit": 67108864, "swap": 67108864}, "cpu": {"shares": 256}}"#,
+    ))
+    .expect("update");
     assert_eq!(read(&v1_dir(&cg, "pids"), "pids.max"), "50");
     let mem = v1_dir(&cg, "memory");
     assert_eq!(read(&mem, "memory.limit_in_bytes"), "67108864");
@@ -336,9 +327,7 @@ fn v1_update_oom_and_pids_limit() {
     assert_eq!(read(&mem, "memory.memsw.limit_in_bytes"), "16777216");
     // checkBeforeUpdate refuses a limit below the usage.
     let e = cg
-        .update(&res(
-            r#"{"memory": {"limit": 4096, "checkBeforeUpdate": true}}"#,
-        ))
+        .update(&res(r#"{"memory": {"limit": 4096, "checkBeforeUpdate": true}}"#))
         .expect_err("below usage");
     assert!(e.to_string().contains("below the current usage"), "{e}");
     cg.kill_all(libc::SIGKILL).expect("kill");
@@ -396,10 +385,7 @@ fn v2_backend_on_the_cgroup2_mount() {
         let parent = dir.parent().expect("parent");
         assert!(read(parent, "cgroup.subtree_control").contains("hugetlb"));
     }
-    assert_eq!(
-        husk::cgroups::bpf::attached_device_programs(&dir).expect("query"),
-        1
-    );
+    assert_eq!(husk::cgroups::bpf::attached_device_programs(&dir).expect("query"), 1);
     assert!(cg.open_unified_dir().expect("open").is_some());
 
     // The device program: /dev/zero allowed, /dev/null denied, /dev/urandom read-only.
@@ -407,10 +393,7 @@ fn v2_backend_on_the_cgroup2_mount() {
         spawn_in(g, cmd);
         let c = g.children.pop().expect("child");
         let out = c.wait_with_output().expect("wait");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
     };
     let (ok, err) = run(&mut g, "head -c 1 /dev/zero");
     assert!(ok, "{err}");
@@ -425,10 +408,7 @@ fn v2_backend_on_the_cgroup2_mount() {
     // Replacing the program (a second create on the same cgroup) keeps one.
     cg.create(Some(&res(r#"{"devices": [{"allow": true, "type": "a"}]}"#)))
         .expect("re-create");
-    assert_eq!(
-        husk::cgroups::bpf::attached_device_programs(&dir).expect("query"),
-        1
-    );
+    assert_eq!(husk::cgroups::bpf::attached_device_programs(&dir).expect("query"), 1);
     let (ok, err) = run(&mut g, "head -c 1 /dev/null");
     assert!(ok, "{err}");
 
@@ -488,8 +468,5 @@ fn v2_rejected_value_leaves_nothing() {
         )
     );
     assert!(!dir.exists());
-    assert!(
-        !dir.parent().expect("parent").exists(),
-        "created parent left behind"
-    );
+    assert!(!dir.parent().expect("parent").exists(), "created parent left behind");
 }

@@ -158,7 +158,7 @@ fn caller_fds_do_not_leak_and_preserve_fds_pass() {
     // SAFETY: dup2 in the forked child before exec.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut c, move || {
-            if libc::dup2(raw, 3) < 0 {
+            if libc::dup2(raw, 3) < 0 || libc::fcntl(3, libc::F_SETFD, 0) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())

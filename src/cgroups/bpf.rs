@@ -156,26 +156,22 @@ pub fn set_device_program(dir: &Path, insns: &[BpfInsn]) -> Result<()> {
         attach_flags: BPF_F_ALLOW_MULTI,
         ..Default::default()
     };
-    bpf(BPF_PROG_ATTACH, &mut attr)
-        .with_context(|| format!("attach the device eBPF program to {}", dir.display()))?;
+    bpf(BPF_PROG_ATTACH, &mut attr).with_context(|| format!("attach the device eBPF program to {}", dir.display()))?;
     for id in old {
         let mut ga = GetFdAttr {
             prog_id: id,
             ..Default::default()
         };
-        let old_fd = fd_from(
-            bpf(BPF_PROG_GET_FD_BY_ID, &mut ga)
-                .with_context(|| format!("open the old device program {id}"))?,
-        )?;
+        let old_fd =
+            fd_from(bpf(BPF_PROG_GET_FD_BY_ID, &mut ga).with_context(|| format!("open the old device program {id}"))?)?;
         let mut da = AttachAttr {
             target_fd: cg.as_raw_fd() as u32,
             attach_bpf_fd: old_fd.as_raw_fd() as u32,
             attach_type: BPF_CGROUP_DEVICE,
             ..Default::default()
         };
-        bpf(BPF_PROG_DETACH, &mut da).with_context(|| {
-            format!("detach the old device program {id} from {}", dir.display())
-        })?;
+        bpf(BPF_PROG_DETACH, &mut da)
+            .with_context(|| format!("detach the old device program {id} from {}", dir.display()))?;
     }
     Ok(())
 }

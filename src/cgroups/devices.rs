@@ -47,13 +47,7 @@ pub struct DeviceState {
     pub exceptions: BTreeMap<DevKey, u8>,
 }
 
-fn rule(
-    allow: bool,
-    typ: LinuxDeviceType,
-    major: Option<i64>,
-    minor: Option<i64>,
-    access: &str,
-) -> LinuxDeviceCgroup {
+fn rule(allow: bool, typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str) -> LinuxDeviceCgroup {
     let mut r = LinuxDeviceCgroup::default();
     r.set_allow(allow);
     r.set_typ(Some(typ));
@@ -202,9 +196,7 @@ impl DeviceState {
     /// Whether an access (ACC_* bits, one device kind) is allowed.
     pub fn allows(&self, kind: DevKind, major: u32, minor: u32, acc: u8) -> bool {
         let matching = self.exceptions.iter().filter(|(k, _)| {
-            k.kind == kind
-                && k.major.is_none_or(|m| m == major)
-                && k.minor.is_none_or(|m| m == minor)
+            k.kind == kind && k.major.is_none_or(|m| m == major) && k.minor.is_none_or(|m| m == minor)
         });
         if self.default_allow {
             // Denied when any deny exception covers a requested access.
@@ -225,10 +217,7 @@ impl DeviceState {
         };
         let mut out = vec![(reset.to_string(), "a *:* rwm".to_string())];
         for (k, a) in &self.exceptions {
-            out.push((
-                exc.to_string(),
-                format!("{} {}", key_string(k), access_string(*a)),
-            ));
+            out.push((exc.to_string(), format!("{} {}", key_string(k), access_string(*a))));
         }
         out
     }
@@ -457,12 +446,9 @@ mod tests {
             ]
         );
         // Allowing it again removes the deny exception.
-        let mut rules = parse_rules(
-            r#"[{"allow": true, "type": "a"}, {"allow": false, "type": "c", "major": 5, "minor": 0}]"#,
-        );
-        rules.extend(parse_rules(
-            r#"[{"allow": true, "type": "c", "major": 5, "minor": 0}]"#,
-        ));
+        let mut rules =
+            parse_rules(r#"[{"allow": true, "type": "a"}, {"allow": false, "type": "c", "major": 5, "minor": 0}]"#);
+        rules.extend(parse_rules(r#"[{"allow": true, "type": "c", "major": 5, "minor": 0}]"#));
         let st = DeviceState::from_rules(&rules).unwrap();
         assert!(st.exceptions.is_empty());
         check_program(&st);
@@ -478,21 +464,9 @@ mod tests {
             ))
             .is_err()
         );
-        assert!(
-            DeviceState::from_rules(&parse_rules(
-                r#"[{"allow": true, "type": "c", "access": "x"}]"#
-            ))
-            .is_err()
-        );
-        assert!(
-            DeviceState::from_rules(&parse_rules(r#"[{"allow": true, "type": "p"}]"#)).is_err()
-        );
-        assert!(
-            DeviceState::from_rules(&parse_rules(
-                r#"[{"allow": true, "type": "c", "major": -5}]"#
-            ))
-            .is_err()
-        );
+        assert!(DeviceState::from_rules(&parse_rules(r#"[{"allow": true, "type": "c", "access": "x"}]"#)).is_err());
+        assert!(DeviceState::from_rules(&parse_rules(r#"[{"allow": true, "type": "p"}]"#)).is_err());
+        assert!(DeviceState::from_rules(&parse_rules(r#"[{"allow": true, "type": "c", "major": -5}]"#)).is_err());
     }
 
     #[test]
@@ -502,10 +476,7 @@ mod tests {
         assert_eq!(p.len(), 8);
         assert_eq!(run(&p, (2 << 16) | 2, 1, 3), 0);
         // A wildcard-major rwm allow exception needs no access check.
-        let st = DeviceState::from_rules(&parse_rules(
-            r#"[{"allow": true, "type": "c", "major": 1}]"#,
-        ))
-        .unwrap();
+        let st = DeviceState::from_rules(&parse_rules(r#"[{"allow": true, "type": "c", "major": 1}]"#)).unwrap();
         let p = device_program(&st);
         assert_eq!(p.len(), 6 + 4 + 2);
         check_program(&st);

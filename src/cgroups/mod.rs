@@ -109,10 +109,7 @@ impl Setting {
 
 /// The (file, value) pairs of a list of settings.
 pub fn pairs(settings: &[Setting]) -> Vec<(String, String)> {
-    settings
-        .iter()
-        .map(|s| (s.file.clone(), s.value.clone()))
-        .collect()
+    settings.iter().map(|s| (s.file.clone(), s.value.clone())).collect()
 }
 
 fn pids_setting(limit: i64) -> Option<Setting> {
@@ -148,10 +145,7 @@ fn rdma_settings(res: &LinuxResources) -> Result<Vec<Setting>> {
 fn check_hugepage_size(size: &str) -> Result<()> {
     let digits = size.trim_end_matches(['K', 'M', 'G', 'B']);
     let unit = &size[digits.len()..];
-    if digits.is_empty()
-        || !digits.bytes().all(|b| b.is_ascii_digit())
-        || !["KB", "MB", "GB"].contains(&unit)
-    {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || !["KB", "MB", "GB"].contains(&unit) {
         bail!("invalid hugepage size {size:?} (expected a size like 2MB or 1GB)");
     }
     Ok(())
@@ -401,10 +395,7 @@ fn remove_tree(dir: &Path) -> Result<()> {
     })?;
     if !done {
         let why = last.map(|e| err_text(&e)).unwrap_or_default();
-        bail!(
-            "cannot remove cgroup {}: {why} (processes still in it?)",
-            dir.display()
-        );
+        bail!("cannot remove cgroup {}: {why} (processes still in it?)", dir.display());
     }
     Ok(())
 }
@@ -489,9 +480,7 @@ impl Cgroup {
     }
 
     fn v1_dir(&self, controller: &str) -> Option<&V1Dir> {
-        self.v1
-            .iter()
-            .find(|d| d.controllers.iter().any(|c| c == controller))
+        self.v1.iter().find(|d| d.controllers.iter().any(|c| c == controller))
     }
 
     fn unified_controllers(&self) -> Vec<String> {
@@ -507,9 +496,7 @@ impl Cgroup {
         let unified = self.unified.clone();
         match self.layout {
             Layout::V2 => {
-                let dir = unified
-                    .clone()
-                    .context("v2 cgroup without a unified directory")?;
+                let dir = unified.clone().context("v2 cgroup without a unified directory")?;
                 for s in v2::settings(res)? {
                     writes.push((dir.clone(), s));
                 }
@@ -534,9 +521,7 @@ impl Cgroup {
                         continue;
                     }
                     let fallback = match (self.layout, v2_group_of(g), &unified) {
-                        (Layout::Hybrid, Some(g2), Some(dir))
-                            if v2_available.iter().any(|c| c == g2) =>
-                        {
+                        (Layout::Hybrid, Some(g2), Some(dir)) if v2_available.iter().any(|c| c == g2) => {
                             Some((g2, dir))
                         }
                         _ => None,
@@ -557,12 +542,8 @@ impl Cgroup {
         if with_devices && let Some(rules) = res.devices() {
             let st = devices::DeviceState::from_rules(rules)?;
             devices = Some(match (self.layout, self.v1_dir("devices"), &unified) {
-                (Layout::V1 | Layout::Hybrid, Some(d), _) => {
-                    DevicePlan::V1(d.path.clone(), st.v1_writes())
-                }
-                (Layout::V2 | Layout::Hybrid, _, Some(u)) => {
-                    DevicePlan::Bpf(u.clone(), devices::device_program(&st))
-                }
+                (Layout::V1 | Layout::Hybrid, Some(d), _) => DevicePlan::V1(d.path.clone(), st.v1_writes()),
+                (Layout::V2 | Layout::Hybrid, _, Some(u)) => DevicePlan::Bpf(u.clone(), devices::device_program(&st)),
                 _ => bail!("device rules given but no devices cgroup controller is mounted"),
             });
         }
@@ -607,8 +588,7 @@ impl Cgroup {
                 let cur = read_trimmed(&d.join(f))?;
                 if cur.is_empty() {
                     let v = read_trimmed(&parent.join(f))?;
-                    write_file(&d.join(f), &v)
-                        .map_err(|e| write_err("the inherited cpuset", &v, &d.join(f), &e))?;
+                    write_file(&d.join(f), &v).map_err(|e| write_err("the inherited cpuset", &v, &d.join(f), &e))?;
                 }
             }
         }
@@ -636,8 +616,7 @@ impl Cgroup {
             Some(DevicePlan::V1(dir, writes)) => {
                 for (file, value) in writes {
                     let path = dir.join(file);
-                    write_file(&path, value)
-                        .map_err(|e| write_err("device rule", value, &path, &e))?;
+                    write_file(&path, value).map_err(|e| write_err("device rule", value, &path, &e))?;
                 }
             }
             Some(DevicePlan::Bpf(dir, prog)) => bpf::set_device_program(dir, prog)?,
@@ -690,10 +669,7 @@ impl Cgroup {
         if self.layout != Layout::V2 {
             return Ok(None);
         }
-        let dir = self
-            .unified
-            .as_ref()
-            .context("v2 cgroup without a directory")?;
+        let dir = self.unified.as_ref().context("v2 cgroup without a directory")?;
         let f = fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
@@ -733,10 +709,7 @@ impl Cgroup {
     /// The directory whose cgroup.procs lists the container's processes.
     fn procs_dir(&self) -> Result<&Path> {
         if self.layout == Layout::V2 {
-            return self
-                .unified
-                .as_deref()
-                .context("v2 cgroup without a directory");
+            return self.unified.as_deref().context("v2 cgroup without a directory");
         }
         for c in ["freezer", "pids", "memory", "cpu", "devices"] {
             if let Some(d) = self.v1_dir(c) {
@@ -787,8 +760,7 @@ impl Cgroup {
                 let ok = poll(FREEZE_TIMEOUT, || {
                     // Writing FROZEN again nudges tasks that were not yet
                     // frozen (like runc does).
-                    write_file(&path, want)
-                        .map_err(|e| write_err("freezer state", want, &path, &e))?;
+                    write_file(&path, want).map_err(|e| write_err("freezer state", want, &path, &e))?;
                     Ok(read_trimmed(&path)? == want)
                 })?;
                 if !ok {
@@ -848,16 +820,12 @@ impl Cgroup {
             write_file(&path, "1").map_err(|e| write_err("cgroup kill", "1", &path, &e))?;
             // A task frozen by the v1 freezer of a hybrid host only dies
             // once thawed.
-            if self.layout == Layout::Hybrid
-                && self.v1_dir("freezer").is_some()
-                && self.is_frozen()?
-            {
+            if self.layout == Layout::Hybrid && self.v1_dir("freezer").is_some() && self.is_frozen()? {
                 self.thaw()?;
             }
             return Ok(());
         }
-        let signal = nix::sys::signal::Signal::try_from(sig)
-            .with_context(|| format!("invalid signal {sig}"))?;
+        let signal = nix::sys::signal::Signal::try_from(sig).with_context(|| format!("invalid signal {sig}"))?;
         let was_frozen = self.is_frozen().unwrap_or(false);
         let froze = !was_frozen && self.freeze().is_ok();
         let pids = self.pids();
@@ -867,10 +835,7 @@ impl Cgroup {
                 match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal) {
                     Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
                     Err(e) => {
-                        result = Err(anyhow!(
-                            "cannot send signal {sig} to process {pid}: {}",
-                            e.desc()
-                        ));
+                        result = Err(anyhow!("cannot send signal {sig} to process {pid}: {}", e.desc()));
                     }
                 }
             }
@@ -901,10 +866,7 @@ impl Cgroup {
         let mut out = Map::new();
         match self.layout {
             Layout::V2 => {
-                let d = self
-                    .unified
-                    .as_ref()
-                    .context("v2 cgroup without a directory")?;
+                let d = self.unified.as_ref().context("v2 cgroup without a directory")?;
                 v2::stats(d, &mut out);
             }
             Layout::V1 | Layout::Hybrid => {
@@ -939,12 +901,8 @@ impl Cgroup {
     /// How many processes the OOM killer killed in this cgroup.
     pub fn oom_kill_count(&self) -> Result<u64> {
         let (file, key) = match (self.layout, self.v1_dir("memory"), &self.unified) {
-            (Layout::V1 | Layout::Hybrid, Some(d), _) => {
-                (d.path.join("memory.oom_control"), "oom_kill")
-            }
-            (_, _, Some(u)) if u.join("memory.events").exists() => {
-                (u.join("memory.events"), "oom_kill")
-            }
+            (Layout::V1 | Layout::Hybrid, Some(d), _) => (d.path.join("memory.oom_control"), "oom_kill"),
+            (_, _, Some(u)) if u.join("memory.events").exists() => (u.join("memory.events"), "oom_kill"),
             _ => bail!("no memory cgroup to read OOM kills from"),
         };
         let text = fs::read_to_string(&file).with_context(|| format!("read {}", file.display()))?;
@@ -996,10 +954,7 @@ mod tests {
         assert_eq!(back, cg);
 
         let v2 = Cgroup::new_v2_in(Path::new("/sys/fs/cgroup/unified"), Path::new("/../t/x"));
-        assert_eq!(
-            v2.unified.as_deref(),
-            Some(Path::new("/sys/fs/cgroup/unified/t/x"))
-        );
+        assert_eq!(v2.unified.as_deref(), Some(Path::new("/sys/fs/cgroup/unified/t/x")));
         assert_eq!(v2.layout, Layout::V2);
     }
 
@@ -1018,29 +973,21 @@ mod tests {
         };
         let res: LinuxResources = serde_json::from_str(r#"{"network": {"classID": 5}}"#).unwrap();
         let e = cg.plan(&res, true).err().unwrap().to_string();
-        assert!(
-            e.contains("net_cls cgroup controller is not mounted"),
-            "{e}"
-        );
+        assert!(e.contains("net_cls cgroup controller is not mounted"), "{e}");
         let res: LinuxResources =
-            serde_json::from_str(r#"{"memory": {"limit": 100}, "devices": [{"allow": false}]}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"memory": {"limit": 100}, "devices": [{"allow": false}]}"#).unwrap();
         let e = cg.plan(&res, true).err().unwrap().to_string();
         assert!(e.contains("no devices cgroup"), "{e}");
         let plan = cg.plan(&res, false).unwrap();
         assert_eq!(plan.writes[0].0, Path::new("/m/x"));
         assert_eq!(plan.writes[0].1.file, "memory.limit_in_bytes");
-        let res: LinuxResources =
-            serde_json::from_str(r#"{"unified": {"memory.max": "1"}}"#).unwrap();
+        let res: LinuxResources = serde_json::from_str(r#"{"unified": {"memory.max": "1"}}"#).unwrap();
         assert!(cg.plan(&res, true).is_err());
     }
 
     #[test]
     fn setting_controller() {
         assert_eq!(Setting::new("memory.max", 1, "x").controller(), "memory");
-        assert_eq!(
-            Setting::new("hugetlb.2MB.max", 1, "x").controller(),
-            "hugetlb"
-        );
+        assert_eq!(Setting::new("hugetlb.2MB.max", 1, "x").controller(), "hugetlb");
     }
 }

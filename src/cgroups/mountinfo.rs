@@ -80,9 +80,7 @@ fn unescape(field: &str) -> PathBuf {
         if bytes[i] == b'\\' && i + 4 <= bytes.len() {
             let oct = &bytes[i + 1..i + 4];
             if oct.iter().all(|b| (b'0'..=b'7').contains(b)) {
-                let v = u32::from(oct[0] - b'0') * 64
-                    + u32::from(oct[1] - b'0') * 8
-                    + u32::from(oct[2] - b'0');
+                let v = u32::from(oct[0] - b'0') * 64 + u32::from(oct[1] - b'0') * 8 + u32::from(oct[2] - b'0');
                 if let Ok(b) = u8::try_from(v) {
                     out.push(b);
                     i += 4;
@@ -142,8 +140,8 @@ pub fn parse_mountinfo(text: &str) -> Result<Mounts> {
                 });
             }
             "cgroup2" => {
-                let preferred = mountpoint == Path::new("/sys/fs/cgroup")
-                    || mountpoint == Path::new("/sys/fs/cgroup/unified");
+                let preferred =
+                    mountpoint == Path::new("/sys/fs/cgroup") || mountpoint == Path::new("/sys/fs/cgroup/unified");
                 let replace = match &mounts.v2 {
                     None => true,
                     Some(old) => {
@@ -178,8 +176,7 @@ pub fn parse_proc_cgroup(text: &str) -> Result<Vec<OwnCgroup>> {
             continue;
         }
         let mut parts = line.splitn(3, ':');
-        let (Some(_id), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(_id), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
             bail!("malformed /proc/self/cgroup line {line:?}");
         };
         let controllers = if ctrls.is_empty() {
@@ -251,12 +248,7 @@ pub struct Placement {
 /// of that hierarchy; v2: the parent of husk's own cgroup, like runc, as a
 /// cgroup with processes cannot delegate controllers); an empty or missing
 /// one becomes `/husk/<id>`.
-pub fn resolve(
-    mounts: &Mounts,
-    own: &[OwnCgroup],
-    cgroups_path: Option<&Path>,
-    id: &str,
-) -> Result<Placement> {
+pub fn resolve(mounts: &Mounts, own: &[OwnCgroup], cgroups_path: Option<&Path>, id: &str) -> Result<Placement> {
     let layout = mounts.layout()?;
     if id.is_empty() || id.contains('/') || id == "." || id == ".." {
         bail!("invalid container id {id:?} for a cgroup name");
@@ -349,10 +341,7 @@ mod tests {
         assert_eq!(h.v1[0].controllers, vec!["cpu", "cpuacct"]);
         assert_eq!(h.v1[1].controllers, vec!["cpuset"]);
         assert_eq!(h.v1[4].controllers, vec!["name=systemd"]);
-        assert_eq!(
-            h.v2.as_ref().unwrap().mountpoint,
-            Path::new("/sys/fs/cgroup/unified")
-        );
+        assert_eq!(h.v2.as_ref().unwrap().mountpoint, Path::new("/sys/fs/cgroup/unified"));
 
         let v1 = parse_mountinfo(V1).unwrap();
         assert_eq!(v1.layout().unwrap(), Layout::V1);
@@ -361,10 +350,7 @@ mod tests {
         let v2 = parse_mountinfo(V2).unwrap();
         assert_eq!(v2.layout().unwrap(), Layout::V2);
         assert!(v2.v1.is_empty());
-        assert_eq!(
-            v2.v2.as_ref().unwrap().mountpoint,
-            Path::new("/sys/fs/cgroup")
-        );
+        assert_eq!(v2.v2.as_ref().unwrap().mountpoint, Path::new("/sys/fs/cgroup"));
 
         let only_named = "40 31 0:37 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd\n";
         assert!(parse_mountinfo(only_named).unwrap().layout().is_err());
@@ -381,8 +367,7 @@ mod tests {
 
     #[test]
     fn proc_cgroup() {
-        let own =
-            parse_proc_cgroup("4:memory:/a/b\n1:cpu,cpuacct:/\n0::/user.slice/x.scope\n").unwrap();
+        let own = parse_proc_cgroup("4:memory:/a/b\n1:cpu,cpuacct:/\n0::/user.slice/x.scope\n").unwrap();
         assert_eq!(own.len(), 3);
         assert_eq!(own[0].controllers, vec!["memory"]);
         assert_eq!(own[1].controllers, vec!["cpu", "cpuacct"]);
@@ -396,10 +381,7 @@ mod tests {
         assert_eq!(clean_path(Path::new("/a/../../b/./c/")), Path::new("/b/c"));
         assert_eq!(clean_path(Path::new("../../x")), Path::new("x"));
         assert_eq!(clean_path(Path::new("")), Path::new(""));
-        assert_eq!(
-            join_below(Path::new("/m"), Path::new("../../etc")),
-            Path::new("/m/etc")
-        );
+        assert_eq!(join_below(Path::new("/m"), Path::new("../../etc")), Path::new("/m/etc"));
         assert_eq!(join_below(Path::new("/m"), Path::new("/")), Path::new("/m"));
     }
 
@@ -415,10 +397,7 @@ mod tests {
         let p = resolve(&h, &own, None, "c1").unwrap();
         assert_eq!(p.v1[0].1, Path::new("/sys/fs/cgroup/cpu,cpuacct/husk/c1"));
         assert_eq!(p.v1[2].1, Path::new("/sys/fs/cgroup/memory/husk/c1"));
-        assert_eq!(
-            p.unified.as_deref(),
-            Some(Path::new("/sys/fs/cgroup/unified/husk/c1"))
-        );
+        assert_eq!(p.unified.as_deref(), Some(Path::new("/sys/fs/cgroup/unified/husk/c1")));
         assert_eq!(resolve(&h, &own, Some(Path::new("")), "c1").unwrap(), p);
 
         // Absolute, with an attempt to climb out.
@@ -428,10 +407,7 @@ mod tests {
         // Relative: below husk's own cgroup in each v1 hierarchy; below the
         // own cgroup in the hybrid cgroup2 mount.
         let p = resolve(&h, &own, Some(Path::new("rel/c")), "c1").unwrap();
-        assert_eq!(
-            p.v1[2].1,
-            Path::new("/sys/fs/cgroup/memory/process_api/abc/rel/c")
-        );
+        assert_eq!(p.v1[2].1, Path::new("/sys/fs/cgroup/memory/process_api/abc/rel/c"));
         assert_eq!(p.v1[1].1, Path::new("/sys/fs/cgroup/cpuset/rel/c"));
         assert_eq!(
             p.unified.as_deref(),
@@ -443,15 +419,9 @@ mod tests {
         let own2 = parse_proc_cgroup("0::/user.slice/session-1.scope\n").unwrap();
         let p = resolve(&v2, &own2, Some(Path::new("ctr")), "c1").unwrap();
         assert!(p.v1.is_empty());
-        assert_eq!(
-            p.unified.as_deref(),
-            Some(Path::new("/sys/fs/cgroup/user.slice/ctr"))
-        );
+        assert_eq!(p.unified.as_deref(), Some(Path::new("/sys/fs/cgroup/user.slice/ctr")));
         let p = resolve(&v2, &own2, Some(Path::new("/machine/ctr")), "c1").unwrap();
-        assert_eq!(
-            p.unified.as_deref(),
-            Some(Path::new("/sys/fs/cgroup/machine/ctr"))
-        );
+        assert_eq!(p.unified.as_deref(), Some(Path::new("/sys/fs/cgroup/machine/ctr")));
 
         // A mount whose root is not "/" (inside a cgroup namespace / bind).
         let m = Mounts {
@@ -463,10 +433,7 @@ mod tests {
         };
         let own3 = parse_proc_cgroup("0::/outer/me/leaf\n").unwrap();
         let p = resolve(&m, &own3, Some(Path::new("ctr")), "c1").unwrap();
-        assert_eq!(
-            p.unified.as_deref(),
-            Some(Path::new("/sys/fs/cgroup/me/ctr"))
-        );
+        assert_eq!(p.unified.as_deref(), Some(Path::new("/sys/fs/cgroup/me/ctr")));
 
         assert!(resolve(&h, &own, None, "a/b").is_err());
         assert!(resolve(&h, &own, None, "").is_err());

@@ -17,9 +17,7 @@ pub const GROUPS: &[&str] = &[
 /// Every setting for cgroup v1, in order.
 pub fn settings(res: &LinuxResources) -> Result<Vec<Setting>> {
     if res.unified().as_ref().is_some_and(|u| !u.is_empty()) {
-        bail!(
-            "linux.resources.unified is only supported on cgroup v2, and this host's controllers are cgroup v1"
-        );
+        bail!("linux.resources.unified is only supported on cgroup v2, and this host's controllers are cgroup v1");
     }
     let mut out = Vec::new();
     for g in GROUPS {
@@ -38,25 +36,16 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
                     out.push(Setting::new("memory.limit_in_bytes", l, "memory limit"));
                 }
                 match m.swap().filter(|s| *s != 0) {
-                    Some(s) => out.push(Setting::new(
-                        "memory.memsw.limit_in_bytes",
-                        s,
-                        "memory+swap limit",
-                    )),
+                    Some(s) => out.push(Setting::new("memory.memsw.limit_in_bytes", s, "memory+swap limit")),
                     // Unlimited memory and no swap value: swap unlimited too
                     // (when swap accounting exists), like runc.
-                    None if m.limit() == Some(-1) => out.push(
-                        Setting::new("memory.memsw.limit_in_bytes", -1, "memory+swap limit")
-                            .optional(),
-                    ),
+                    None if m.limit() == Some(-1) => {
+                        out.push(Setting::new("memory.memsw.limit_in_bytes", -1, "memory+swap limit").optional())
+                    }
                     None => {}
                 }
                 if let Some(r) = m.reservation().filter(|r| *r != 0) {
-                    out.push(Setting::new(
-                        "memory.soft_limit_in_bytes",
-                        r,
-                        "memory reservation",
-                    ));
+                    out.push(Setting::new("memory.soft_limit_in_bytes", r, "memory reservation"));
                 }
                 if let Some(s) = m.swappiness() {
                     if s > 100 {
@@ -113,8 +102,7 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
             if let Some(b) = res.block_io() {
                 if let Some(w) = b.weight().filter(|w| *w != 0) {
                     out.push(
-                        Setting::new("blkio.weight", w, "blkio weight")
-                            .or_file("blkio.bfq.weight", w.to_string()),
+                        Setting::new("blkio.weight", w, "blkio weight").or_file("blkio.bfq.weight", w.to_string()),
                     );
                 }
                 if let Some(w) = b.leaf_weight().filter(|w| *w != 0) {
@@ -202,10 +190,7 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
                 .flatten()
             {
                 if p.name().is_empty() || p.name().contains(char::is_whitespace) {
-                    bail!(
-                        "invalid network interface name {:?} in network priorities",
-                        p.name()
-                    );
+                    bail!("invalid network interface name {:?} in network priorities", p.name());
                 }
                 out.push(Setting::new(
                     "net_prio.ifpriomap",
@@ -233,9 +218,7 @@ fn blkio_entries(dir: &Path, file: &str) -> Value {
         let Some((maj, min)) = f[0].split_once(':') else {
             continue;
         };
-        let (Ok(maj), Ok(min), Ok(v)) =
-            (maj.parse::<u64>(), min.parse::<u64>(), f[2].parse::<u64>())
-        else {
+        let (Ok(maj), Ok(min), Ok(v)) = (maj.parse::<u64>(), min.parse::<u64>(), f[2].parse::<u64>()) else {
             continue;
         };
         out.push(json!({"major": maj, "minor": min, "op": f[1], "value": v}));
@@ -261,11 +244,7 @@ fn flat_keyed(dir: &Path, file: &str) -> Map<String, Value> {
 pub fn stats(dir_of: &dyn Fn(&str) -> Option<std::path::PathBuf>, out: &mut Map<String, Value>) {
     if let Some(d) = dir_of("cpuacct") {
         let percpu: Vec<u64> = read_trimmed(&d.join("cpuacct.usage_percpu"))
-            .map(|s| {
-                s.split_whitespace()
-                    .filter_map(|v| v.parse().ok())
-                    .collect()
-            })
+            .map(|s| s.split_whitespace().filter_map(|v| v.parse().ok()).collect())
             .unwrap_or_default();
         let st = flat_keyed(&d, "cpuacct.stat");
         // cpuacct.stat is in USER_HZ ticks; runc reports nanoseconds.
@@ -304,11 +283,7 @@ pub fn stats(dir_of: &dyn Fn(&str) -> Option<std::path::PathBuf>, out: &mut Map<
             })
         };
         let raw = flat_keyed(&d, "memory.stat");
-        let cache = raw
-            .get("total_cache")
-            .or(raw.get("cache"))
-            .cloned()
-            .unwrap_or(json!(0));
+        let cache = raw.get("total_cache").or(raw.get("cache")).cloned().unwrap_or(json!(0));
         out.insert(
             "memory".into(),
             json!({
@@ -384,10 +359,8 @@ mod tests {
 
     #[test]
     fn memory() {
-        let r = res(
-            r#"{"memory": {"limit": 1048576, "reservation": 524288, "swap": 2097152,
-            "swappiness": 10, "disableOOMKiller": true, "kernel": 1000}}"#,
-        );
+        let r = res(r#"{"memory": {"limit": 1048576, "reservation": 524288, "swap": 2097152,
+            "swappiness": 10, "disableOOMKiller": true, "kernel": 1000}}"#);
         assert_eq!(
             pairs(&settings(&r).unwrap()),
             vec![
@@ -461,27 +434,16 @@ mod tests {
                 ("hugetlb.2MB.rsvd.limit_in_bytes".into(), "4194304".into()),
                 ("net_cls.classid".into(), "1048577".into()),
                 ("net_prio.ifpriomap".into(), "eth0 5".into()),
-                (
-                    "rdma.max".into(),
-                    "mlx5_1 hca_handle=3 hca_object=10000".into()
-                ),
+                ("rdma.max".into(), "mlx5_1 hca_handle=3 hca_object=10000".into()),
             ]
         );
-        assert_eq!(
-            s[1].fallback,
-            Some(("blkio.bfq.weight".into(), "300".into()))
-        );
+        assert_eq!(s[1].fallback, Some(("blkio.bfq.weight".into(), "300".into())));
         assert_eq!(
             pairs(&settings(&res(r#"{"pids": {"limit": -1}}"#)).unwrap()),
             vec![("pids.max".into(), "max".into())]
         );
         assert!(pairs(&settings(&res(r#"{"pids": {"limit": 0}}"#)).unwrap()).is_empty());
-        assert!(
-            settings(&res(
-                r#"{"hugepageLimits": [{"pageSize": "../x", "limit": 1}]}"#
-            ))
-            .is_err()
-        );
+        assert!(settings(&res(r#"{"hugepageLimits": [{"pageSize": "../x", "limit": 1}]}"#)).is_err());
     }
 
     #[test]

@@ -113,9 +113,7 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
         }
         "cpu" => {
             if let Some(c) = res.cpu() {
-                if c.realtime_runtime().is_some_and(|v| v != 0)
-                    || c.realtime_period().is_some_and(|v| v != 0)
-                {
+                if c.realtime_runtime().is_some_and(|v| v != 0) || c.realtime_period().is_some_and(|v| v != 0) {
                     bail!("cpu realtimeRuntime/realtimePeriod are not supported on cgroup v2");
                 }
                 if let Some(v) = c.idle() {
@@ -123,11 +121,7 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
                 }
                 let w = cpu_shares_to_weight(c.shares().unwrap_or(0));
                 if w != 0 {
-                    out.push(Setting::new(
-                        "cpu.weight",
-                        w,
-                        "cpu weight (from cpu shares)",
-                    ));
+                    out.push(Setting::new("cpu.weight", w, "cpu weight (from cpu shares)"));
                 }
                 if let Some(b) = c.burst() {
                     out.push(Setting::new("cpu.max.burst", b, "cpu burst"));
@@ -135,17 +129,9 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
                 let quota = c.quota().unwrap_or(0);
                 let period = c.period().unwrap_or(0);
                 if quota != 0 || period != 0 {
-                    let q = if quota > 0 {
-                        quota.to_string()
-                    } else {
-                        "max".into()
-                    };
+                    let q = if quota > 0 { quota.to_string() } else { "max".into() };
                     let p = if period == 0 { 100_000 } else { period };
-                    out.push(Setting::new(
-                        "cpu.max",
-                        format!("{q} {p}"),
-                        "cpu quota and period",
-                    ));
+                    out.push(Setting::new("cpu.max", format!("{q} {p}"), "cpu quota and period"));
                 }
             }
         }
@@ -208,26 +194,14 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
                 let size = h.page_size();
                 check_hugepage_size(size)?;
                 let v = num(h.limit()).unwrap_or_else(|| "0".into());
-                out.push(Setting::new(
-                    format!("hugetlb.{size}.max"),
-                    &v,
-                    "hugepage limit",
-                ));
-                out.push(
-                    Setting::new(
-                        format!("hugetlb.{size}.rsvd.max"),
-                        &v,
-                        "hugepage reservation limit",
-                    )
-                    .optional(),
-                );
+                out.push(Setting::new(format!("hugetlb.{size}.max"), &v, "hugepage limit"));
+                out.push(Setting::new(format!("hugetlb.{size}.rsvd.max"), &v, "hugepage reservation limit").optional());
             }
         }
         "rdma" => out.extend(super::rdma_settings(res)?),
         "network" => {
             if let Some(n) = res.network()
-                && (n.class_id().is_some()
-                    || n.priorities().as_ref().is_some_and(|p| !p.is_empty()))
+                && (n.class_id().is_some() || n.priorities().as_ref().is_some_and(|p| !p.is_empty()))
             {
                 bail!(
                     "network classID and priorities need the net_cls/net_prio controllers of cgroup v1, which cgroup v2 does not have"
@@ -404,10 +378,8 @@ mod tests {
 
     #[test]
     fn memory() {
-        let r = res(
-            r#"{"memory": {"limit": 1048576, "reservation": 524288, "swap": 3145728,
-            "swappiness": 10, "disableOOMKiller": true}}"#,
-        );
+        let r = res(r#"{"memory": {"limit": 1048576, "reservation": 524288, "swap": 3145728,
+            "swappiness": 10, "disableOOMKiller": true}}"#);
         assert_eq!(
             pairs(&settings(&r).unwrap()),
             vec![
@@ -434,10 +406,8 @@ mod tests {
 
     #[test]
     fn cpu() {
-        let r = res(
-            r#"{"cpu": {"shares": 1024, "quota": 50000, "burst": 1000, "idle": 0,
-            "cpus": "0", "mems": "0"}}"#,
-        );
+        let r = res(r#"{"cpu": {"shares": 1024, "quota": 50000, "burst": 1000, "idle": 0,
+            "cpus": "0", "mems": "0"}}"#);
         assert_eq!(
             pairs(&settings(&r).unwrap()),
             vec![

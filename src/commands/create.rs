@@ -97,7 +97,13 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
     let mut guard = Cleanup {
         dir: Some(dir.clone()),
         pid: None,
+        cgroup: None,
     };
+    let linux = b.spec.linux().as_ref();
+    let cgroup = crate::cgroups::Cgroup::new(linux.and_then(|l| l.cgroups_path().as_deref()), id)?;
+    let resources = container_resources(&b);
+    cgroup.create(Some(&resources))?;
+    guard.cgroup = Some(cgroup.clone());
     let listener = listen_exec_sock(&dir_fd)?;
     let hooks = b.spec.hooks().clone();
     let has_container_hooks = hooks.as_ref().is_some_and(|h| {
@@ -116,6 +122,8 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
     };
     let oom = b.spec.process().as_ref().and_then(|p| p.oom_score_adj());
     let mut on_clone = |pid: i32| -> Result<()> {
+        // The init joins its cgroup before it runs anything the container controls.
+        cgroup.add_process(pid)?;
         if let Some(v) = oom {
             let p = format!("/proc/{pid}/oom_score_adj");
             std::fs::write(&p, v.to_string()).with_context(|| format!("write {v} to {p} (process.oomScoreAdj)"))?;
@@ -152,7 +160,7 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
         owner,
         annotations: b.spec.annotations().clone().unwrap_or_default().into_iter().collect(),
         new_pid_ns: crate::namespaces::Plan::from_spec(&b.spec).new_ns(oci_spec::runtime::LinuxNamespaceType::Pid),
-        cgroup: None,
+        cgroup: Some(serde_json::to_value(&cgroup).context("serialise the cgroup placement")?),
         poststart: hooks
             .as_ref()
             .and_then(|h| h.poststart().as_ref())
@@ -184,16 +192,39 @@ pub fn write_pid_file(p: &Path, pid: i32) -> Result<()> {
     std::fs::rename(&tmp, p).with_context(|| format!("rename pid file to {}", p.display()))
 }
 
-/// Undo a half-made create: kill the init, remove the state directory.
+/// `linux.resources` with the device rules completed as runc does: the
+/// config's rules, then the devices every container gets, then one rule
+/// per `linux.devices` entry (a device made in the container is usable).
+pub fn container_resources(b: &Bundle) -> oci_spec::runtime::LinuxResources {
+    let linux = b.spec.linux().as_ref();
+    let mut res = linux.and_then(|l| l.resources().clone()).unwrap_or_default();
+    let mut rules = res.devices().clone().unwrap_or_default();
+    rules.extend(crate::cgroups::default_device_rules());
+    for d in linux.and_then(|l| l.devices().as_ref()).into_iter().flatten() {
+        let mut r = oci_spec::runtime::LinuxDeviceCgroup::default();
+        r.set_allow(true);
+        r.set_typ(Some(d.typ()));
+        r.set_major(Some(d.major()));
+        r.set_minor(Some(d.minor()));
+        r.set_access(Some("rwm".to_string()));
+        rules.push(r);
+    }
+    res.set_devices(Some(rules));
+    res
+}
+
+/// Undo a half-made create: kill the init, remove its cgroup and the state directory.
 struct Cleanup {
     dir: Option<PathBuf>,
     pid: Option<i32>,
+    cgroup: Option<crate::cgroups::Cgroup>,
 }
 
 impl Cleanup {
     fn disarm(&mut self) {
         self.dir = None;
         self.pid = None;
+        self.cgroup = None;
     }
 }
 
@@ -201,6 +232,12 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         if let Some(pid) = self.pid.take() {
             process::kill_and_reap(pid);
+        }
+        if let Some(cg) = self.cgroup.take() {
+            let _ = cg.kill_all(libc::SIGKILL);
+            if let Err(e) = cg.destroy() {
+                crate::warn!("remove the cgroup of a failed create: {e:#}");
+            }
         }
         if let Some(d) = self.dir.take() {
             let _ = std::fs::remove_dir_all(d);

@@ -30,16 +30,20 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
                     );
                 }
             }
-            if !c.state.new_pid_ns {
-                let _ = super::kill::signal_all(&c, libc::SIGKILL);
-            }
         }
     }
     destroy(&c)
 }
 
-/// Remove what a container leaves behind: poststop hooks, its state.
+/// Remove what a container leaves behind: processes still in its cgroup
+/// (the init may have died and left children), the cgroup, poststop
+/// hooks, its state.
 pub fn destroy(c: &Container) -> Result<()> {
+    if let Some(cg) = c.cgroup() {
+        cg.kill_all(libc::SIGKILL)
+            .context("kill what is left in the container's cgroup")?;
+        cg.destroy().context("remove the container's cgroup")?;
+    }
     if let Some(v) = &c.state.poststop
         && let Ok(hooks) = serde_json::from_value::<Vec<oci_spec::runtime::Hook>>(v.clone())
     {

@@ -183,7 +183,7 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
         bail!("not supported: --process-label (SELinux is not enabled on this host)");
     }
     if a.cgroup.is_some() {
-        bail!("not supported yet: --cgroup (husk does not manage cgroups in this build)");
+        bail!("not supported yet: exec --cgroup (a sub-cgroup for the process)");
     }
     let c = store.open(id, false)?;
     match c.status() {
@@ -247,7 +247,13 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
     }
     drop(child);
     drop(fds);
-    let r = drive_exec(&parent);
+    let r = match c.cgroup() {
+        Some(cg) => cg
+            .add_process(cpid)
+            .context("move the exec process into the container's cgroup"),
+        None => Ok(()),
+    }
+    .and_then(|_| drive_exec(&parent));
     if let Err(e) = r {
         process::kill_and_reap(cpid);
         if let Some(o) = &old {

@@ -71,9 +71,14 @@ pub fn kill(store: &Store, id: &str, signal: Option<&str>, all: bool) -> Result<
         .with_context(|| format!("send signal {sig} to the container init (pid {})", c.state.pid))
 }
 
-/// Every process of the container: the processes in the init's pid
-/// namespace (husk's cgroup support, when present, refines this).
+/// Every process of the container: those in its cgroup, or (for a state
+/// recorded without one) those in the init's pid namespace.
 pub fn signal_all(c: &Container, sig: i32) -> Result<()> {
+    if let Some(cg) = c.cgroup() {
+        return cg
+            .kill_all(sig)
+            .context("signal every process in the container's cgroup");
+    }
     let mut pids = Vec::new();
     if c.init_alive() {
         if c.state.new_pid_ns {

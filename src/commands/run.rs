@@ -34,9 +34,6 @@ fn run_blocked(store: &Store, id: &str, a: &CreateArgs, detach: bool, keep: bool
     let code = wait_forwarding(created.pid)?;
     if !keep {
         let c = store.open(id, true)?;
-        if !c.state.new_pid_ns {
-            let _ = super::kill::signal_all(&c, libc::SIGKILL);
-        }
         super::delete::destroy(&c)?;
     }
     Ok(code)
