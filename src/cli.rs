@@ -103,6 +103,36 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
+    /// Freeze every process of the container.
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
+    /// List the container's processes.
+    Ps {
+        /// table or json.
+        #[arg(long, short = 'f', default_value = "table")]
+        format: String,
+        id: String,
+        /// Options passed to ps (default -ef).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Print resource usage and OOM events as JSON.
+    Events {
+        /// Print one stats event and exit.
+        #[arg(long)]
+        stats: bool,
+        /// Time between stats events.
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        id: String,
+    },
+    /// Change a running container's resource limits.
+    Update {
+        #[command(flatten)]
+        args: Box<crate::commands::cgroup_cmds::UpdateArgs>,
+        id: String,
+    },
     /// Print the container's state as JSON.
     State { id: String },
     /// Send a signal to the container's init (or all its processes).

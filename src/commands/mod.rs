@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod cgroup_cmds;
 pub mod create;
 pub mod delete;
 pub mod exec;
@@ -36,6 +37,11 @@ pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
         Command::Start { id } => start::start(&store, &id).map(|_| 0),
         Command::Run { args, detach, keep, id } => run::run(&store, &id, &args, detach, keep),
         Command::Exec { args, id, command } => exec::exec(&store, &id, &args, &command),
+        Command::Pause { id } => cgroup_cmds::pause(&store, &id).map(|_| 0),
+        Command::Resume { id } => cgroup_cmds::resume(&store, &id).map(|_| 0),
+        Command::Ps { format, id, ps_args } => cgroup_cmds::ps(&store, &id, &format, &ps_args).map(|_| 0),
+        Command::Events { stats, interval, id } => cgroup_cmds::events(&store, &id, stats, &interval).map(|_| 0),
+        Command::Update { args, id } => cgroup_cmds::update(&store, &id, &args).map(|_| 0),
         Command::State { id } => state::state(&store, &id).map(|_| 0),
         Command::Kill { all, id, signal } => kill::kill(&store, &id, signal.as_deref(), all).map(|_| 0),
         Command::Delete { force, id } => delete::delete(&store, &id, force).map(|_| 0),

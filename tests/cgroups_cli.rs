@@ -1,0 +1,156 @@
+//! Cgroups through the command line on this host: limits, pause/resume,
+//! ps, update, events, and nothing left behind.
+mod common;
+use common::*;
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn cgroup_dirs(e: &Env, id: &str) -> Vec<PathBuf> {
+    let st: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(e.root.join(id).join("state.json")).unwrap()).unwrap();
+    let cg = &st["cgroup"];
+    let mut v: Vec<PathBuf> = cg["v1"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| PathBuf::from(d["path"].as_str().unwrap()))
+        .collect();
+    if let Some(u) = cg["unified"].as_str() {
+        v.push(PathBuf::from(u));
+    }
+    v
+}
+
+fn find(dirs: &[PathBuf], file: &str) -> String {
+    for d in dirs {
+        if let Ok(s) = std::fs::read_to_string(d.join(file)) {
+            return s.trim().to_string();
+        }
+    }
+    panic!("{file} not found in {dirs:?}");
+}
+
+#[test]
+fn limits_pause_ps_update_and_cleanup() {
+    let e = Env::new("cgcli");
+    let b = e.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "i=0; while true; do i=$((i+1)); echo $i > /dev/shm/count; done",
+        ],
+        |v| {
+            v["linux"]["resources"]["memory"] = json!({"limit": 64 << 20});
+            v["linux"]["resources"]["pids"] = json!({"limit": 50});
+            v["linux"]["resources"]["cpu"] = json!({"shares": 512});
+        },
+    );
+    let id = e.id("c");
+    e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
+    let dirs = cgroup_dirs(&e, &id);
+    assert_eq!(find(&dirs, "memory.limit_in_bytes"), (64u64 << 20).to_string());
+    assert_eq!(find(&dirs, "pids.max"), "50");
+    assert_eq!(find(&dirs, "cpu.shares"), "512");
+    let init = e.state(&id)["pid"].as_i64().unwrap();
+    // ps lists the init
+    let pids: Vec<i64> = serde_json::from_str(&e.ok(&["ps", "--format", "json", &id])).unwrap();
+    assert!(pids.contains(&init), "{pids:?}");
+    assert!(e.ok(&["ps", &id]).lines().count() >= 2);
+    // pause: the counter stops moving
+    e.ok(&["pause", &id]);
+    assert_eq!(e.status(&id), "paused");
+    let read = || e.ok(&["exec", "--ignore-paused", &id, "cat", "/dev/shm/count"]);
+    let _ = read; // exec into a frozen cgroup would freeze the exec'd process too
+    let shm_count = || std::fs::read_to_string(format!("/proc/{init}/root/dev/shm/count")).unwrap_or_default();
+    let a = shm_count();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(a, shm_count(), "counter moved while paused");
+    e.ok(&["resume", &id]);
+    assert_eq!(e.status(&id), "running");
+    wait_for(Duration::from_secs(5), || shm_count() != a).expect("counter did not move after resume");
+    // update a live limit
+    e.ok(&["update", "--memory", "128m", "--pids-limit", "60", &id]);
+    assert_eq!(find(&dirs, "memory.limit_in_bytes"), (128u64 << 20).to_string());
+    assert_eq!(find(&dirs, "pids.max"), "60");
+    // stats
+    let ev: serde_json::Value = serde_json::from_str(e.ok(&["events", "--stats", &id]).trim()).unwrap();
+    assert_eq!(ev["type"], "stats");
+    assert!(ev["data"]["pids"]["current"].as_u64().unwrap() >= 1, "{ev}");
+    // delete --force removes every cgroup directory
+    e.ok(&["delete", "--force", &id]);
+    for d in &dirs {
+        assert!(!d.exists(), "{d:?} left behind");
+    }
+}
+
+#[test]
+fn fork_bomb_stops_at_pids_limit() {
+    let e = Env::new("pids");
+    let b = e.bundle("b", &["sleep", "1000"], |v| {
+        v["linux"]["resources"]["pids"] = json!({"limit": 10});
+    });
+    let id = e.id("c");
+    e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
+    // busybox sh gives up at the first refused fork; what it started stays.
+    let _ = e.husk(&["exec", &id, "sh", "-c", "for i in $(seq 1 40); do sleep 100 & done"]);
+    let count = || {
+        serde_json::from_str::<Vec<i64>>(&e.ok(&["ps", "--format", "json", &id]))
+            .unwrap()
+            .len()
+    };
+    let dirs = cgroup_dirs(&e, &id);
+    wait_for(Duration::from_secs(10), || find(&dirs, "pids.events") != "max 0").expect("no fork was refused");
+    let n = count();
+    assert!((2..=10).contains(&n), "{n} processes with pids.limit 10");
+}
+
+#[test]
+fn oom_kill_is_reported() {
+    let e = Env::new("oom");
+    let b = e.bundle("b", &["sleep", "100"], |v| {
+        v["linux"]["resources"]["memory"] = json!({"limit": 16 << 20, "swap": 16 << 20});
+        v["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/big", "type": "tmpfs", "source": "tmpfs", "options": ["size=200m"]}));
+    });
+    let id = e.id("c");
+    e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
+    let o = e.husk(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "head -c 100000000 /dev/zero | tail > /dev/null",
+    ]);
+    assert!(!o.status.success());
+    let ev: serde_json::Value = serde_json::from_str(e.ok(&["events", "--stats", &id]).trim()).unwrap();
+    assert!(
+        ev["data"]["memory"]["usage"]["limit"].as_u64().unwrap() == 16 << 20,
+        "{ev}"
+    );
+}
+
+#[test]
+fn a_rejected_limit_fails_create_and_leaves_no_cgroup() {
+    let e = Env::new("cgbad");
+    let b = e.bundle("b", &["true"], |v| {
+        v["linux"]["resources"]["cpu"] = json!({"cpus": "4095"});
+        v["linux"]["cgroupsPath"] = json!(format!("/husk-test-bad-{}", std::process::id()));
+    });
+    let id = e.id("c");
+    let msg = e.err(&["create", "-b", b.to_str().unwrap(), &id]);
+    assert!(msg.contains("cpuset.cpus") && msg.contains("4095"), "{msg}");
+    assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/cpuset/husk-test-bad-{}", std::process::id())).exists());
+    assert!(!e.root.join(&id).exists());
+}
+
+#[test]
+fn systemd_cgroup_is_refused_honestly() {
+    let e = Env::new("sd");
+    let b = e.bundle("b", &["true"], |_| {});
+    let msg = e.err(&["--systemd-cgroup", "create", "-b", b.to_str().unwrap(), &e.id("c")]);
+    assert!(msg.contains("not supported yet: --systemd-cgroup"), "{msg}");
+}
