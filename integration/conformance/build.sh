@@ -232,6 +232,9 @@ build_binaries() {
 build_rootfs() {
 	local tarball="$1" root
 	root="$(mktemp -d "$OUT/rootfs.XXXXXX")"
+	# The tarball's "./" entry sets the mode of the bundle directory the
+	# tests unpack it into: it must be searchable by any container user.
+	chmod 755 "$root"
 	mkdir -p "$root"/{bin,dev,proc,sys,etc}
 	cp /bin/busybox "$root/bin/busybox"
 	local applet
