@@ -92,6 +92,7 @@ mirror_url() {
 		return
 	fi
 	local codename url
+	# shellcheck disable=SC1091
 	codename="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
 	[ -n "$codename" ] || die "cannot tell the release codename from /etc/os-release"
 	url="$(apt_sources | awk -v c="$codename" '$2 == c { print $1; exit }')"
