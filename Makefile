@@ -46,9 +46,11 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 
-## test: lint, unit and integration tests (as root: they run real containers)
+## test: lint, unit and integration tests (as root: they run real containers),
+## then the runtime-tools conformance suite
 test: deps lint
 	$(CARGO) test --locked -- --test-threads=4
+	$(MAKE) conformance
 
 clean:
 	$(CARGO) clean

@@ -514,11 +514,6 @@ pub fn prepare_process(
 
     let caps = crate::capabilities::masks(p.capabilities().as_ref());
     crate::capabilities::drop_bounding(caps.bounding)?;
-    if !nnp && let Some(f) = &filter {
-        // Without no_new_privs the kernel wants CAP_SYS_ADMIN to load a
-        // filter: load it now, before the capabilities go.
-        crate::seccomp::load(f)?;
-    }
     sys::prctl(libc::PR_SET_KEEPCAPS, 1).context("set keepcaps")?;
     let gids: Vec<nix::unistd::Gid> = user
         .additional_gids()
@@ -548,6 +543,15 @@ pub fn prepare_process(
     match nix::unistd::getcwd() {
         Ok(c) if c.starts_with("/") => {}
         _ => bail!("process.cwd {:?} is not inside the container root", cwd),
+    }
+    if !nnp && let Some(f) = &filter {
+        // Without no_new_privs the kernel wants CAP_SYS_ADMIN to load a
+        // filter. It is loaded after the cwd check (profiles may deny
+        // getcwd) with the permitted capabilities made effective for a
+        // moment, before the final sets are applied.
+        let (_, permitted, inheritable) = sys::capget().context("capget")?;
+        sys::capset(permitted, permitted, inheritable).context("raise the effective capabilities to load seccomp")?;
+        crate::seccomp::load(f)?;
     }
     crate::capabilities::apply(&caps)?;
     if nnp {

@@ -263,7 +263,10 @@ pub fn prepare(s: &Setup) -> Result<()> {
         let prop = linux
             .and_then(|l| l.rootfs_propagation().as_deref())
             .and_then(propagation_flag)
-            .filter(|f| !f.contains(MsFlags::MS_SHARED))
+            // shared and unbindable are applied after pivot_root: a shared
+            // tree would leak mounts to the host, an unbindable one cannot
+            // be bound onto itself.
+            .filter(|f| !f.intersects(MsFlags::MS_SHARED | MsFlags::MS_UNBINDABLE))
             .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
         do_mount(None, "/", None, prop | MsFlags::MS_REC, None).context("make / a slave mount (rootfsPropagation)")?;
         do_mount(Some(rootfs), rootfs, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)

@@ -145,6 +145,36 @@ pub fn prctl3(option: i32, arg2: libc::c_ulong, arg3: libc::c_ulong) -> io::Resu
     cvt(r as libc::c_long).map(|_| ())
 }
 
+/// capget(2): (effective, permitted, inheritable) of this process.
+pub fn capget() -> io::Result<(u64, u64, u64)> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let hdr = Header {
+        version: 0x2008_0522,
+        pid: 0,
+    };
+    let mut data = [Data::default(); 2];
+    // SAFETY: header and two data structs laid out as the kernel expects for v3.
+    let r = unsafe { libc::syscall(libc::SYS_capget, &hdr as *const Header, data.as_mut_ptr()) };
+    cvt(r)?;
+    let join = |lo: u32, hi: u32| (lo as u64) | ((hi as u64) << 32);
+    Ok((
+        join(data[0].effective, data[1].effective),
+        join(data[0].permitted, data[1].permitted),
+        join(data[0].inheritable, data[1].inheritable),
+    ))
+}
+
 /// capset(2) for all three sets at once (64-bit capability masks).
 pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> io::Result<()> {
     #[repr(C)]

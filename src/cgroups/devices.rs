@@ -45,6 +45,9 @@ pub struct DevKey {
 pub struct DeviceState {
     pub default_allow: bool,
     pub exceptions: BTreeMap<DevKey, u8>,
+    /// The order in which exceptions first appeared: v1's devices.list
+    /// shows them in write order, and the config's order must survive.
+    pub order: Vec<DevKey>,
 }
 
 fn rule(allow: bool, typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str) -> LinuxDeviceCgroup {
@@ -132,6 +135,7 @@ impl DeviceState {
         let mut st = DeviceState {
             default_allow: false,
             exceptions: BTreeMap::new(),
+            order: Vec::new(),
         };
         for r in rules {
             st.apply(r)?;
@@ -144,6 +148,7 @@ impl DeviceState {
             LinuxDeviceType::A => {
                 self.default_allow = r.allow();
                 self.exceptions.clear();
+                self.order.clear();
                 return Ok(());
             }
             LinuxDeviceType::B => DevKind::Block,
@@ -159,6 +164,9 @@ impl DeviceState {
         };
         let acc = parse_access(r.access().as_deref().unwrap_or("rwm"))?;
         if r.allow() != self.default_allow {
+            if !self.exceptions.contains_key(&key) {
+                self.order.push(key);
+            }
             *self.exceptions.entry(key).or_insert(0) |= acc;
             return Ok(());
         }
@@ -188,6 +196,7 @@ impl DeviceState {
             *have &= !acc;
             if *have == 0 {
                 self.exceptions.remove(&key);
+                self.order.retain(|k| *k != key);
             }
         }
         Ok(())
@@ -216,8 +225,10 @@ impl DeviceState {
             ("devices.deny", "devices.allow")
         };
         let mut out = vec![(reset.to_string(), "a *:* rwm".to_string())];
-        for (k, a) in &self.exceptions {
-            out.push((exc.to_string(), format!("{} {}", key_string(k), access_string(*a))));
+        for k in &self.order {
+            if let Some(a) = self.exceptions.get(k) {
+                out.push((exc.to_string(), format!("{} {}", key_string(k), access_string(*a))));
+            }
         }
         out
     }

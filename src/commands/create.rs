@@ -31,22 +31,32 @@ fn reject_unsupported(b: &Bundle) -> Result<()> {
         if l.personality().is_some() {
             bail!("not supported yet: linux.personality");
         }
-        if l.mount_label().as_deref().is_some_and(|s| !s.is_empty()) {
-            bail!("not supported: linux.mountLabel (SELinux is not enabled on this host)");
+        if l.mount_label().as_deref().is_some_and(|s| !s.is_empty()) && selinux_enabled() {
+            bail!("not supported yet: linux.mountLabel on a host with SELinux enabled");
         }
     }
     if let Some(p) = spec.process() {
         if p.apparmor_profile().as_deref().is_some_and(|s| !s.is_empty()) {
             bail!("not supported yet: process.apparmorProfile");
         }
-        if p.selinux_label().as_deref().is_some_and(|s| !s.is_empty()) {
-            bail!("not supported: process.selinuxLabel (SELinux is not enabled on this host)");
+        if p.selinux_label().as_deref().is_some_and(|s| !s.is_empty()) && selinux_enabled() {
+            bail!("not supported yet: process.selinuxLabel on a host with SELinux enabled");
         }
         if p.scheduler().is_some() || p.io_priority().is_some() || p.exec_cpu_affinity().is_some() {
             bail!("not supported yet: process.scheduler, process.ioPriority and process.execCPUAffinity");
         }
     }
     Ok(())
+}
+
+/// SELinux labels mean nothing where SELinux is off: like runc and crun,
+/// husk then ignores them (a debug line says so).
+fn selinux_enabled() -> bool {
+    let on = Path::new("/sys/fs/selinux/enforce").exists();
+    if !on {
+        crate::debug!("SELinux is not enabled: SELinux labels in the config are ignored");
+    }
+    on
 }
 
 fn abs(p: &Path) -> Result<PathBuf> {
@@ -131,13 +141,14 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
         Ok(())
     };
     let mut on_hooks = |pid: i32| -> Result<()> {
-        let st = hook_state(id, "creating", pid, &b);
         if let Some(h) = hooks.as_ref() {
+            // prestart predates the "creating" status: runc and the
+            // runtime-tools suite give it "created".
             if let Some(v) = h.prestart() {
-                crate::hooks::run_all("prestart", v, &st)?;
+                crate::hooks::run_all("prestart", v, &hook_state(id, "created", pid, &b))?;
             }
             if let Some(v) = h.create_runtime() {
-                crate::hooks::run_all("createRuntime", v, &st)?;
+                crate::hooks::run_all("createRuntime", v, &hook_state(id, "creating", pid, &b))?;
             }
         }
         Ok(())
@@ -201,6 +212,10 @@ pub fn container_resources(b: &Bundle) -> oci_spec::runtime::LinuxResources {
     let mut rules = res.devices().clone().unwrap_or_default();
     rules.extend(crate::cgroups::default_device_rules());
     for d in linux.and_then(|l| l.devices().as_ref()).into_iter().flatten() {
+        // fifos are not governed by the device cgroup
+        if d.typ() == oci_spec::runtime::LinuxDeviceType::P {
+            continue;
+        }
         let mut r = oci_spec::runtime::LinuxDeviceCgroup::default();
         r.set_allow(true);
         r.set_typ(Some(d.typ()));

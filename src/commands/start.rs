@@ -46,9 +46,29 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
     if let Some(v) = &c.state.poststart
         && let Ok(hooks) = serde_json::from_value::<Vec<oci_spec::runtime::Hook>>(v.clone())
     {
-        let st = c.oci_state().to_string();
-        crate::hooks::run_all_warn("poststart", &hooks, &st);
+        // The state as of the start: running, with its pid, even if a
+        // short-lived process has finished by the time the hooks run.
+        let mut st = c.oci_state();
+        st["status"] = "running".into();
+        st["pid"] = c.state.pid.into();
+        let_the_process_run(c.state.pid);
+        crate::hooks::run_all_warn("poststart", &hooks, &st.to_string());
     }
     crate::debug!("container {id} started");
     Ok(())
+}
+
+/// poststart hooks run "after the user-specified process is executed". EOF
+/// on exec.sock means execve succeeded, but the new program may not have
+/// run an instruction yet; give it until it first blocks or exits (at most
+/// 50 ms) so that hooks observe a process that has started. Only paid when
+/// poststart hooks exist.
+fn let_the_process_run(pid: i32) {
+    let end = std::time::Instant::now() + std::time::Duration::from_millis(50);
+    while std::time::Instant::now() < end {
+        match crate::state::proc_stat(pid) {
+            Some(('R', _)) => std::thread::yield_now(),
+            _ => return,
+        }
+    }
 }
