@@ -154,3 +154,26 @@ fn systemd_cgroup_is_refused_honestly() {
     let msg = e.err(&["--systemd-cgroup", "create", "-b", b.to_str().unwrap(), &e.id("c")]);
     assert!(msg.contains("not supported yet: --systemd-cgroup"), "{msg}");
 }
+
+#[test]
+fn paused_container_can_be_killed_and_force_deleted() {
+    let e = Env::new("pausedel");
+    let b = e.bundle("b", &["sleep", "1000"], |_| {});
+    let (a, c) = (e.id("a"), e.id("c"));
+    for id in [&a, &c] {
+        e.ok(&["run", "-d", "-b", b.to_str().unwrap(), id]);
+        e.ok(&["pause", id]);
+        assert_eq!(e.status(id), "paused");
+    }
+    let dirs = cgroup_dirs(&e, &c);
+    // kill --all reaches a paused container
+    e.ok(&["kill", "--all", &a, "KILL"]);
+    e.wait_status(&a, "stopped");
+    e.ok(&["delete", &a]);
+    // delete --force of a paused container
+    e.ok(&["delete", "--force", &c]);
+    assert!(e.err(&["state", &c]).contains("does not exist"));
+    for d in &dirs {
+        assert!(!d.exists(), "{d:?} left behind");
+    }
+}

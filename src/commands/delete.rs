@@ -23,6 +23,12 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
         _ => {
             if let Some(fd) = super::kill::init_pidfd(&c)? {
                 let _ = crate::sys::pidfd_send_signal(&fd, libc::SIGKILL);
+                // A paused container's processes die only once thawed:
+                // kill_all signals the whole cgroup and thaws it.
+                if let Some(cg) = c.cgroup() {
+                    cg.kill_all(libc::SIGKILL)
+                        .context("kill every process in the container's cgroup")?;
+                }
                 if !crate::sys::pidfd_wait(&fd, 10_000).context("wait for the container init to exit")? {
                     bail!(
                         "the container init (pid {}) did not exit within 10s of SIGKILL",
