@@ -108,29 +108,44 @@ fn fork_bomb_stops_at_pids_limit() {
 
 #[test]
 fn oom_kill_is_reported() {
+    use std::io::BufRead;
     let e = Env::new("oom");
     let b = e.bundle("b", &["sleep", "100"], |v| {
         v["linux"]["resources"]["memory"] = json!({"limit": 16 << 20, "swap": 16 << 20});
-        v["mounts"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"destination": "/big", "type": "tmpfs", "source": "tmpfs", "options": ["size=200m"]}));
     });
     let id = e.id("c");
     e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
+    let mut events = e
+        .cmd(&["events", "--interval", "50ms", &id])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(events.stdout.take().unwrap()).lines();
+    // the first stats line says the stream is running
+    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["type"], "stats");
+    assert_eq!(first["data"]["memory"]["usage"]["limit"].as_u64().unwrap(), 16 << 20);
+    // a process that holds 100 MB in memory is killed by the OOM killer
     let o = e.husk(&[
         "exec",
         &id,
         "sh",
         "-c",
-        "head -c 100000000 /dev/zero | tail > /dev/null",
+        "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo ${#x}",
     ]);
     assert!(!o.status.success());
-    let ev: serde_json::Value = serde_json::from_str(e.ok(&["events", "--stats", &id]).trim()).unwrap();
-    assert!(
-        ev["data"]["memory"]["usage"]["limit"].as_u64().unwrap() == 16 << 20,
-        "{ev}"
-    );
+    let mut saw_oom = false;
+    for line in lines.by_ref().take(200) {
+        let v: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if v["type"] == "oom" {
+            assert_eq!(v["id"], id.as_str());
+            saw_oom = true;
+            break;
+        }
+    }
+    let _ = events.kill();
+    let _ = events.wait();
+    assert!(saw_oom, "events never reported the OOM kill");
 }
 
 #[test]
