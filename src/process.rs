@@ -501,6 +501,11 @@ pub fn prepare_process(
     let arg0 = args.first().context("process.args must not be empty")?;
     let mut env: Vec<String> = p.env().clone().unwrap_or_default();
     let user = p.user();
+    // Socket activation: LISTEN_PID must name the process as it sees itself.
+    if env.iter().any(|e| e.starts_with("LISTEN_FDS=")) {
+        env.retain(|e| !e.starts_with("LISTEN_PID="));
+        env.push(format!("LISTEN_PID={}", nix::unistd::getpid()));
+    }
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", home_of(user.uid())));
     }

@@ -387,3 +387,13 @@ fn seccomp_filter_applies() {
         assert_eq!(out, "1\nstill-running\n", "nnp={nnp}");
     }
 }
+
+#[test]
+fn socket_activation_sees_its_own_pid() {
+    let e = Env::new("listen");
+    let (code, out, err) = run_sh(&e, "a", "echo $LISTEN_PID $LISTEN_FDS $$", |v| {
+        v["process"]["env"] = json!(["PATH=/bin", "LISTEN_FDS=1", "LISTEN_PID=4242"]);
+    });
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "1 1 1\n");
+}
