@@ -122,3 +122,139 @@ pub fn make_controlling(peer: OwnedFd) -> Result<()> {
     }
     Ok(())
 }
+
+/// Restores the terminal's attributes when dropped.
+pub struct RawMode {
+    fd: std::os::fd::RawFd,
+    saved: libc::termios,
+}
+
+impl RawMode {
+    /// Put the terminal on `fd` in raw mode; None if `fd` is not a terminal.
+    pub fn enter(fd: std::os::fd::RawFd) -> Option<RawMode> {
+        // SAFETY: termios is plain data; tcgetattr fills it or fails.
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: valid pointer to a termios.
+        if unsafe { libc::tcgetattr(fd, &mut t) } != 0 {
+            return None;
+        }
+        let saved = t;
+        // SAFETY: cfmakeraw edits the struct in place.
+        unsafe { libc::cfmakeraw(&mut t) };
+        // SAFETY: valid pointer to a termios.
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &t) };
+        Some(RawMode { fd, saved })
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        // SAFETY: restores the attributes read in enter().
+        unsafe { libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved) };
+    }
+}
+
+/// Copy the window size of terminal `from` to the pty master `to`.
+pub fn copy_winsize(from: std::os::fd::RawFd, to: std::os::fd::RawFd) {
+    // SAFETY: winsize is plain data; the ioctls read or write one.
+    unsafe {
+        let mut ws: libc::winsize = std::mem::zeroed();
+        if libc::ioctl(from, libc::TIOCGWINSZ, &mut ws) == 0 {
+            libc::ioctl(to, libc::TIOCSWINSZ, &ws);
+        }
+    }
+}
+
+/// Relay between our stdin/stdout and the pty `master` until the process
+/// `pid` (our child) exits; forward signals to it (all signals must be
+/// blocked) and window-size changes to the pty. Returns its exit status
+/// (128+n when a signal ended it).
+pub fn relay(master: OwnedFd, pid: i32) -> Result<i32> {
+    use nix::sys::signalfd::{SfdFlags, SigSet, SignalFd};
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    use std::io::{Read, Write};
+    let sfd = SignalFd::with_flags(&SigSet::all(), SfdFlags::SFD_CLOEXEC).context("signalfd")?;
+    let _raw = RawMode::enter(0);
+    copy_winsize(0, master.as_raw_fd());
+    let target = nix::unistd::Pid::from_raw(pid);
+    let mut m = std::fs::File::from(master);
+    let mut out = std::io::stdout();
+    let mut buf = [0u8; 8192];
+    let mut stdin_open = true;
+    let mut status: Option<i32> = None;
+    loop {
+        if status.is_none() {
+            loop {
+                match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                    Ok(WaitStatus::Exited(p, c)) if p == target => status = Some(c),
+                    Ok(WaitStatus::Signaled(p, s, _)) if p == target => status = Some(128 + s as i32),
+                    Ok(WaitStatus::StillAlive) | Err(_) => break,
+                    Ok(_) => continue,
+                }
+            }
+        }
+        use std::os::fd::AsFd;
+        let stdin = std::io::stdin();
+        let mut fds = vec![
+            nix::poll::PollFd::new(m.as_fd(), nix::poll::PollFlags::POLLIN),
+            nix::poll::PollFd::new(sfd.as_fd(), nix::poll::PollFlags::POLLIN),
+        ];
+        if stdin_open {
+            fds.push(nix::poll::PollFd::new(stdin.as_fd(), nix::poll::PollFlags::POLLIN));
+        }
+        // Once the process is gone, drain what the pty still holds.
+        let timeout = if status.is_some() {
+            nix::poll::PollTimeout::ZERO
+        } else {
+            nix::poll::PollTimeout::NONE
+        };
+        match nix::poll::poll(&mut fds, timeout) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e).context("poll the terminal"),
+        }
+        let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
+        drop(fds);
+        let mut progressed = false;
+        if ready[0] {
+            match m.read(&mut buf) {
+                Ok(n) if n > 0 => {
+                    let _ = out.write_all(&buf[..n]);
+                    let _ = out.flush();
+                    progressed = true;
+                }
+                _ => {
+                    if let Some(c) = status {
+                        return Ok(c);
+                    }
+                }
+            }
+        }
+        if ready[1] {
+            if let Ok(Some(si)) = sfd.read_signal() {
+                match si.ssi_signo as i32 {
+                    libc::SIGCHLD => {}
+                    libc::SIGWINCH => copy_winsize(0, m.as_raw_fd()),
+                    s => {
+                        let _ = nix::sys::signal::kill(target, nix::sys::signal::Signal::try_from(s).ok());
+                    }
+                }
+            }
+            progressed = true;
+        }
+        if stdin_open && ready.get(2).copied().unwrap_or(false) {
+            match std::io::stdin().lock().read(&mut buf) {
+                Ok(n) if n > 0 => {
+                    let _ = m.write_all(&buf[..n]);
+                }
+                _ => stdin_open = false,
+            }
+            progressed = true;
+        }
+        if let Some(c) = status
+            && !progressed
+        {
+            return Ok(c);
+        }
+    }
+}

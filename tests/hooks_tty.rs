@@ -104,3 +104,28 @@ fn console_socket_hands_over_a_pty() {
     assert!(text.contains("/dev/pts/0"), "{text}");
     assert!(text.contains("got hello"), "{text}");
 }
+
+#[test]
+fn run_relays_a_terminal_without_console_socket() {
+    use std::io::Write;
+    let e = Env::new("relay");
+    let b = e.bundle("b", &["sh"], |v| {
+        v["process"]["terminal"] = json!(true);
+    });
+    let out = e.base.join("relay-out");
+    let mut c = e.cmd(&["run", "-b", b.to_str().unwrap(), &e.id("c")]);
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::fs::File::create(&out).unwrap());
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"tty; echo sum-$((40+2)); exit 5\n")
+        .unwrap();
+    let st = child.wait().unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(st.code(), Some(5), "{text}");
+    assert!(text.contains("/dev/pts/0"), "{text}");
+    assert!(text.contains("sum-42"), "{text}");
+}

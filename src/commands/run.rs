@@ -1,7 +1,7 @@
 //! `husk run`: create + start, then (unless --detach) wait for the
 //! container, forwarding signals to its init, and delete it.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::cli::CreateArgs;
 use crate::state::Store;
@@ -15,8 +15,41 @@ pub fn run(store: &Store, id: &str, a: &CreateArgs, detach: bool, keep: bool) ->
     r
 }
 
+/// Does the bundle ask for a terminal? (Only asked when husk must relay
+/// one itself: `run` without --detach and without --console-socket.)
+fn wants_terminal(bundle: &std::path::Path) -> bool {
+    std::fs::read(bundle.join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| v["process"]["terminal"] == serde_json::Value::Bool(true))
+}
+
 fn run_blocked(store: &Store, id: &str, a: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
-    let created = super::create::create(store, id, a)?;
+    // With a terminal and nobody to hand the pty to, husk relays it.
+    let mut relay = None;
+    let mut args = a.clone();
+    if !detach && a.console_socket.is_none() && wants_terminal(&a.bundle) {
+        let path = std::env::temp_dir().join(format!("husk-console-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let l =
+            std::os::unix::net::UnixListener::bind(&path).with_context(|| format!("listen on {}", path.display()))?;
+        args.console_socket = Some(path.clone());
+        relay = Some((l, path));
+    }
+    let created = super::create::create(store, id, &args);
+    let master = match (&relay, &created) {
+        (Some((l, path)), Ok(_)) => {
+            let _ = std::fs::remove_file(path);
+            let (conn, _) = l.accept().context("accept the console connection")?;
+            Some(crate::tty::recv_fd(&conn.into())?.1)
+        }
+        (Some((_, path)), Err(_)) => {
+            let _ = std::fs::remove_file(path);
+            None
+        }
+        _ => None,
+    };
+    let created = created?;
     drop(created.sock);
     if let Err(e) = super::start::start(store, id) {
         if let Ok(c) = store.open(id, true) {
@@ -31,7 +64,10 @@ fn run_blocked(store: &Store, id: &str, a: &CreateArgs, detach: bool, keep: bool
     if detach {
         return Ok(0);
     }
-    let code = wait_forwarding(created.pid)?;
+    let code = match master {
+        Some(m) => crate::tty::relay(m, created.pid)?,
+        None => wait_forwarding(created.pid)?,
+    };
     if !keep {
         let c = store.open(id, true)?;
         super::delete::destroy(&c)?;
