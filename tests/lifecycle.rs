@@ -322,3 +322,32 @@ fn stopped_state_survives_pid_reuse_check() {
         !std::path::Path::new(&format!("/proc/{real}")).exists()
     });
 }
+
+#[test]
+fn state_json_keeps_runc_field_order() {
+    let e = Env::new("order");
+    let b = e.bundle("b", &["true"], |v| {
+        v["annotations"] = json!({"org.example.z": "1", "org.example.a": "2"});
+    });
+    let id = e.id("c");
+    e.ok(&["create", "-b", b.to_str().unwrap(), &id]);
+    let text = e.ok(&["state", &id]);
+    let keys: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("  \"").and_then(|r| r.split('"').next()))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "ociVersion",
+            "id",
+            "pid",
+            "status",
+            "bundle",
+            "rootfs",
+            "created",
+            "owner",
+            "annotations"
+        ]
+    );
+}
