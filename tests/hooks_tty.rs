@@ -129,3 +129,37 @@ fn run_relays_a_terminal_without_console_socket() {
     assert!(text.contains("/dev/pts/0"), "{text}");
     assert!(text.contains("sum-42"), "{text}");
 }
+
+#[test]
+fn recvtty_helper_relays_the_console() {
+    use std::io::Write;
+    let e = Env::new("recvtty");
+    let sock = e.base.join("c.sock");
+    let out = e.base.join("out");
+    let mut helper = std::process::Command::new(env!("CARGO_BIN_EXE_husk-recvtty"))
+        .arg(&sock)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for(std::time::Duration::from_secs(5), || sock.exists()).expect("helper never listened");
+    let b = e.bundle("b", &["sh", "-c", "read x; echo got-$x; tty"], |v| {
+        v["process"]["terminal"] = json!(true);
+    });
+    let id = e.id("c");
+    e.ok(&[
+        "create",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "-b",
+        b.to_str().unwrap(),
+        &id,
+    ]);
+    e.ok(&["start", &id]);
+    helper.stdin.take().unwrap().write_all(b"ping\n").unwrap();
+    e.wait_status(&id, "stopped");
+    e.ok(&["delete", &id]);
+    assert!(helper.wait().unwrap().success());
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("got-ping") && text.contains("/dev/pts/0"), "{text}");
+}
