@@ -96,7 +96,13 @@ pub struct SpawnOpts<'a> {
     pub console_socket: Option<&'a Path>,
     /// Hook state JSON sent to the init (for createContainer/startContainer).
     pub has_container_hooks: bool,
+    /// Host directory holding the sd_notify socket, bound at /run/notify
+    /// in the container (NOTIFY_SOCKET was set for husk).
+    pub notify_dir: Option<&'a Path>,
 }
+
+/// Where the container finds its sd_notify socket.
+pub const NOTIFY_DIR_IN_CONTAINER: &str = "/run/notify";
 
 pub struct Spawned {
     pub pid: i32,
@@ -313,6 +319,10 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
         no_pivot: o.no_pivot,
     };
     crate::rootfs::prepare(&setup)?;
+    if let Some(dir) = o.notify_dir {
+        crate::rootfs::bind_into(&o.bundle.rootfs, dir, Path::new(NOTIFY_DIR_IN_CONTAINER))
+            .context("bind the sd_notify socket directory into the container")?;
+    }
 
     let hooks = spec.hooks().as_ref();
     let has_runtime_hooks = hooks.is_some_and(|h| {
@@ -347,10 +357,19 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
     };
 
     let exec = match spec.process() {
-        Some(p) => Some(prepare_process(
-            p,
-            spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
-        )?),
+        Some(p) => {
+            let mut p = p.clone();
+            if o.notify_dir.is_some() {
+                let mut env = p.env().clone().unwrap_or_default();
+                env.retain(|e| !e.starts_with("NOTIFY_SOCKET="));
+                env.push(format!("NOTIFY_SOCKET={NOTIFY_DIR_IN_CONTAINER}/notify.sock"));
+                p.set_env(Some(env));
+            }
+            Some(prepare_process(
+                &p,
+                spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
+            )?)
+        }
         None => None,
     };
     if let Some(c) = console {

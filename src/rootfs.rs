@@ -244,6 +244,26 @@ fn do_mount(
     nix::mount::mount(src, target, fstype, flags, data)
 }
 
+/// Bind host directory `src` onto `dest` inside the rootfs (made if missing).
+pub fn bind_into(rootfs: &Path, src: &Path, dest: &Path) -> Result<()> {
+    let root = nix::fcntl::open(
+        rootfs,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .with_context(|| format!("open rootfs {}", rootfs.display()))?;
+    let t = mkdir_all(&root, dest)?;
+    let s = nix::fcntl::open(
+        src,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .with_context(|| format!("open {}", src.display()))?;
+    do_mount(Some(&fd_path(&s)), &fd_path(&t), None, MsFlags::MS_BIND, None)
+        .with_context(|| format!("bind {} to {}", src.display(), dest.display()))?;
+    Ok(())
+}
+
 pub struct Setup<'a> {
     pub spec: &'a Spec,
     pub rootfs: &'a Path,

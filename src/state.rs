@@ -64,6 +64,9 @@ pub struct Stored {
     /// poststart hooks, run by `start`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poststart: Option<serde_json::Value>,
+    /// The caller's NOTIFY_SOCKET, to which `start` relays READY=1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_socket: Option<String>,
     /// poststop hooks to run at delete (kept here so delete needs no config parse).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poststop: Option<serde_json::Value>,

@@ -163,3 +163,45 @@ fn recvtty_helper_relays_the_console() {
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(text.contains("got-ping") && text.contains("/dev/pts/0"), "{text}");
 }
+
+#[test]
+fn notify_socket_is_relayed_after_ready() {
+    use std::os::unix::net::UnixDatagram;
+    let e = Env::new("notify");
+    let host_sock = e.base.join("host-notify.sock");
+    let host = UnixDatagram::bind(&host_sock).unwrap();
+    let b = e.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "echo $NOTIFY_SOCKET; test -d /run/notify && echo mounted; sleep 100",
+        ],
+        |_| {},
+    );
+    let id = e.id("c");
+    let mut create = e.cmd(&["create", "-b", b.to_str().unwrap(), &id]);
+    create.env("NOTIFY_SOCKET", &host_sock);
+    let out = e.base.join("container-out");
+    create.stdout(std::fs::File::create(&out).unwrap());
+    assert!(create.status().unwrap().success());
+    // start waits for READY=1 from the container's socket
+    let mut start = e.cmd(&["start", &id]).spawn().unwrap();
+    let inner = e.root.join(&id).join("notify/notify.sock");
+    wait_for(std::time::Duration::from_secs(5), || {
+        std::fs::read_to_string(&out)
+            .map(|t| t.contains("mounted"))
+            .unwrap_or(false)
+    })
+    .expect("container did not see its notify socket");
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.starts_with("/run/notify/notify.sock\n"), "{text}");
+    // Send READY=1 as the container would (the same socket, bound into it).
+    UnixDatagram::unbound().unwrap().send_to(b"READY=1", &inner).unwrap();
+    assert!(start.wait().unwrap().success());
+    let mut buf = [0u8; 256];
+    let n = host.recv(&mut buf).unwrap();
+    let msg = String::from_utf8_lossy(&buf[..n]);
+    let pid = e.state(&id)["pid"].as_i64().unwrap();
+    assert_eq!(msg, format!("READY=1\nMAINPID={pid}"));
+}

@@ -115,6 +115,13 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
     cgroup.create(Some(&resources))?;
     guard.cgroup = Some(cgroup.clone());
     let listener = listen_exec_sock(&dir_fd)?;
+    // sd_notify (podman --sdnotify=container): the container gets a socket
+    // of ours; `start` relays its READY=1 to the caller's NOTIFY_SOCKET.
+    let notify_host = std::env::var("NOTIFY_SOCKET").ok().filter(|s| !s.is_empty());
+    let notify_dir = dir.join("notify");
+    if notify_host.is_some() {
+        std::fs::create_dir(&notify_dir).with_context(|| format!("create {}", notify_dir.display()))?;
+    }
     let hooks = b.spec.hooks().clone();
     let has_container_hooks = hooks.as_ref().is_some_and(|h| {
         h.create_container().as_ref().is_some_and(|v| !v.is_empty())
@@ -129,6 +136,7 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
         preserve_fds: a.preserve_fds,
         console_socket: console.as_deref(),
         has_container_hooks,
+        notify_dir: notify_host.as_ref().map(|_| notify_dir.as_path()),
     };
     let oom = b.spec.process().as_ref().and_then(|p| p.oom_score_adj());
     let mut on_clone = |pid: i32| -> Result<()> {
@@ -176,6 +184,7 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
             .as_ref()
             .and_then(|h| h.poststart().as_ref())
             .and_then(|v| serde_json::to_value(v).ok()),
+        notify_socket: notify_host.clone(),
         poststop: hooks
             .as_ref()
             .and_then(|h| h.poststop().as_ref())

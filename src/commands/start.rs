@@ -14,6 +14,14 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
         Status::Stopped => bail!("cannot start a container that has stopped"),
         Status::Running | Status::Paused => bail!("cannot start an already running container"),
     }
+    let notify = match &c.state.notify_socket {
+        Some(_) => {
+            let p = c.dir.join("notify").join("notify.sock");
+            let _ = std::fs::remove_file(&p);
+            Some(std::os::unix::net::UnixDatagram::bind(&p).with_context(|| format!("bind {}", p.display()))?)
+        }
+        None => None,
+    };
     use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr};
     let s = nix::sys::socket::socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
         .context("socket")?;
@@ -54,6 +62,9 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
         let_the_process_run(c.state.pid);
         crate::hooks::run_all_warn("poststart", &hooks, &st.to_string());
     }
+    if let (Some(sock), Some(host)) = (notify, &c.state.notify_socket) {
+        relay_ready(&c, &sock, host)?;
+    }
     crate::debug!("container {id} started");
     Ok(())
 }
@@ -69,6 +80,41 @@ fn let_the_process_run(pid: i32) {
         match crate::state::proc_stat(pid) {
             Some(('R', _)) => std::thread::yield_now(),
             _ => return,
+        }
+    }
+}
+
+/// Wait for the container's READY=1 on our notify socket and pass it to
+/// the caller's NOTIFY_SOCKET (as runc does, start returns after that).
+fn relay_ready(c: &crate::state::Container, sock: &std::os::unix::net::UnixDatagram, host: &str) -> Result<()> {
+    use std::os::fd::AsFd;
+    let pidfd = crate::sys::pidfd_open(c.state.pid).context("pidfd_open the container init")?;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let mut fds = [
+            nix::poll::PollFd::new(sock.as_fd(), nix::poll::PollFlags::POLLIN),
+            nix::poll::PollFd::new(pidfd.as_fd(), nix::poll::PollFlags::POLLIN),
+        ];
+        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e).context("wait for READY=1 from the container"),
+        }
+        if fds[0].revents().is_some_and(|r| !r.is_empty()) {
+            let n = sock.recv(&mut buf).context("read the container's notify socket")?;
+            let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if msg.lines().any(|l| l == "READY=1") {
+                let out = std::os::unix::net::UnixDatagram::unbound().context("socket")?;
+                let mut text = msg;
+                if !text.contains("MAINPID=") {
+                    text.push_str(&format!("\nMAINPID={}", c.state.pid));
+                }
+                out.send_to(text.as_bytes(), host)
+                    .with_context(|| format!("send READY=1 to NOTIFY_SOCKET {host}"))?;
+                return Ok(());
+            }
+        } else if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+            bail!("the container exited before it sent READY=1 to NOTIFY_SOCKET");
         }
     }
 }
