@@ -11,6 +11,7 @@ pub mod hooks;
 pub mod logging;
 pub mod namespaces;
 pub mod process;
+pub mod process_attrs;
 pub mod rootfs;
 pub mod seccomp;
 pub mod state;

@@ -123,6 +123,13 @@ pub fn spawn(
     hook_state: &dyn Fn(i32) -> String,
 ) -> Result<Spawned> {
     let plan = Plan::from_spec(&o.bundle.spec);
+    crate::process_attrs::initial_affinity(
+        o.bundle
+            .spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.exec_cpu_affinity().as_ref()),
+    )?;
     let (parent, child) = socketpair()?;
     let pid = if plan.direct() {
         let pid = sys::clone_fork(plan.clone_flags as libc::c_ulong).context("clone the container init")?;
@@ -271,6 +278,8 @@ pub struct Exec {
     env: Vec<CString>,
     /// A filter still to load right before execve (no_new_privs is set).
     seccomp: Option<libseccomp::ScmpFilterContext>,
+    /// execCPUAffinity.final, applied right before execve.
+    final_cpus: Option<String>,
 }
 
 fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infallible> {
@@ -365,10 +374,7 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
                 env.push(format!("NOTIFY_SOCKET={NOTIFY_DIR_IN_CONTAINER}/notify.sock"));
                 p.set_env(Some(env));
             }
-            Some(prepare_process(
-                &p,
-                spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
-            )?)
+            Some(prepare_process(&p, spec.linux().as_ref())?)
         }
         None => None,
     };
@@ -421,6 +427,9 @@ fn start_process(spec: &Spec, exec: Option<Exec>, hook_state: &[u8]) -> Result<s
 
 /// Reset signals and execve; returns only with the exec error.
 pub fn do_exec(exec: Exec) -> Result<std::convert::Infallible> {
+    if let Some(cpus) = &exec.final_cpus {
+        crate::process_attrs::set_affinity(cpus).context("process.execCPUAffinity.final")?;
+    }
     if let Some(f) = &exec.seccomp {
         crate::seccomp::load(f)?;
     }
@@ -498,11 +507,24 @@ fn rlimit_resource(t: PosixRlimitType) -> Option<libc::__rlimit_resource_t> {
 
 /// Everything about the process that can fail, done before `ready`:
 /// rlimits, the executable lookup, user and groups, cwd, capabilities.
-pub fn prepare_process(
-    p: &oci_spec::runtime::Process,
-    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
-) -> Result<Exec> {
-    let filter = seccomp.map(crate::seccomp::build).transpose()?;
+pub fn prepare_process(p: &oci_spec::runtime::Process, linux: Option<&oci_spec::runtime::Linux>) -> Result<Exec> {
+    let filter = linux
+        .and_then(|l| l.seccomp().as_ref())
+        .map(crate::seccomp::build)
+        .transpose()?;
+    // Attributes that survive exec, set while husk still has its capabilities.
+    if let Some(s) = p.scheduler() {
+        crate::process_attrs::scheduler(s)?;
+    }
+    if let Some(io) = p.io_priority() {
+        crate::process_attrs::io_priority(io)?;
+    }
+    if let Some(m) = linux.and_then(|l| l.memory_policy().as_ref()) {
+        crate::process_attrs::memory_policy(m)?;
+    }
+    if let Some(pers) = linux.and_then(|l| l.personality().as_ref()) {
+        crate::process_attrs::personality(pers)?;
+    }
     let nnp = p.no_new_privileges().unwrap_or(false);
     for r in p.rlimits().iter().flatten() {
         let res = rlimit_resource(r.typ()).with_context(|| format!("unknown rlimit {:?}", r.typ()))?;
@@ -593,6 +615,11 @@ pub fn prepare_process(
             .collect::<Result<_>>()?,
         env: env.iter().map(|e| cs(e, "process.env entry")).collect::<Result<_>>()?,
         seccomp: if nnp { filter } else { None },
+        final_cpus: p
+            .exec_cpu_affinity()
+            .as_ref()
+            .and_then(|a| a.cpu_affinity_final().clone())
+            .filter(|s| !s.is_empty()),
     })
 }
 

@@ -397,3 +397,18 @@ fn socket_activation_sees_its_own_pid() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "1 1 1\n");
 }
+
+#[test]
+fn scheduler_ioprio_personality_affinity() {
+    let e = Env::new("attrs");
+    let script = "uname -m; grep Cpus_allowed_list /proc/self/status | tr -d '\\t'; cut -d' ' -f19,41 /proc/self/stat";
+    let (code, out, err) = run_sh(&e, "a", script, |v| {
+        v["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5});
+        v["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0});
+        v["process"]["execCPUAffinity"] = json!({"final": "0"});
+        v["linux"]["personality"] = json!({"domain": "LINUX32"});
+    });
+    assert_eq!(code, 0, "{err}");
+    // field 19 is nice, field 41 the policy (3 = SCHED_BATCH)
+    assert_eq!(out, "i686\nCpus_allowed_list:0\n5 3\n");
+}

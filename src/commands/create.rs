@@ -28,9 +28,6 @@ fn reject_unsupported(b: &Bundle) -> Result<()> {
         if l.intel_rdt().is_some() {
             bail!("not supported: linux.intelRdt (no resctrl support)");
         }
-        if l.personality().is_some() {
-            bail!("not supported yet: linux.personality");
-        }
         if l.mount_label().as_deref().is_some_and(|s| !s.is_empty()) && selinux_enabled() {
             bail!("not supported yet: linux.mountLabel on a host with SELinux enabled");
         }
@@ -41,9 +38,6 @@ fn reject_unsupported(b: &Bundle) -> Result<()> {
         }
         if p.selinux_label().as_deref().is_some_and(|s| !s.is_empty()) && selinux_enabled() {
             bail!("not supported yet: process.selinuxLabel on a host with SELinux enabled");
-        }
-        if p.scheduler().is_some() || p.io_priority().is_some() || p.exec_cpu_affinity().is_some() {
-            bail!("not supported yet: process.scheduler, process.ioPriority and process.execCPUAffinity");
         }
     }
     Ok(())

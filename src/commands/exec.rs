@@ -232,12 +232,12 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
         _ => None,
     };
     let old = if a.detach { None } else { Some(sys::block_all_signals()) };
+    crate::process_attrs::initial_affinity(p.exec_cpu_affinity().as_ref())?;
     let (parent, child) = process::socketpair()?;
     let cpid = sys::clone_fork(0).context("fork the exec process")?;
     if cpid == 0 {
         drop(parent);
-        let sc = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-        let r = exec_child(&child, &fds, &p, a.preserve_fds, console, sc);
+        let r = exec_child(&child, &fds, &p, a.preserve_fds, console, spec.linux().as_ref());
         let msg = match r {
             Err(e) => format!("{e:#}"),
             Ok(never) => match never {},
@@ -295,7 +295,7 @@ fn exec_child(
     p: &Process,
     preserve_fds: u32,
     console: Option<OwnedFd>,
-    seccomp: Option<&oci_spec::runtime::LinuxSeccomp>,
+    linux: Option<&oci_spec::runtime::Linux>,
 ) -> Result<std::convert::Infallible> {
     sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong).context("set the parent death signal")?;
     sys::prctl(libc::PR_SET_DUMPABLE, 0).context("make the exec process non-dumpable")?;
@@ -320,7 +320,7 @@ fn exec_child(
         Some(conn) => Some(crate::tty::setup_console_size(conn, p.console_size())?),
         None => None,
     };
-    let exec = process::prepare_process(p, seccomp)?;
+    let exec = process::prepare_process(p, linux)?;
     if let Some(peer) = peer {
         crate::tty::make_controlling(peer)?;
     }
