@@ -115,3 +115,33 @@ fn exec_errors() {
     e.ok(&["create", "-b", b.to_str().unwrap(), &c]);
     assert!(e.err(&["exec", &c, "true"]).contains("not been started"));
 }
+
+#[test]
+fn exec_into_a_sub_cgroup() {
+    let e = Env::new("exec7");
+    let id = running(&e, "a", |_| {});
+    let st: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(e.root.join(&id).join("state.json")).unwrap()).unwrap();
+    let pids_dir = st["cgroup"]["v1"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["controllers"][0] == "pids")
+        .map(|d| std::path::PathBuf::from(d["path"].as_str().unwrap()))
+        .unwrap();
+    std::fs::create_dir(pids_dir.join("sub")).unwrap();
+    let out = e.ok(&["exec", "--cgroup", "pids:/sub", &id, "cat", "/proc/self/cgroup"]);
+    assert!(
+        out.lines()
+            .any(|l| l.ends_with(":pids:/sub") || l.contains("pids:") && l.ends_with("/sub")),
+        "{out}"
+    );
+    assert!(
+        e.err(&["exec", "--cgroup", "../../x", &id, "true"])
+            .contains("without ..")
+    );
+    assert!(
+        e.err(&["exec", "--cgroup", "nosuch", &id, "true"])
+            .contains("does not exist")
+    );
+}

@@ -663,6 +663,59 @@ impl Cgroup {
         Ok(())
     }
 
+    /// Move a process into existing sub-cgroups of the container (`exec
+    /// --cgroup`): `spec` is `PATH` (every hierarchy) or a comma-separated
+    /// list of `CONTROLLER:PATH`; hierarchies not named stay the container's.
+    pub fn add_process_sub(&self, pid: i32, spec: &str) -> Result<()> {
+        let mut all: Option<String> = None;
+        let mut by_ctrl: Vec<(String, String)> = Vec::new();
+        for part in spec.split(',') {
+            match part.split_once(':') {
+                Some((c, p)) => by_ctrl.push((c.to_string(), p.to_string())),
+                None => all = Some(part.to_string()),
+            }
+        }
+        let check = |p: &str| -> Result<PathBuf> {
+            let rel = Path::new(p.trim_start_matches('/'));
+            if rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+                bail!("exec --cgroup {p:?}: must be a path below the container's cgroup, without ..");
+            }
+            Ok(rel.to_path_buf())
+        };
+        let mut targets: Vec<PathBuf> = Vec::new();
+        for d in &self.v1 {
+            let sub = by_ctrl
+                .iter()
+                .find(|(c, _)| d.controllers.iter().any(|x| x == c))
+                .map(|(_, p)| p.clone())
+                .or_else(|| all.clone());
+            targets.push(match sub {
+                Some(p) => d.path.join(check(&p)?),
+                None => d.path.clone(),
+            });
+        }
+        if let Some(u) = &self.unified {
+            let sub = by_ctrl
+                .iter()
+                .find(|(c, _)| c.is_empty())
+                .map(|(_, p)| p.clone())
+                .or_else(|| all.clone());
+            targets.push(match sub {
+                Some(p) => u.join(check(&p)?),
+                None => u.clone(),
+            });
+        }
+        for t in targets {
+            if !t.is_dir() {
+                bail!("exec --cgroup {spec:?}: {} does not exist", t.display());
+            }
+            let path = t.join("cgroup.procs");
+            write_file(&path, &pid.to_string())
+                .map_err(|e| anyhow!("write {pid} to {}: {}", path.display(), err_text(&e)))?;
+        }
+        Ok(())
+    }
+
     /// v2 only: an O_PATH|O_DIRECTORY fd of the cgroup directory for
     /// clone3(CLONE_INTO_CGROUP); None on v1 and hybrid hosts.
     pub fn open_unified_dir(&self) -> Result<Option<OwnedFd>> {

@@ -182,9 +182,6 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
     if a.process_label.is_some() {
         bail!("not supported: --process-label (SELinux is not enabled on this host)");
     }
-    if a.cgroup.is_some() {
-        bail!("not supported yet: exec --cgroup (a sub-cgroup for the process)");
-    }
     let c = store.open(id, false)?;
     match c.status() {
         Status::Running => {}
@@ -248,9 +245,12 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
     drop(child);
     drop(fds);
     let r = match c.cgroup() {
-        Some(cg) => cg
-            .add_process(cpid)
-            .context("move the exec process into the container's cgroup"),
+        Some(cg) => match &a.cgroup {
+            Some(sub) => cg.add_process_sub(cpid, sub),
+            None => cg
+                .add_process(cpid)
+                .context("move the exec process into the container's cgroup"),
+        },
         None => Ok(()),
     }
     .and_then(|_| drive_exec(&parent));
