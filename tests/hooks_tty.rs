@@ -18,8 +18,14 @@ fn hooks_run_in_order_with_state_on_stdin() {
             "echo {name} $(grep -o '\"status\":\"[a-z]*\"' | head -1) >> {l}"
         ))
     };
+    let hookdir = e.base.join("hookdir");
+    std::fs::create_dir_all(&hookdir).unwrap();
     let b = e.bundle("b", &["sleep", "100"], |v| {
+        v["mounts"].as_array_mut().unwrap().push(json!({"destination": "/hooklog", "type": "bind", "source": hookdir, "options": ["rbind"]}));
         v["hooks"] = json!({
+            "prestart": [rec("prestart")],
+            // runs in the container after pivot_root: its path is the container's /bin/sh
+            "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo startContainer $(hostname) > /hooklog/start"]}],
             "createRuntime": [rec("createRuntime")],
             "poststart": [rec("poststart")],
             "poststop": [rec("poststop")],
@@ -36,7 +42,11 @@ fn hooks_run_in_order_with_state_on_stdin() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(
         text,
-        "createRuntime \"status\":\"creating\"\ncreateContainer husk\npoststart \"status\":\"running\"\npoststop \"status\":\"stopped\"\n"
+        "prestart \"status\":\"created\"\ncreateRuntime \"status\":\"creating\"\ncreateContainer husk\npoststart \"status\":\"running\"\npoststop \"status\":\"stopped\"\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(hookdir.join("start")).unwrap(),
+        "startContainer husk\n"
     );
 }
 
@@ -71,10 +81,14 @@ fn console_socket_hands_over_a_pty() {
     let e = Env::new("tty");
     let sock = e.base.join("console.sock");
     let listener = UnixListener::bind(&sock).unwrap();
-    let b = e.bundle("b", &["sh", "-c", "stty size; tty; read x; echo got $x"], |v| {
-        v["process"]["terminal"] = json!(true);
-        v["process"]["consoleSize"] = json!({"height": 33, "width": 111});
-    });
+    let b = e.bundle(
+        "b",
+        &["sh", "-c", "stty size; tty; read x; stty size; echo got $x"],
+        |v| {
+            v["process"]["terminal"] = json!(true);
+            v["process"]["consoleSize"] = json!({"height": 33, "width": 111});
+        },
+    );
     let id = e.id("c");
     e.ok(&[
         "create",
@@ -89,6 +103,18 @@ fn console_socket_hands_over_a_pty() {
     assert!(String::from_utf8_lossy(&name).starts_with("/dev/pts/"));
     e.ok(&["start", &id]);
     let mut m = std::fs::File::from(master);
+    // resize the console before answering: the second stty size sees it
+    let ws = libc::winsize {
+        ws_row: 50,
+        ws_col: 150,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ with a valid winsize on the pty master.
+    assert_eq!(
+        unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&m), libc::TIOCSWINSZ, &ws) },
+        0
+    );
     m.write_all(b"hello\n").unwrap();
     let mut out = Vec::new();
     let mut buf = [0u8; 256];
@@ -103,6 +129,7 @@ fn console_socket_hands_over_a_pty() {
     assert!(text.contains("33 111"), "{text}");
     assert!(text.contains("/dev/pts/0"), "{text}");
     assert!(text.contains("got hello"), "{text}");
+    assert!(text.contains("50 150"), "{text}");
 }
 
 #[test]
