@@ -26,6 +26,9 @@ pub struct Plan {
     /// Namespaces to join: (type, path), user namespace first.
     pub joins: Vec<(LinuxNamespaceType, PathBuf)>,
     pub new_time: bool,
+    /// A new cgroup namespace: unshared by the init once it is in its
+    /// cgroup (not at clone, or its root would be husk's cgroup).
+    pub new_cgroup_ns: bool,
     /// (clock name, seconds, nanoseconds) for a new time namespace.
     pub time_offsets: Vec<(String, i64, u32)>,
     pub types: Vec<LinuxNamespaceType>,
@@ -40,6 +43,7 @@ impl Plan {
             match ns.path() {
                 Some(path) => p.joins.push((ns.typ(), path.clone())),
                 None if ns.typ() == LinuxNamespaceType::Time => p.new_time = true,
+                None if ns.typ() == LinuxNamespaceType::Cgroup => p.new_cgroup_ns = true,
                 None => p.clone_flags |= clone_flag(ns.typ()),
             }
         }
@@ -60,7 +64,9 @@ impl Plan {
     }
 
     pub fn new_ns(&self, t: LinuxNamespaceType) -> bool {
-        self.clone_flags & clone_flag(t) != 0 || (t == LinuxNamespaceType::Time && self.new_time)
+        self.clone_flags & clone_flag(t) != 0
+            || (t == LinuxNamespaceType::Time && self.new_time)
+            || (t == LinuxNamespaceType::Cgroup && self.new_cgroup_ns)
     }
 
     /// The init can be cloned straight from husk (one process, no

@@ -28,6 +28,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use crate::bundle::Bundle;
+use crate::logging::step;
 use crate::namespaces::Plan;
 use crate::sys;
 
@@ -183,16 +184,27 @@ fn drive(
     on_hooks: &mut dyn FnMut(i32) -> Result<()>,
     hook_state: &dyn Fn(i32) -> String,
 ) -> Result<()> {
+    crate::debug!("cloned the init: pid {pid}, namespaces {:#x}", plan.clone_flags);
     if plan.new_ns(LinuxNamespaceType::User) {
-        write_id_maps(&o.bundle.spec, pid)?;
+        step(
+            "write uid_map and gid_map",
+            || format!("pid {pid}"),
+            || write_id_maps(&o.bundle.spec, pid),
+        )?;
     }
-    on_clone(pid)?;
     let st = if o.has_container_hooks {
         hook_state(pid)
     } else {
         String::new()
     };
+    // The init starts its mounts while the cgroup join (a slow write: the
+    // kernel waits for an RCU grace period) happens here; it waits for 'C'
+    // before anything that needs the cgroup: a cgroup mount, its cgroup
+    // namespace, hooks, and reporting ready (so before any exec).
     send(sock, b'G', st.as_bytes())?;
+    step("join cgroup, oom_score_adj", || format!("pid {pid}"), || on_clone(pid))?;
+    // (If the init already failed, its 'E' is read below.)
+    let _ = send(sock, b'C', b"");
     loop {
         match recv(sock)? {
             Some((b'R', _)) => return Ok(()),
@@ -304,13 +316,19 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
     let spec = &o.bundle.spec;
     let in_userns = plan.has(LinuxNamespaceType::User);
     if in_userns {
-        become_root_in_userns(spec)?;
+        step("become root in the user namespace", String::new, || {
+            become_root_in_userns(spec)
+        })?;
     }
     // SAFETY: umask only changes this process's file creation mask.
     unsafe { libc::umask(0) };
 
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
-        nix::unistd::sethostname(h).with_context(|| format!("set hostname {h:?}"))?;
+        step(
+            "sethostname",
+            || h.to_string(),
+            || nix::unistd::sethostname(h).with_context(|| format!("set hostname {h:?}")),
+        )?;
     }
     if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
         set_domainname(d)?;
@@ -319,15 +337,41 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
         join_session_keyring(o.id);
     }
 
+    // Wait (once) until husk has put us in our cgroup, then make the cgroup
+    // namespace, so that its root is the container's cgroup.
+    let joined = std::cell::Cell::new(false);
+    let new_cgroup_ns = plan.new_cgroup_ns;
+    let cgroup_ready = || -> Result<()> {
+        if joined.get() {
+            return Ok(());
+        }
+        match recv(sock)? {
+            Some((b'C', _)) => {}
+            _ => sys::exit_now(1),
+        }
+        joined.set(true);
+        if new_cgroup_ns {
+            // SAFETY: unshare with an integer flag.
+            if unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } != 0 {
+                return Err(std::io::Error::last_os_error()).context("unshare the cgroup namespace");
+            }
+        }
+        Ok(())
+    };
     let setup = crate::rootfs::Setup {
         spec,
         rootfs: &o.bundle.rootfs,
         in_userns,
         new_mnt_ns: plan.new_ns(LinuxNamespaceType::Mount),
-        new_cgroup_ns: plan.new_ns(LinuxNamespaceType::Cgroup),
+        new_cgroup_ns: plan.new_cgroup_ns,
         no_pivot: o.no_pivot,
+        cgroup_ready: &cgroup_ready,
     };
-    crate::rootfs::prepare(&setup)?;
+    step(
+        "rootfs setup",
+        || o.bundle.rootfs.display().to_string(),
+        || crate::rootfs::prepare(&setup),
+    )?;
     if let Some(dir) = o.notify_dir {
         crate::rootfs::bind_into(&o.bundle.rootfs, dir, Path::new(NOTIFY_DIR_IN_CONTAINER))
             .context("bind the sd_notify socket directory into the container")?;
@@ -338,6 +382,7 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
         h.prestart().as_ref().is_some_and(|v| !v.is_empty())
             || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
     });
+    cgroup_ready()?;
     if has_runtime_hooks {
         send(sock, b'H', b"")?;
         match recv(sock)? {
@@ -356,9 +401,19 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
         (false, _) => None,
     };
 
-    crate::rootfs::pivot(&o.bundle.rootfs, setup.new_mnt_ns, o.no_pivot)?;
-    crate::rootfs::finalize(spec, setup.new_mnt_ns)?;
-    crate::debug!("rootfs ready");
+    let how = if o.no_pivot || !setup.new_mnt_ns {
+        "chroot"
+    } else {
+        "pivot_root"
+    };
+    step(
+        how,
+        || o.bundle.rootfs.display().to_string(),
+        || crate::rootfs::pivot(&o.bundle.rootfs, setup.new_mnt_ns, o.no_pivot),
+    )?;
+    step("read-only root and root propagation", String::new, || {
+        crate::rootfs::finalize(spec, setup.new_mnt_ns)
+    })?;
 
     let console = match console_conn {
         Some(conn) => Some(crate::tty::setup_console(conn, spec)?),
@@ -374,7 +429,11 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
                 env.push(format!("NOTIFY_SOCKET={NOTIFY_DIR_IN_CONTAINER}/notify.sock"));
                 p.set_env(Some(env));
             }
-            Some(prepare_process(&p, spec.linux().as_ref())?)
+            Some(step(
+                "process setup (rlimits, user, cwd, capabilities, seccomp)",
+                || format!("{:?}", p.args().as_deref().unwrap_or(&[]).first()),
+                || prepare_process(&p, spec.linux().as_ref()),
+            )?)
         }
         None => None,
     };
@@ -386,6 +445,7 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
     // the state, and the init must outlive it.
     // If husk died in between, the 'A' below never comes (EOF) and we exit.
     sys::prctl(libc::PR_SET_PDEATHSIG, 0).context("clear the parent death signal")?;
+    crate::debug!("init ready, waiting for start");
     send(sock, b'R', b"")?;
     match recv(sock)? {
         Some((b'A', _)) => {}
@@ -407,6 +467,7 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
         }
     };
     let mut conn = std::fs::File::from(conn);
+    crate::debug!("start: executing the entrypoint");
     let _ = conn.write_all(b"S");
     let r = start_process(spec, exec, &hook_state);
     let msg = match r {

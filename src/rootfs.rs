@@ -271,6 +271,8 @@ pub struct Setup<'a> {
     pub new_mnt_ns: bool,
     pub new_cgroup_ns: bool,
     pub no_pivot: bool,
+    /// Returns once the init is in its cgroup (and cgroup namespace).
+    pub cgroup_ready: &'a dyn Fn() -> Result<()>,
 }
 
 /// Everything before pivot_root. Runs in the init, in its mount namespace,
@@ -306,7 +308,20 @@ pub fn prepare(s: &Setup) -> Result<()> {
         if m.destination() == Path::new("/dev") && o.bind {
             dev_is_bind = true;
         }
-        mount_one(s, &root, m, &o).with_context(|| {
+        crate::logging::step(
+            "mount",
+            || {
+                format!(
+                    "{} on {} (type {}, options {:?})",
+                    m.source().as_deref().unwrap_or(Path::new("none")).display(),
+                    m.destination().display(),
+                    m.typ().as_deref().unwrap_or("none"),
+                    m.options().as_deref().unwrap_or(&[])
+                )
+            },
+            || mount_one(s, &root, m, &o),
+        )
+        .with_context(|| {
             format!(
                 "mounts[{i}]: mount {} on {} (type {})",
                 m.source().as_deref().unwrap_or(Path::new("none")).display(),
@@ -314,11 +329,6 @@ pub fn prepare(s: &Setup) -> Result<()> {
                 m.typ().as_deref().unwrap_or("none")
             )
         })?;
-        crate::debug!(
-            "mounted {} (type {})",
-            m.destination().display(),
-            m.typ().as_deref().unwrap_or("")
-        );
     }
 
     if !dev_is_bind {
@@ -402,7 +412,10 @@ fn mount_one(s: &Setup, root: &OwnedFd, m: &Mount, o: &MountOptions) -> Result<(
         return Ok(());
     }
     match typ {
-        "cgroup" | "cgroup2" => return mount_cgroup(s, root, dest, o),
+        "cgroup" | "cgroup2" => {
+            (s.cgroup_ready)()?;
+            return mount_cgroup(s, root, dest, o);
+        }
         "sysfs" => {
             let t = mkdir_all(root, dest)?;
             match do_mount(Some("sysfs"), &fd_path(&t), Some("sysfs"), o.flags, data(o).as_deref()) {

@@ -192,3 +192,41 @@ fn paused_container_can_be_killed_and_force_deleted() {
         assert!(!d.exists(), "{d:?} left behind");
     }
 }
+
+#[test]
+fn cgroup_namespace_sees_its_own_cgroup_as_root() {
+    let e = Env::new("cgns");
+    let b = e.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "grep -c ':/$' /proc/self/cgroup; cat /sys/fs/cgroup/pids/pids.max; grep -c . /proc/self/cgroup",
+        ],
+        |v| {
+            v["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "cgroup"}));
+            v["linux"]["resources"]["pids"] = json!({"limit": 77});
+        },
+    );
+    let o = e.run(&b, &e.id("c"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    // every hierarchy's path is "/" inside the namespace
+    assert_eq!(lines[0], lines[2], "{out}");
+    assert_eq!(lines[1], "77", "{out}");
+}
+
+#[test]
+fn without_cgroup_namespace_the_mount_shows_the_container_cgroup() {
+    let e = Env::new("nocgns");
+    let b = e.bundle("b", &["cat", "/sys/fs/cgroup/pids/pids.max"], |v| {
+        v["linux"]["resources"]["pids"] = json!({"limit": 66});
+    });
+    let o = e.run(&b, &e.id("c"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "66\n");
+}
