@@ -8,7 +8,8 @@
 //! ```
 //! Messages on a SOCK_SEQPACKET pair, one datagram each, first byte a tag:
 //! - `P pid`   intermediate → husk: the init's host pid
-//! - `G json`  husk → init: id maps written, cgroup joined; go on (hook state)
+//! - `G json`  husk → init: id maps written; go on (hook state)
+//! - `C`       husk → init: in the cgroup now (awaited before cgroup work)
 //! - `H`       init → husk: mounts done, run createRuntime hooks (only with hooks)
 //! - `h`       husk → init: createRuntime hooks passed
 //! - `R`       init → husk: ready, waiting for start
