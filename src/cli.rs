@@ -27,9 +27,10 @@ pub struct Cli {
 
 #[derive(Args, Debug, Clone)]
 pub struct Global {
-    /// Directory for the containers' state.
-    #[arg(long, default_value = "/run/husk")]
-    pub root: PathBuf,
+    /// Directory for the containers' state (default /run/husk; for a
+    /// non-root user $XDG_RUNTIME_DIR/husk).
+    #[arg(long)]
+    pub root: Option<PathBuf>,
     /// Log file (default: stderr).
     #[arg(long)]
     pub log: Option<String>,
@@ -70,6 +71,9 @@ pub struct CreateArgs {
     /// Pass this many extra fds (3, 4, ...) to the container process.
     #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: u32,
+    /// Rootless mode (from the global --rootless, or not running as root).
+    #[arg(skip)]
+    pub rootless: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -236,10 +236,57 @@ fn write_id_maps(spec: &Spec, pid: i32) -> Result<()> {
     };
     let uid = fmt(linux.uid_mappings());
     let gid = fmt(linux.gid_mappings());
+    if !nix::unistd::geteuid().is_root() {
+        return write_id_maps_unprivileged(linux, pid, &uid, &gid);
+    }
     let p = format!("/proc/{pid}/uid_map");
     std::fs::write(&p, &uid).with_context(|| format!("write {uid:?} to {p}"))?;
     let p = format!("/proc/{pid}/gid_map");
     std::fs::write(&p, &gid).with_context(|| format!("write {gid:?} to {p}"))?;
+    Ok(())
+}
+
+/// A non-root husk may write only a map of its own ids (and must deny
+/// setgroups first); anything wider goes through newuidmap/newgidmap
+/// (package uidmap), which check /etc/subuid and /etc/subgid.
+fn write_id_maps_unprivileged(linux: &oci_spec::runtime::Linux, pid: i32, uid: &str, gid: &str) -> Result<()> {
+    let own = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>, id: u32| {
+        m.as_ref()
+            .is_some_and(|v| v.len() == 1 && v[0].size() == 1 && v[0].host_id() == id)
+    };
+    let (euid, egid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
+    let helper = |tool: &str, maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| -> Result<()> {
+        let mut c = std::process::Command::new(tool);
+        c.arg(pid.to_string());
+        for m in maps.iter().flatten() {
+            c.args([
+                m.container_id().to_string(),
+                m.host_id().to_string(),
+                m.size().to_string(),
+            ]);
+        }
+        let st = c.status().with_context(|| {
+            format!("run {tool} for an id mapping wider than your own id (install the uidmap package)")
+        })?;
+        if !st.success() {
+            bail!("{tool} failed ({st}): check /etc/subuid and /etc/subgid for this user");
+        }
+        Ok(())
+    };
+    if own(linux.uid_mappings(), euid) {
+        let p = format!("/proc/{pid}/uid_map");
+        std::fs::write(&p, uid).with_context(|| format!("write {uid:?} to {p}"))?;
+    } else {
+        helper("newuidmap", linux.uid_mappings())?;
+    }
+    if own(linux.gid_mappings(), egid) {
+        let p = format!("/proc/{pid}/setgroups");
+        std::fs::write(&p, "deny").with_context(|| format!("write deny to {p}"))?;
+        let p = format!("/proc/{pid}/gid_map");
+        std::fs::write(&p, gid).with_context(|| format!("write {gid:?} to {p}"))?;
+    } else {
+        helper("newgidmap", linux.gid_mappings())?;
+    }
     Ok(())
 }
 
@@ -300,8 +347,13 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
     // point shows as EOF on the sync socket below.)
     sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong).context("set the parent death signal")?;
     // Nobody may ptrace or read /proc/<pid>/ of the init until it execs
-    // the entrypoint (CVE-2019-5736).
-    sys::prctl(libc::PR_SET_DUMPABLE, 0).context("make the init non-dumpable")?;
+    // the entrypoint (CVE-2019-5736). A non-root husk must still write
+    // our uid_map (a non-dumpable process's /proc files belong to root):
+    // then this waits until 'G', before the init touches anything.
+    let rootless = !nix::unistd::geteuid().is_root();
+    if !rootless {
+        sys::prctl(libc::PR_SET_DUMPABLE, 0).context("make the init non-dumpable")?;
+    }
     // No fd of husk's caller reaches the container: everything above the
     // preserved range is close-on-exec.
     sys::cloexec_from(3 + o.preserve_fds).context("mark inherited fds close-on-exec")?;
@@ -314,6 +366,9 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
         Some((b'G', st)) => st,
         _ => sys::exit_now(1),
     };
+    if rootless {
+        sys::prctl(libc::PR_SET_DUMPABLE, 0).context("make the init non-dumpable")?;
+    }
     let spec = &o.bundle.spec;
     let in_userns = plan.has(LinuxNamespaceType::User);
     if in_userns {

@@ -103,11 +103,8 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
         pid: None,
         cgroup: None,
     };
-    let linux = b.spec.linux().as_ref();
-    let cgroup = crate::cgroups::Cgroup::new(linux.and_then(|l| l.cgroups_path().as_deref()), id)?;
-    let resources = container_resources(&b);
-    cgroup.create(Some(&resources))?;
-    guard.cgroup = Some(cgroup.clone());
+    let cgroup = make_cgroup(&b, id, a.rootless)?;
+    guard.cgroup = cgroup.clone();
     let listener = listen_exec_sock(&dir_fd)?;
     // sd_notify (podman --sdnotify=container): the container gets a socket
     // of ours; `start` relays its READY=1 to the caller's NOTIFY_SOCKET.
@@ -135,7 +132,9 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
     let oom = b.spec.process().as_ref().and_then(|p| p.oom_score_adj());
     let mut on_clone = |pid: i32| -> Result<()> {
         // The init joins its cgroup before it runs anything the container controls.
-        cgroup.add_process(pid)?;
+        if let Some(cg) = &cgroup {
+            cg.add_process(pid)?;
+        }
         if let Some(v) = oom {
             let p = format!("/proc/{pid}/oom_score_adj");
             std::fs::write(&p, v.to_string()).with_context(|| format!("write {v} to {p} (process.oomScoreAdj)"))?;
@@ -173,7 +172,11 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
         owner,
         annotations: b.spec.annotations().clone().unwrap_or_default().into_iter().collect(),
         new_pid_ns: crate::namespaces::Plan::from_spec(&b.spec).new_ns(oci_spec::runtime::LinuxNamespaceType::Pid),
-        cgroup: Some(serde_json::to_value(&cgroup).context("serialise the cgroup placement")?),
+        cgroup: cgroup
+            .as_ref()
+            .map(serde_json::to_value)
+            .transpose()
+            .context("serialise the cgroup placement")?,
         poststart: hooks
             .as_ref()
             .and_then(|h| h.poststart().as_ref())
@@ -204,6 +207,37 @@ pub fn write_pid_file(p: &Path, pid: i32) -> Result<()> {
     let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
     std::fs::write(&tmp, pid.to_string()).with_context(|| format!("write pid file {}", tmp.display()))?;
     std::fs::rename(&tmp, p).with_context(|| format!("rename pid file to {}", p.display()))
+}
+
+/// Make the container's cgroup. Rootless, a cgroup tree the user cannot
+/// write is skipped when the config sets no limits (runc does the same);
+/// with limits it is an error that says what is needed.
+fn make_cgroup(b: &Bundle, id: &str, rootless: bool) -> Result<Option<crate::cgroups::Cgroup>> {
+    let linux = b.spec.linux().as_ref();
+    let resources = container_resources(b);
+    let attempt = crate::cgroups::Cgroup::new(linux.and_then(|l| l.cgroups_path().as_deref()), id)
+        .and_then(|cg| cg.create(Some(&resources)).map(|_| cg));
+    match attempt {
+        Ok(cg) => Ok(Some(cg)),
+        Err(e) if rootless => {
+            let limits = linux.and_then(|l| l.resources().as_ref()).is_some_and(|r| {
+                r.memory().is_some()
+                    || r.cpu().is_some()
+                    || r.pids().is_some()
+                    || r.block_io().is_some()
+                    || r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty())
+                    || r.unified().as_ref().is_some_and(|u| !u.is_empty())
+            });
+            if limits {
+                return Err(e.context(
+                    "rootless: linux.resources sets limits but the cgroup cannot be made (a cgroup v2 subtree delegated to this user is needed)",
+                ));
+            }
+            crate::debug!("rootless: running without a cgroup: {e:#}");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// `linux.resources` with the device rules completed as runc does: the

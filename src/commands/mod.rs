@@ -15,14 +15,35 @@ pub mod state;
 use crate::cli::{Command, Global};
 use anyhow::{Result, bail};
 
-pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
-    if let Some(r) = g.rootless.as_deref() {
-        match r {
-            "false" => {}
-            "true" | "auto" if nix::unistd::geteuid().is_root() && r == "auto" => {}
-            _ => bail!("not supported yet: --rootless {r} (husk runs as root; rootless mode is a later issue)"),
-        }
+/// Whether husk runs rootless: `--rootless true|false|auto` (auto, the
+/// default: when not root).
+pub fn rootless(g: &Global) -> Result<bool> {
+    match g.rootless.as_deref().unwrap_or("auto") {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        "auto" => Ok(!nix::unistd::geteuid().is_root()),
+        other => bail!("--rootless {other:?}: expected true, false or auto"),
     }
+}
+
+/// The state directory: --root, or /run/husk for root and
+/// $XDG_RUNTIME_DIR/husk for other users (as runc does).
+pub fn state_root(g: &Global) -> Result<std::path::PathBuf> {
+    if let Some(r) = &g.root {
+        return Ok(r.clone());
+    }
+    if nix::unistd::geteuid().is_root() {
+        return Ok("/run/husk".into());
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        Some(d) => Ok(std::path::PathBuf::from(d).join("husk")),
+        None => bail!("husk runs as a non-root user and XDG_RUNTIME_DIR is not set: give --root DIR"),
+    }
+}
+
+pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
+    let rootless = rootless(g)?;
+
     if g.systemd_cgroup
         && !matches!(
             cmd,
@@ -31,11 +52,22 @@ pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
     {
         bail!("not supported yet: --systemd-cgroup (husk manages cgroups through cgroupfs only)");
     }
-    let store = crate::state::Store::new(&g.root);
+    let store = crate::state::Store::new(&state_root(g)?);
     match cmd {
-        Command::Create { args, id } => create::create(&store, &id, &args).map(|_| 0),
+        Command::Create { mut args, id } => {
+            args.rootless = rootless;
+            create::create(&store, &id, &args).map(|_| 0)
+        }
         Command::Start { id } => start::start(&store, &id).map(|_| 0),
-        Command::Run { args, detach, keep, id } => run::run(&store, &id, &args, detach, keep),
+        Command::Run {
+            mut args,
+            detach,
+            keep,
+            id,
+        } => {
+            args.rootless = rootless;
+            run::run(&store, &id, &args, detach, keep)
+        }
         Command::Exec { args, id, command } => exec::exec(&store, &id, &args, &command),
         Command::Pause { id } => cgroup_cmds::pause(&store, &id).map(|_| 0),
         Command::Resume { id } => cgroup_cmds::resume(&store, &id).map(|_| 0),

@@ -1,0 +1,106 @@
+//! husk run by a non-root user: a user namespace mapping the caller's own
+//! id, state under $XDG_RUNTIME_DIR/husk, no cgroup unless one is writable.
+mod common;
+use common::*;
+use serde_json::json;
+use std::process::Command;
+
+const UID: u32 = 54_321;
+
+fn as_user(e: &Env, xdg: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut c = Command::new("setpriv");
+    c.args([
+        "--reuid",
+        &UID.to_string(),
+        "--regid",
+        &UID.to_string(),
+        "--clear-groups",
+        "env",
+    ])
+    .arg(format!("XDG_RUNTIME_DIR={}", xdg.display()))
+    .arg(HUSK)
+    .args(args)
+    .stdin(std::process::Stdio::null());
+    output_via_files(c, &e.base)
+}
+
+fn rootless_bundle(
+    e: &Env,
+    name: &str,
+    args: &[&str],
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> std::path::PathBuf {
+    e.bundle(name, args, |v| {
+        husk::commands::spec::make_rootless(v, UID, UID);
+        edit(v);
+    })
+}
+
+struct KillAll(std::path::PathBuf);
+impl Drop for KillAll {
+    fn drop(&mut self) {
+        let root = self.0.join("husk");
+        if let Ok(rd) = std::fs::read_dir(&root) {
+            for d in rd.flatten() {
+                let _ = Command::new(HUSK)
+                    .arg("--root")
+                    .arg(&root)
+                    .args(["delete", "-f"])
+                    .arg(d.file_name())
+                    .status();
+            }
+        }
+    }
+}
+
+#[test]
+fn a_non_root_user_runs_a_container() {
+    let e = Env::new("rootless");
+    let xdg = e.base.join("xdg");
+    std::fs::create_dir_all(&xdg).unwrap();
+    std::os::unix::fs::chown(&xdg, Some(UID), Some(UID)).unwrap();
+    let _guard = KillAll(xdg.clone());
+    let b = rootless_bundle(
+        &e,
+        "a",
+        &["sh", "-c", "id -u; tr -s ' ' < /proc/self/uid_map; hostname; echo $$"],
+        |_| {},
+    );
+    let o = as_user(&e, &xdg, &["run", "-b", b.to_str().unwrap(), "r1"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), format!("0\n 0 {UID} 1\nhusk\n1\n"));
+
+    // create/state/kill/delete with the state under $XDG_RUNTIME_DIR/husk
+    let b = rootless_bundle(&e, "b", &["sleep", "100"], |_| {});
+    let o = as_user(&e, &xdg, &["run", "-d", "-b", b.to_str().unwrap(), "r2"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(xdg.join("husk/r2/state.json").exists());
+    let st: serde_json::Value = serde_json::from_slice(&as_user(&e, &xdg, &["state", "r2"]).stdout).unwrap();
+    assert_eq!(st["status"], "running");
+    assert!(as_user(&e, &xdg, &["kill", "r2", "KILL"]).status.success());
+    wait_for(std::time::Duration::from_secs(10), || {
+        serde_json::from_slice::<serde_json::Value>(&as_user(&e, &xdg, &["state", "r2"]).stdout)
+            .map(|v| v["status"] == "stopped")
+            .unwrap_or(false)
+    })
+    .expect("never stopped");
+    assert!(as_user(&e, &xdg, &["delete", "r2"]).status.success());
+    assert!(!xdg.join("husk/r2").exists());
+}
+
+#[test]
+fn rootless_limits_without_a_delegated_cgroup_fail_clearly() {
+    let e = Env::new("rootlesscg");
+    let xdg = e.base.join("xdg");
+    std::fs::create_dir_all(&xdg).unwrap();
+    std::os::unix::fs::chown(&xdg, Some(UID), Some(UID)).unwrap();
+    let _guard = KillAll(xdg.clone());
+    let b = rootless_bundle(&e, "a", &["true"], |v| {
+        v["linux"]["resources"] = json!({"pids": {"limit": 10}});
+    });
+    let o = as_user(&e, &xdg, &["run", "-b", b.to_str().unwrap(), "r1"]);
+    assert!(!o.status.success());
+    let msg = String::from_utf8_lossy(&o.stderr);
+    assert!(msg.contains("rootless") && msg.contains("delegated"), "{msg}");
+    assert!(!xdg.join("husk/r1").exists());
+}
