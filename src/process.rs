@@ -561,7 +561,66 @@ pub fn do_exec(exec: Exec) -> Result<std::convert::Infallible> {
 }
 
 fn exec_error(arg0: &str, e: nix::errno::Errno) -> anyhow::Error {
-    anyhow!("exec: {arg0:?}: {}", e.desc().to_lowercase())
+    let mut msg = format!("exec: {arg0:?}: {}", e.desc().to_lowercase());
+    if e == nix::errno::Errno::ENOENT
+        && let Some(interp) = missing_interpreter(Path::new(arg0))
+    {
+        msg.push_str(&format!(
+            " (hint: {arg0} exists, but the program it needs to start, {interp}, is missing from the container's root filesystem)"
+        ));
+    }
+    anyhow!(msg)
+}
+
+/// For an existing file whose exec failed with ENOENT: the interpreter it
+/// names (the ELF PT_INTERP, or a script's #! line) when that is missing.
+pub fn missing_interpreter(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut data = Vec::with_capacity(4096);
+    std::fs::File::open(path).ok()?.take(4096).read_to_end(&mut data).ok()?;
+    let interp = interpreter_of(&data)?;
+    if Path::new(&interp).exists() {
+        None
+    } else {
+        Some(interp)
+    }
+}
+
+/// The interpreter named by an executable image: `#!` line or ELF PT_INTERP
+/// (64- and 32-bit little-endian).
+pub fn interpreter_of(data: &[u8]) -> Option<String> {
+    if let Some(rest) = data.strip_prefix(b"#!") {
+        let line = rest.split(|b| *b == b'\n').next()?;
+        let s = String::from_utf8_lossy(line);
+        return s.split_whitespace().next().map(str::to_string);
+    }
+    if data.len() < 52 || &data[..4] != b"\x7fELF" || data[5] != 1 {
+        return None;
+    }
+    let u16_at = |o: usize| Some(u16::from_le_bytes(data.get(o..o + 2)?.try_into().ok()?) as usize);
+    let u32_at = |o: usize| Some(u32::from_le_bytes(data.get(o..o + 4)?.try_into().ok()?) as usize);
+    let u64_at = |o: usize| Some(u64::from_le_bytes(data.get(o..o + 8)?.try_into().ok()?) as usize);
+    let is64 = data[4] == 2;
+    let (phoff, phentsize, phnum) = if is64 {
+        (u64_at(32)?, u16_at(54)?, u16_at(56)?)
+    } else {
+        (u32_at(28)?, u16_at(42)?, u16_at(44)?)
+    };
+    for i in 0..phnum.min(64) {
+        let ph = phoff + i * phentsize;
+        if u32_at(ph)? == 3 {
+            // PT_INTERP
+            let (off, size) = if is64 {
+                (u64_at(ph + 8)?, u64_at(ph + 32)?)
+            } else {
+                (u32_at(ph + 4)?, u32_at(ph + 16)?)
+            };
+            let raw = data.get(off..off + size)?;
+            let end = raw.iter().position(|b| *b == 0).unwrap_or(raw.len());
+            return Some(String::from_utf8_lossy(&raw[..end]).into_owned());
+        }
+    }
+    None
 }
 
 fn become_root_in_userns(spec: &Spec) -> Result<()> {
@@ -674,6 +733,11 @@ pub fn prepare_process(p: &oci_spec::runtime::Process, linux: Option<&oci_spec::
         .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         .to_string();
     let path = look_path(arg0, &path_var)?;
+    // The classic "no such file or directory" for a binary that exists:
+    // say so at create, naming what is missing.
+    if missing_interpreter(&path).is_some() {
+        return Err(exec_error(&path.to_string_lossy(), nix::errno::Errno::ENOENT));
+    }
 
     let caps = crate::capabilities::masks(p.capabilities().as_ref());
     crate::capabilities::drop_bounding(caps.bounding)?;
@@ -787,4 +851,30 @@ pub fn look_path(arg0: &str, path_var: &str) -> Result<PathBuf> {
         }
     }
     bail!("exec: {arg0:?}: executable file not found in $PATH")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpreters() {
+        assert_eq!(interpreter_of(b"#!/bin/bash -e\necho").as_deref(), Some("/bin/bash"));
+        // a dynamically linked host binary names its loader
+        let ls = std::fs::read("/bin/ls").unwrap();
+        assert!(interpreter_of(&ls).unwrap().contains("ld-linux"));
+        // busybox-static has none
+        if let Ok(bb) = std::fs::read("/bin/busybox") {
+            assert_eq!(interpreter_of(&bb), None);
+        }
+        assert_eq!(interpreter_of(b"plain text"), None);
+    }
+
+    #[test]
+    fn look_path_errors_use_runc_words() {
+        let e = look_path("definitely-not-here", "/nonexistent")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "exec: \"definitely-not-here\": executable file not found in $PATH");
+    }
 }
