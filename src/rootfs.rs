@@ -526,46 +526,104 @@ fn mount_cgroup(s: &Setup, root: &OwnedFd, dest: &Path, o: &MountOptions) -> Res
         Some("mode=755"),
     )
     .context("mount a tmpfs for the cgroup hierarchies")?;
+    // A fresh tmpfs of ours: its directories need no symlink-safe walk.
+    let top = resolve(root, dest).context("reopen the cgroup tmpfs")?;
     for h in &hier {
         let Some(name) = Path::new(&h.mountpoint).file_name() else {
             continue;
         };
-        let sub = dest.join(name);
-        let key = if h.fstype == "cgroup2" {
-            String::new()
-        } else {
-            h.controllers.clone()
-        };
+        nix::sys::stat::mkdirat(&top, name, nix::sys::stat::Mode::from_bits_truncate(0o755))
+            .with_context(|| format!("mkdir {} in the cgroup tmpfs", name.to_string_lossy()))?;
+        let sfd = nix::fcntl::openat(
+            &top,
+            name,
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_NOFOLLOW
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .with_context(|| format!("open {} in the cgroup tmpfs", name.to_string_lossy()))?;
         if s.new_cgroup_ns {
             let (ty, opts) = if h.fstype == "cgroup2" {
                 ("cgroup2", None)
             } else {
                 ("cgroup", Some(h.controllers.as_str()))
             };
-            let sfd = mkdir_all(root, &sub)?;
-            do_mount(Some(ty), &fd_path(&sfd), Some(ty), flags, opts)
-                .with_context(|| format!("mount {ty} {} at {}", h.controllers, sub.display()))?;
+            do_mount(Some(ty), &fd_path(&sfd), Some(ty), flags & !MsFlags::MS_RDONLY, opts)
+                .with_context(|| format!("mount {ty} {} at {}", h.controllers, dest.join(name).display()))?;
         } else {
-            let path = own_cgroup_path(&own, &key).unwrap_or_else(|| "/".into());
+            let key = if h.fstype == "cgroup2" {
+                ""
+            } else {
+                h.controllers.as_str()
+            };
+            let path = own_cgroup_path(&own, key).unwrap_or_else(|| "/".into());
             let below = if h.root == "/" {
                 path.as_str()
             } else {
                 path.strip_prefix(h.root.as_str()).unwrap_or(&path)
             };
             let src = format!("{}/{}", h.mountpoint, below.trim_start_matches('/'));
-            bind_ro(&src, root, &sub, flags)?;
+            do_mount(
+                Some(&src),
+                &fd_path(&sfd),
+                None,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None,
+            )
+            .with_context(|| format!("bind {src}"))?;
         }
     }
-    if flags.contains(MsFlags::MS_RDONLY) {
-        let n = resolve(root, dest)?;
-        do_mount(
-            None,
-            &fd_path(&n),
-            None,
-            MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-            Some("mode=755"),
+    // One mount_setattr makes the tmpfs and every hierarchy under it
+    // read-only (and nosuid, nodev, noexec) instead of a remount each.
+    let n = resolve(root, dest).context("reopen the cgroup mount")?;
+    set_attrs_recursive(&n, flags | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC)
+        .context("apply the cgroup mount's options to every hierarchy")?;
+    Ok(())
+}
+
+/// mount_setattr(AT_RECURSIVE): apply ro/nosuid/nodev/noexec from `flags`
+/// to the mount at `fd` and every mount below it.
+fn set_attrs_recursive(fd: &OwnedFd, flags: MsFlags) -> Result<()> {
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let mut set = 0u64;
+    for (f, a) in [
+        (MsFlags::MS_RDONLY, 0x1u64),
+        (MsFlags::MS_NOSUID, 0x2),
+        (MsFlags::MS_NODEV, 0x4),
+        (MsFlags::MS_NOEXEC, 0x8),
+    ] {
+        if flags.contains(f) {
+            set |= a;
+        }
+    }
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    const AT_RECURSIVE: u32 = 0x8000;
+    // SAFETY: mount_setattr on our fd with an empty path and a valid struct.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            (libc::AT_EMPTY_PATH as u32) | AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
         )
-        .context("remount the cgroup tmpfs read-only")?;
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error()).context("mount_setattr (Linux 5.12 or later)");
     }
     Ok(())
 }

@@ -91,7 +91,11 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
     state::validate_id(id)?;
     let pid_file = a.pid_file.as_deref().map(abs).transpose()?;
     let console = a.console_socket.as_deref().map(abs).transpose()?;
-    let b = bundle::load(&a.bundle)?;
+    let b = crate::logging::step(
+        "load and validate the bundle",
+        || a.bundle.display().to_string(),
+        || bundle::load(&a.bundle),
+    )?;
     reject_unsupported(&b)?;
     // runc runs the container setup from the bundle directory: relative
     // paths in config.json (bind sources) are relative to it.
@@ -103,7 +107,9 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
         pid: None,
         cgroup: None,
     };
-    let cgroup = make_cgroup(&b, id, a.rootless)?;
+    let cgroup = crate::logging::step("create the cgroup and apply linux.resources", String::new, || {
+        make_cgroup(&b, id, a.rootless)
+    })?;
     guard.cgroup = cgroup.clone();
     let listener = listen_exec_sock(&dir_fd)?;
     // sd_notify (podman --sdnotify=container): the container gets a socket
