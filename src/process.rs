@@ -369,6 +369,14 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
     if rootless {
         sys::prctl(libc::PR_SET_DUMPABLE, 0).context("make the init non-dumpable")?;
     }
+    if let Some(sc) = o.bundle.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        let st = String::from_utf8_lossy(&hook_state);
+        let pid: i32 = serde_json::from_str::<serde_json::Value>(&st)
+            .ok()
+            .and_then(|v| v["pid"].as_i64())
+            .unwrap_or(0) as i32;
+        crate::seccomp::connect_listener(sc, &st, pid)?;
+    }
     let spec = &o.bundle.spec;
     let in_userns = plan.has(LinuxNamespaceType::User);
     if in_userns {

@@ -19,9 +19,7 @@ fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<ScmpAction> {
         LinuxSeccompAction::ScmpActTrace => ScmpAction::Trace(errno.unwrap_or(libc::EPERM as u32) as u16),
         LinuxSeccompAction::ScmpActLog => ScmpAction::Log,
         LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
-        LinuxSeccompAction::ScmpActNotify => {
-            bail!("not supported yet: seccomp action SCMP_ACT_NOTIFY (seccomp agents via listenerPath)")
-        }
+        LinuxSeccompAction::ScmpActNotify => ScmpAction::Notify,
     })
 }
 
@@ -40,8 +38,18 @@ fn compare(op: LinuxSeccompOperator, value: u64, value_two: u64) -> (ScmpCompare
 
 /// Build (but do not load) the filter for a config.
 pub fn build(s: &LinuxSeccomp) -> Result<ScmpFilterContext> {
-    if s.listener_path().is_some() {
-        bail!("not supported yet: linux.seccomp.listenerPath (seccomp notify agents)");
+    let notifies = s.default_action() == LinuxSeccompAction::ScmpActNotify
+        || s.syscalls()
+            .iter()
+            .flatten()
+            .any(|r| r.action() == LinuxSeccompAction::ScmpActNotify);
+    if notifies && s.listener_path().is_none() {
+        bail!("linux.seccomp uses SCMP_ACT_NOTIFY but sets no listenerPath for the seccomp agent");
+    }
+    if let Some(p) = s.listener_path()
+        && !p.is_absolute()
+    {
+        bail!("linux.seccomp.listenerPath {p:?} must be absolute");
     }
     let default = action(s.default_action(), s.default_errno_ret()).context("linux.seccomp.defaultAction")?;
     let mut ctx = ScmpFilterContext::new(default).context("seccomp_init")?;
@@ -117,8 +125,41 @@ pub fn build(s: &LinuxSeccomp) -> Result<ScmpFilterContext> {
     Ok(ctx)
 }
 
+thread_local! {
+    /// The connection to the seccomp agent (listenerPath) and the state to
+    /// send it with the notify fd, set up by the init before pivot_root.
+    static LISTENER: std::cell::RefCell<Option<(std::os::fd::OwnedFd, String)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Connect to `linux.seccomp.listenerPath` (a host path: call before
+/// pivot_root) and remember what to send once the filter is loaded.
+pub fn connect_listener(s: &LinuxSeccomp, state: &str, pid: i32) -> Result<()> {
+    let Some(path) = s.listener_path() else { return Ok(()) };
+    let conn =
+        crate::tty::connect(path).with_context(|| format!("connect to the seccomp agent at {}", path.display()))?;
+    let st: serde_json::Value = serde_json::from_str(state).unwrap_or_default();
+    let msg = serde_json::json!({
+        "ociVersion": st["ociVersion"].clone(),
+        "fds": ["seccompFd"],
+        "pid": pid,
+        "metadata": s.listener_metadata().clone().unwrap_or_default(),
+        "state": st,
+    });
+    LISTENER.with(|l| *l.borrow_mut() = Some((conn, msg.to_string())));
+    Ok(())
+}
+
+/// Load the filter; with a seccomp agent, hand it the notify fd and the
+/// container process state over listenerPath (SCM_RIGHTS), as the spec says.
 pub fn load(ctx: &ScmpFilterContext) -> Result<()> {
-    ctx.load().context("load the seccomp filter")
+    ctx.load().context("load the seccomp filter")?;
+    if let Some((conn, msg)) = LISTENER.with(|l| l.borrow_mut().take()) {
+        let fd = ctx.get_notify_fd().context("get the seccomp notify fd")?;
+        // SAFETY: the fd was just created for us by seccomp; we own it.
+        let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        crate::tty::send_fd(&conn, msg.as_bytes(), &fd).context("send the seccomp notify fd to the agent")?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -157,9 +198,14 @@ mod tests {
     }
 
     #[test]
-    fn notify_is_refused_honestly() {
+    fn notify_needs_a_listener() {
         let s = parse(serde_json::json!({"defaultAction": "SCMP_ACT_NOTIFY"}));
         let e = format!("{:#}", build(&s).unwrap_err());
-        assert!(e.contains("not supported yet"), "{e}");
+        assert!(e.contains("no listenerPath"), "{e}");
+        let s = parse(
+            serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "relative",
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}),
+        );
+        assert!(format!("{:#}", build(&s).unwrap_err()).contains("must be absolute"));
     }
 }

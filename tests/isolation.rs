@@ -412,3 +412,36 @@ fn scheduler_ioprio_personality_affinity() {
     // field 19 is nice, field 41 the policy (3 = SCHED_BATCH)
     assert_eq!(out, "i686\nCpus_allowed_list:0\n5 3\n");
 }
+
+#[test]
+fn seccomp_notify_hands_the_fd_to_an_agent() {
+    use std::os::fd::AsRawFd;
+    let e = Env::new("notify-agent");
+    let sock = e.base.join("agent.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    // A tiny seccomp agent: answers the first mkdir with a fake success.
+    let agent = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let (data, fd) = husk::tty::recv_fd(&conn.into()).unwrap();
+        let state: serde_json::Value = serde_json::from_slice(&data).unwrap();
+        let req = libseccomp::ScmpNotifReq::receive(fd.as_raw_fd()).unwrap();
+        libseccomp::ScmpNotifResp::new_val(req.id, 0, libseccomp::ScmpNotifRespFlags::empty())
+            .respond(fd.as_raw_fd())
+            .unwrap();
+        state
+    });
+    let (code, out, err) = run_sh(&e, "a", "mkdir /x && echo faked; test -d /x || echo absent", |v| {
+        v["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": sock,
+            "listenerMetadata": "hello-agent",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        });
+    });
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "faked\nabsent\n");
+    let state = agent.join().unwrap();
+    assert_eq!(state["fds"], json!(["seccompFd"]));
+    assert_eq!(state["metadata"], "hello-agent");
+    assert!(state["pid"].as_i64().unwrap() > 0, "{state}");
+}

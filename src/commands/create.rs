@@ -120,10 +120,17 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
         std::fs::create_dir(&notify_dir).with_context(|| format!("create {}", notify_dir.display()))?;
     }
     let hooks = b.spec.hooks().clone();
-    let has_container_hooks = hooks.as_ref().is_some_and(|h| {
-        h.create_container().as_ref().is_some_and(|v| !v.is_empty())
-            || h.start_container().as_ref().is_some_and(|v| !v.is_empty())
-    });
+    let has_listener = b
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .is_some_and(|s| s.listener_path().is_some());
+    let has_container_hooks = has_listener
+        || hooks.as_ref().is_some_and(|h| {
+            h.create_container().as_ref().is_some_and(|v| !v.is_empty())
+                || h.start_container().as_ref().is_some_and(|v| !v.is_empty())
+        });
     let opts = SpawnOpts {
         bundle: &b,
         id,

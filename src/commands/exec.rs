@@ -253,7 +253,11 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
         },
         None => Ok(()),
     }
-    .and_then(|_| drive_exec(&parent));
+    .and_then(|_| {
+        let mut st = c.oci_state();
+        st["pid"] = cpid.into();
+        drive_exec(&parent, &st.to_string())
+    });
     if let Err(e) = r {
         process::kill_and_reap(cpid);
         if let Some(o) = &old {
@@ -274,8 +278,8 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
     code
 }
 
-fn drive_exec(sock: &OwnedFd) -> Result<()> {
-    send(sock, b'G', b"")?;
+fn drive_exec(sock: &OwnedFd, state: &str) -> Result<()> {
+    send(sock, b'G', state.as_bytes())?;
     match recv(sock)? {
         Some((b'R', _)) => {}
         Some((b'E', m)) => bail!("{}", String::from_utf8_lossy(&m)),
@@ -304,9 +308,18 @@ fn exec_child(
         // SAFETY: F_SETFD on an integer fd; failures (not open) are ignored.
         unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
     }
-    match recv(sock)? {
-        Some((b'G', _)) => {}
+    let state = match recv(sock)? {
+        Some((b'G', st)) => String::from_utf8_lossy(&st).into_owned(),
         _ => sys::exit_now(1),
+    };
+    // The seccomp agent's socket is a host path: connect before joining
+    // the container's mount namespace.
+    if let Some(sc) = linux.and_then(|l| l.seccomp().as_ref()) {
+        let pid = serde_json::from_str::<serde_json::Value>(&state)
+            .ok()
+            .and_then(|v| v["pid"].as_i64())
+            .unwrap_or(0);
+        crate::seccomp::connect_listener(sc, &state, pid as i32)?;
     }
     for (name, flag, fd) in fds {
         nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::from_bits_retain(*flag))
