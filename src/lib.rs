@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod hooks;
 pub mod logging;
+pub mod lsm;
 pub mod namespaces;
 pub mod process;
 pub mod process_attrs;

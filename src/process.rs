@@ -789,6 +789,9 @@ pub fn prepare_process(p: &oci_spec::runtime::Process, linux: Option<&oci_spec::
         crate::seccomp::load(f)?;
     }
     crate::capabilities::apply(&caps)?;
+    if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
+        crate::lsm::apparmor_exec(profile)?;
+    }
     if nnp {
         sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).context("set no_new_privs")?;
     }

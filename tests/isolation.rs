@@ -445,3 +445,14 @@ fn seccomp_notify_hands_the_fd_to_an_agent() {
     assert_eq!(state["metadata"], "hello-agent");
     assert!(state["pid"].as_i64().unwrap() > 0, "{state}");
 }
+
+#[test]
+fn apparmor_profile_without_apparmor_is_an_error() {
+    if husk::lsm::apparmor_enabled() {
+        return; // this host has AppArmor: the profile would be applied
+    }
+    let e = Env::new("apparmor");
+    let b = e.bundle("a", &["true"], |v| v["process"]["apparmorProfile"] = json!("husk-test"));
+    let msg = e.err(&["create", "-b", b.to_str().unwrap(), &e.id("a")]);
+    assert!(msg.contains("AppArmor is not enabled on this host"), "{msg}");
+}

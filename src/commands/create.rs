@@ -33,9 +33,7 @@ fn reject_unsupported(b: &Bundle) -> Result<()> {
         }
     }
     if let Some(p) = spec.process() {
-        if p.apparmor_profile().as_deref().is_some_and(|s| !s.is_empty()) {
-            bail!("not supported yet: process.apparmorProfile");
-        }
+        crate::lsm::check_apparmor(p.apparmor_profile().as_deref())?;
         if p.selinux_label().as_deref().is_some_and(|s| !s.is_empty()) && selinux_enabled() {
             bail!("not supported yet: process.selinuxLabel on a host with SELinux enabled");
         }

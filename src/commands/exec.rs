@@ -144,6 +144,9 @@ fn build_process(spec: &Spec, a: &ExecArgs, cmd: &[String]) -> Result<Process> {
     if a.no_new_privs {
         p.set_no_new_privileges(Some(true));
     }
+    if let Some(ap) = &a.apparmor {
+        p.set_apparmor_profile(Some(ap.clone()));
+    }
     Ok(p)
 }
 
@@ -176,9 +179,7 @@ fn open_ns(pid: i32, name: &str) -> Result<Option<OwnedFd>> {
 }
 
 pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32> {
-    if a.apparmor.is_some() {
-        bail!("not supported yet: --apparmor (AppArmor is not supported by this build)");
-    }
+    crate::lsm::check_apparmor(a.apparmor.as_deref())?;
     if a.process_label.is_some() {
         bail!("not supported: --process-label (SELinux is not enabled on this host)");
     }
@@ -195,9 +196,7 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
     if p.args().as_ref().is_none_or(|v| v.is_empty()) {
         bail!("process.args must not be empty");
     }
-    if p.apparmor_profile().as_deref().is_some_and(|s| !s.is_empty()) {
-        bail!("not supported yet: process.apparmorProfile");
-    }
+    crate::lsm::check_apparmor(p.apparmor_profile().as_deref())?;
     let terminal = p.terminal().unwrap_or(false);
     if terminal && a.console_socket.is_none() {
         bail!("--tty (process.terminal) needs --console-socket in this build");
