@@ -405,6 +405,16 @@ fn mount_one(s: &Setup, root: &OwnedFd, m: &Mount, o: &MountOptions) -> Result<(
                 None,
             )
             .context("remount the bind mount with its options")?;
+            // A recursive bind brings the source's submounts along: make
+            // them read-only too, or a read-only /sys would still carry
+            // writable cgroup hierarchies (CVE-2023-25809).
+            if o.flags.contains(MsFlags::MS_REC) && extra.contains(MsFlags::MS_RDONLY) {
+                set_attrs_recursive(
+                    &newfd,
+                    extra & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC),
+                )
+                .context("make the submounts of the recursive bind read-only")?;
+            }
         }
         for p in &o.propagation {
             do_mount(None, &fd_path(&newfd), None, *p, None).context("set propagation")?;
@@ -434,6 +444,7 @@ fn mount_one(s: &Setup, root: &OwnedFd, m: &Mount, o: &MountOptions) -> Result<(
                     let n = resolve(root, dest)?;
                     let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | locked_flags(&n);
                     do_mount(None, &fd_path(&n), None, flags, None).context("remount /sys read-only")?;
+                    set_attrs_recursive(&n, MsFlags::MS_RDONLY).context("make the mounts under /sys read-only")?;
                 }
                 Err(e) => return Err(e).context("mount sysfs"),
             }

@@ -63,12 +63,19 @@ fn a_non_root_user_runs_a_container() {
     let b = rootless_bundle(
         &e,
         "a",
-        &["sh", "-c", "id -u; tr -s ' ' < /proc/self/uid_map; hostname; echo $$"],
+        &[
+            "sh",
+            "-c",
+            "id -u; tr -s ' ' < /proc/self/uid_map; hostname; echo $$; grep -c ' /sys/fs/cgroup/[^ ]* cgroup rw' /proc/self/mounts || true",
+        ],
         |_| {},
     );
     let o = as_user(&e, &xdg, &["run", "-b", b.to_str().unwrap(), "r1"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(String::from_utf8_lossy(&o.stdout), format!("0\n 0 {UID} 1\nhusk\n1\n"));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        format!("0\n 0 {UID} 1\nhusk\n1\n0\n")
+    );
 
     // create/state/kill/delete with the state under $XDG_RUNTIME_DIR/husk
     let b = rootless_bundle(&e, "b", &["sleep", "100"], |_| {});
