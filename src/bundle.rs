@@ -76,115 +76,173 @@ pub fn ns_name(t: LinuxNamespaceType) -> &'static str {
     }
 }
 
-/// The runtime-spec MUST rules husk relies on, checked before anything is created.
+/// One problem found in a config: the JSON path of the field it is about
+/// (`mounts[2].destination`, empty for the whole config) and what is wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+/// The runtime-spec MUST rules husk relies on, checked before anything is
+/// created; the first problem is the error.
 pub fn validate(spec: &Spec) -> Result<()> {
+    match problems(spec).into_iter().next() {
+        Some(p) => bail!("{}", p.message),
+        None => Ok(()),
+    }
+}
+
+/// Every rule violation in the config, in config order.
+pub fn problems(spec: &Spec) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let mut e = |path: String, message: String| out.push(Problem { path, message });
     if let Some(p) = spec.process() {
         match p.args() {
             Some(a) if !a.is_empty() => {}
-            _ => bail!("process.args must not be empty"),
+            _ => e("process.args".into(), "process.args must not be empty".into()),
         }
         if !p.cwd().is_absolute() {
-            bail!("process.cwd {:?} must be an absolute path", p.cwd());
+            e(
+                "process.cwd".into(),
+                format!("process.cwd {:?} must be an absolute path", p.cwd()),
+            );
         }
         if let Some(rl) = p.rlimits() {
             let mut seen = HashSet::new();
             for (i, r) in rl.iter().enumerate() {
                 if !seen.insert(format!("{:?}", r.typ())) {
-                    bail!("process.rlimits[{i}]: duplicate rlimit type {:?}", r.typ());
+                    e(
+                        format!("process.rlimits[{i}]"),
+                        format!("process.rlimits[{i}]: duplicate rlimit type {:?}", r.typ()),
+                    );
                 }
                 if r.soft() > r.hard() {
-                    bail!(
-                        "process.rlimits[{i}]: soft limit {} exceeds hard limit {}",
-                        r.soft(),
-                        r.hard()
+                    e(
+                        format!("process.rlimits[{i}]"),
+                        format!(
+                            "process.rlimits[{i}]: soft limit {} exceeds hard limit {}",
+                            r.soft(),
+                            r.hard()
+                        ),
                     );
                 }
             }
         }
-        if let Some(env) = p.env() {
-            for (i, e) in env.iter().enumerate() {
-                if !e.contains('=') {
-                    bail!("process.env[{i}] {e:?} must have the form KEY=value");
-                }
+        for (i, v) in p.env().iter().flatten().enumerate() {
+            if !v.contains('=') {
+                e(
+                    format!("process.env[{i}]"),
+                    format!("process.env[{i}] {v:?} must have the form KEY=value"),
+                );
             }
         }
     }
-    if let Some(mounts) = spec.mounts() {
-        for (i, m) in mounts.iter().enumerate() {
-            if !m.destination().is_absolute() {
-                bail!("mounts[{i}].destination {:?} must be absolute", m.destination());
-            }
-            if m.destination()
-                .components()
-                .any(|c| c == std::path::Component::ParentDir)
-            {
-                bail!("mounts[{i}].destination {:?} must not contain \"..\"", m.destination());
-            }
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        if !m.destination().is_absolute() {
+            e(
+                format!("mounts[{i}].destination"),
+                format!("mounts[{i}].destination {:?} must be absolute", m.destination()),
+            );
+        }
+        if m.destination()
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+        {
+            e(
+                format!("mounts[{i}].destination"),
+                format!("mounts[{i}].destination {:?} must not contain \"..\"", m.destination()),
+            );
         }
     }
     let linux = spec.linux().as_ref();
     let mut types = HashSet::new();
-    if let Some(nss) = linux.and_then(|l| l.namespaces().as_ref()) {
-        for (i, ns) in nss.iter().enumerate() {
-            if !types.insert(ns.typ()) {
-                bail!("linux.namespaces[{i}]: duplicate namespace type {}", ns_name(ns.typ()));
-            }
-            if let Some(p) = ns.path()
-                && !p.is_absolute()
-            {
-                bail!("linux.namespaces[{i}].path {:?} must be absolute", p);
-            }
+    for (i, ns) in linux
+        .and_then(|l| l.namespaces().as_ref())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if !types.insert(ns.typ()) {
+            e(
+                format!("linux.namespaces[{i}]"),
+                format!("linux.namespaces[{i}]: duplicate namespace type {}", ns_name(ns.typ())),
+            );
+        }
+        if let Some(p) = ns.path()
+            && !p.is_absolute()
+        {
+            e(
+                format!("linux.namespaces[{i}].path"),
+                format!("linux.namespaces[{i}].path {p:?} must be absolute"),
+            );
         }
     }
-    let new_userns = linux
-        .and_then(|l| l.namespaces().as_ref())
-        .map(|v| {
-            v.iter()
-                .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none())
-        })
-        .unwrap_or(false);
+    let new_userns = linux.and_then(|l| l.namespaces().as_ref()).is_some_and(|v| {
+        v.iter()
+            .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none())
+    });
     if let Some(l) = linux {
         let has_maps = l.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
             || l.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
         if new_userns {
             if l.uid_mappings().as_ref().is_none_or(|m| m.is_empty()) {
-                bail!("linux.uidMappings is required with a new user namespace");
+                e(
+                    "linux.namespaces".into(),
+                    "linux.uidMappings is required with a new user namespace".into(),
+                );
             }
             if l.gid_mappings().as_ref().is_none_or(|m| m.is_empty()) {
-                bail!("linux.gidMappings is required with a new user namespace");
+                e(
+                    "linux.namespaces".into(),
+                    "linux.gidMappings is required with a new user namespace".into(),
+                );
             }
         } else if has_maps && !types.contains(&LinuxNamespaceType::User) {
-            bail!("linux.uidMappings/gidMappings are set but there is no user namespace in linux.namespaces");
+            e(
+                "linux.uidMappings".into(),
+                "linux.uidMappings/gidMappings are set but there is no user namespace in linux.namespaces".into(),
+            );
         }
-        if let Some(devs) = l.devices() {
-            for (i, d) in devs.iter().enumerate() {
-                if !d.path().is_absolute() {
-                    bail!("linux.devices[{i}].path {:?} must be absolute", d.path());
-                }
+        for (i, d) in l.devices().iter().flatten().enumerate() {
+            if !d.path().is_absolute() {
+                e(
+                    format!("linux.devices[{i}].path"),
+                    format!("linux.devices[{i}].path {:?} must be absolute", d.path()),
+                );
             }
         }
-        if let Some(sysctl) = l.sysctl() {
-            for k in sysctl.keys() {
-                validate_sysctl(k, &types)?;
+        let mut keys: Vec<&String> = l.sysctl().iter().flat_map(|m| m.keys()).collect();
+        keys.sort();
+        for k in keys {
+            if let Err(err) = validate_sysctl(k, &types) {
+                e(format!("linux.sysctl.{k}"), err.to_string());
             }
         }
         if let Some(p) = l.rootfs_propagation()
             && !p.is_empty()
             && crate::rootfs::propagation_flag(p).is_none()
         {
-            bail!("linux.rootfsPropagation {p:?} is not a valid propagation mode");
+            e(
+                "linux.rootfsPropagation".into(),
+                format!("linux.rootfsPropagation {p:?} is not a valid propagation mode"),
+            );
         }
     }
     let has_uts = types.contains(&LinuxNamespaceType::Uts);
     if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has_uts {
-        bail!(
-            "hostname is set but the config has no uts namespace: cannot set the hostname without a private UTS namespace"
+        e(
+            "hostname".into(),
+            "hostname is set but the config has no uts namespace: cannot set the hostname without a private UTS namespace".into(),
         );
     }
     if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !has_uts {
-        bail!("domainname is set but the config has no uts namespace");
+        e(
+            "domainname".into(),
+            "domainname is set but the config has no uts namespace".into(),
+        );
     }
-    Ok(())
+    out
 }
 
 fn validate_sysctl(key: &str, types: &HashSet<LinuxNamespaceType>) -> Result<()> {

@@ -183,8 +183,36 @@ pub enum Command {
         #[arg(long)]
         hostname: Option<String>,
     },
+    /// Check a bundle without creating anything: every problem, where it is
+    /// and how to fix it (exit 0 clean, 1 errors, 2 only warnings).
+    Check {
+        #[arg(long, short = 'b', default_value = ".")]
+        bundle: PathBuf,
+        /// Findings as JSON, for tools.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print what this runtime supports (runtime-spec features JSON).
     Features,
+}
+
+/// Write to stdout. A reader that went away (`husk state x | head -1`)
+/// is not an error to report: like other Unix tools, husk just stops.
+pub fn out(s: &str) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_all(s.as_bytes()).and_then(|_| o.flush())
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(141);
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 pub fn main() -> i32 {
@@ -197,7 +225,7 @@ pub fn main() -> i32 {
         }
     };
     if cli.version {
-        println!("husk version {VERSION}\nspec: {OCI_VERSION}");
+        out(&format!("husk version {VERSION}\nspec: {OCI_VERSION}\n"));
         return 0;
     }
     let g = &cli.global;
@@ -219,6 +247,7 @@ pub fn main() -> i32 {
     };
     match commands::dispatch(g, cmd) {
         Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => 141,
         Err(e) => {
             let msg = format!("{e:#}");
             crate::logging::log(crate::logging::Level::Error, &msg);

@@ -110,9 +110,10 @@ fn rel(p: &Path) -> PathBuf {
 /// Open `path` (taken relative to the root) inside the root `root`; symlinks
 /// are followed but can never leave the root.
 pub fn resolve(root: &OwnedFd, path: &Path) -> std::io::Result<OwnedFd> {
+    let r = rel(path);
     openat2(
         root.as_raw_fd(),
-        &rel(path),
+        if r.as_os_str().is_empty() { Path::new(".") } else { &r },
         libc::O_PATH,
         RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
     )

@@ -351,3 +351,17 @@ fn state_json_keeps_runc_field_order() {
         ]
     );
 }
+
+#[test]
+fn a_closed_stdout_is_not_a_crash() {
+    // `husk ... | head -0`: the reader is gone before husk writes.
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{HUSK} features | head -c 0; {HUSK} --version | head -c 0; echo ${{PIPESTATUS:-done}}"
+        ))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -72,6 +72,6 @@ pub fn features() -> Result<()> {
             "io.github.husk.version": crate::cli::VERSION
         }
     });
-    println!("{}", serde_json::to_string_pretty(&v)?);
+    crate::cli::out(&(serde_json::to_string_pretty(&v)? + "\n"));
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod cgroup_cmds;
+pub mod check;
 pub mod create;
 pub mod delete;
 pub mod exec;
@@ -100,6 +101,7 @@ pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
             };
             spec::spec(&bundle, &o).map(|_| 0)
         }
+        Command::Check { bundle, json } => check::check(&bundle, json),
         Command::Features => features::features().map(|_| 0),
     }
 }
