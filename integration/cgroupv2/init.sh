@@ -1,0 +1,39 @@
+#!/bin/sh
+# /init of the cgroup v2 test guest (busybox sh, PID 1 in the initramfs).
+# Mounts the host's / read-only over 9p at /host, gives it the guest's own
+# proc, sys, dev, tmp and run, mounts a pure cgroup2 hierarchy (nsdelegate)
+# at /host/sys/fs/cgroup, then runs the test script (host path in SCRIPT,
+# from the kernel command line) chrooted in /host with the host's bash.
+# Prints "CGROUPV2-GUEST-EXIT rc=N" and powers off.
+export PATH=/bin
+busybox mount -t proc proc /proc
+echo "cgroupv2-guest: init up, kernel $(busybox uname -r)"
+busybox mount -t sysfs sysfs /sys
+busybox mount -t devtmpfs devtmpfs /dev
+finish() {
+	echo "CGROUPV2-GUEST-EXIT rc=$1"
+	busybox sync
+	busybox poweroff -f
+}
+while read -r m args; do
+	busybox insmod /modules/"$m" $args || { echo "cgroupv2-guest: insmod $m failed"; finish 97; }
+done < /modules/order
+busybox mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=524288,cache=loose hostroot /host ||
+	{ echo "cgroupv2-guest: cannot mount the host's / over 9p"; finish 98; }
+h=/host
+busybox mount -t proc proc $h/proc
+busybox mount -t sysfs sysfs $h/sys
+busybox mount -t cgroup2 -o nsdelegate cgroup2 $h/sys/fs/cgroup || { echo "cgroupv2-guest: cannot mount cgroup2"; finish 98; }
+busybox mount -t devtmpfs devtmpfs $h/dev
+busybox mkdir -p $h/dev/pts $h/dev/shm
+busybox mount -t devpts -o newinstance,ptmxmode=0666 devpts $h/dev/pts
+busybox mount -t tmpfs tmpfs $h/dev/shm
+busybox mount -t tmpfs -o mode=1777 tmpfs $h/tmp
+busybox mount -t tmpfs -o mode=755 tmpfs $h/run
+# Keep the guest's own /proc etc. out of the way of the chroot's mountinfo.
+busybox umount /sys /proc 2>/dev/null
+[ -n "$SCRIPT" ] || { echo "cgroupv2-guest: no SCRIPT= on the kernel command line"; finish 99; }
+cd /host
+# Everything the script needs comes from the kernel command line (HUSK, BUNDLE_SRC...).
+busybox chroot /host /usr/bin/timeout -k 5 "${GUEST_TIMEOUT:-240}" /bin/bash "$SCRIPT" </dev/console >/dev/console 2>&1
+finish $?
