@@ -40,8 +40,12 @@ kver=${pkg#linux-image-}
 if [ ! -f "$B/kernel/boot/vmlinuz-$kver" ]; then
   mkdir -p "$B/dl"
   rm -f "$B"/dl/*.deb
-  (cd "$B/dl" && apt-get download "$pkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' >&2) ||
-    { apt-get update -qq && (cd "$B/dl" && apt-get download "$pkg"); }
+  echo "cgroupv2: downloading $pkg (not installed: unpacked into $B/kernel)" >&2
+  # (apt warns that root downloads unsandboxed: its log goes to dl/apt.log)
+  if ! (cd "$B/dl" && apt-get download "$pkg" >apt.log 2>&1); then
+    apt-get update -qq
+    (cd "$B/dl" && apt-get download "$pkg" >apt.log 2>&1) || { cat "$B/dl/apt.log" >&2; exit 1; }
+  fi
   rm -rf "$B/kernel"
   dpkg-deb -x "$B"/dl/"$pkg"_*.deb "$B/kernel"
   rm -f "$B"/dl/*.deb "$B/vmlinux" "$B/initramfs.cpio"
@@ -51,10 +55,11 @@ echo "$pkg" > "$B/kernel.pkg"
 # vmlinux: the xz payload of the bzImage (Debian builds with CONFIG_KERNEL_XZ).
 if [ ! -s "$B/vmlinux" ]; then
   z=$B/kernel/boot/vmlinuz-$kver
-  off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$z" | head -1 | cut -d: -f1)
+  off=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$z" | awk -F: 'NR == 1 { print $1 }')
   [ -n "$off" ] || { echo "cgroupv2: no xz payload in $z" >&2; exit 1; }
-  tail -c +"$((off + 1))" "$z" | xz -dc --single-stream > "$B/vmlinux.tmp"
-  head -c 4 "$B/vmlinux.tmp" | grep -q ELF || { echo "cgroupv2: $z did not give an ELF vmlinux" >&2; exit 1; }
+  # (xz stops after the stream: tail may die of SIGPIPE, which is fine)
+  (set +o pipefail; tail -c +"$((off + 1))" "$z" | xz -dc --single-stream > "$B/vmlinux.tmp")
+  [ "$(head -c 4 "$B/vmlinux.tmp" | tail -c 3)" = ELF ] || { echo "cgroupv2: $z did not give an ELF vmlinux" >&2; exit 1; }
   mv "$B/vmlinux.tmp" "$B/vmlinux"
 fi
 

@@ -13,6 +13,7 @@
 #   CGROUPV2_FIRST     seconds to wait for the first console line (default 30);
 #                      a boot that prints nothing by then is retried once
 #   CGROUPV2_QEMU_ARGS extra qemu arguments
+#   CGROUPV2_VERBOSE=1 print the log of passing scenarios too
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -34,6 +35,7 @@ only=$(echo "$*" | tr ' ' ',')
 # the environment of /init.
 cmdline="console=ttyS0 quiet panic=-1 SCRIPT=$HERE/scenarios.sh HUSK=$husk GUEST_TIMEOUT=$((TIMEOUT - 20))"
 [ -n "$only" ] && cmdline="$cmdline ONLY=$only"
+[ "${CGROUPV2_VERBOSE:-0}" = 1 ] && cmdline="$cmdline VERBOSE=1"
 
 boot() {
   : > "$log"

@@ -4,7 +4,8 @@
 # /sys, a pure cgroup2 mount at /sys/fs/cgroup and tmpfs /tmp and /run.
 # Every scenario runs real containers through the husk CLI and prints one
 # line: "PASS name" or "FAIL name: why" (followed by its log, indented).
-# Environment: HUSK (the binary), ONLY (comma-separated scenario names).
+# Environment: HUSK (the binary), ONLY (comma-separated scenario names),
+# VERBOSE=1 (print the log of passing scenarios too).
 set -u
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HUSK=${HUSK:?HUSK= missing} ROOT=/run/husk-v2 CG=/sys/fs/cgroup W=/tmp/v2
@@ -337,6 +338,7 @@ for s in $SCENARIOS; do
 	t=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 	if [ $rc = 0 ]; then
 		echo "PASS $s (${t}s)"
+		[ "${VERBOSE:-0}" = 1 ] && sed 's/^/    | /' "$W/$s.log"
 		pass=$((pass + 1))
 	else
 		why=$(grep '^FAILED: ' "$W/$s.log" | tail -1 | sed 's/^FAILED: //')
