@@ -321,12 +321,13 @@ scen_delete_clean() {
 }
 
 # ---- setup and run ----
-echo "cgroupv2: $(uname -r), controllers: $(cat $CG/cgroup.controllers), $($HUSK --version | head -1)"
+echo "cgroupv2: $(uname -r), controllers: $(cat $CG/cgroup.controllers), $($HUSK --version | sed -n 1p)"
 mkdir -p "$W/rootfs"/{bin,proc,sys,dev,tmp,etc} "$ROOT"
 cp /bin/busybox "$W/rootfs/bin/busybox"
-for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -s busybox "$W/rootfs/bin/$a"; done
+chroot "$W/rootfs" /bin/busybox --install -s /bin || { echo "FAIL setup: busybox --install"; exit 1; }
 echo 'root:x:0:0:root:/root:/bin/sh' > "$W/rootfs/etc/passwd"
 "$HUSK" spec -b "$W" --no-terminal && mv "$W/config.json" "$W/spec.json" || { echo "FAIL setup: husk spec"; exit 1; }
+echo "cgroupv2: setup done at $(cut -d' ' -f1 /proc/uptime)s of guest uptime"
 
 export -f $(compgen -A function scen_)
 pass=0 failed=""
