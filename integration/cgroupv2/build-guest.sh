@@ -13,6 +13,9 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 B=${1:-$HERE/../../build/cgroupv2}
 mkdir -p "$B"
 B=$(cd "$B" && pwd)
+# one builder at a time (runs in other shells may share this directory)
+exec 9>"$B/.build.lock"
+flock 9
 
 need=""
 for p in qemu-system-x86 busybox-static cpio xz-utils jq; do

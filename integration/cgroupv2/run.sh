@@ -4,8 +4,8 @@
 #   integration/cgroupv2/run.sh HUSK [SCENARIO...]
 # The guest sees the host's / read-only over 9p and runs scenarios.sh there
 # (chrooted, with the guest's own kernel, proc, sys and a pure cgroup2
-# mount). Console output: build/cgroupv2/console.log; results:
-# build/cgroupv2/results.tsv. Compared with expected.tsv: exits 1 when a
+# mount). Console output: build/cgroupv2/last/console.log; results:
+# build/cgroupv2/last/results.tsv. Compared with expected.tsv: exits 1 when a
 # scenario expected to pass did not (or the guest did not finish).
 # Environment:
 #   CGROUPV2_BUILD     build directory (default build/cgroupv2 of the repo)
@@ -28,7 +28,13 @@ for f in vmlinux initramfs.cpio; do
   [ -s "$B/$f" ] || { echo "cgroupv2: $B/$f missing (run build-guest.sh)" >&2; exit 1; }
 done
 [ -x /bin/busybox ] || { echo "cgroupv2: /bin/busybox missing (busybox-static)" >&2; exit 1; }
-log=$B/console.log
+# Each run has its own directory (two runs at once must not share a console
+# file); build/cgroupv2/last points to the newest, the 3 newest are kept.
+mkdir -p "$B/runs"
+RUN=$(mktemp -d "$B/runs/$(date +%Y%m%d-%H%M%S).XXXX")
+ln -sfn "runs/$(basename "$RUN")" "$B/last"
+ls -1dt "$B"/runs/*/ 2>/dev/null | tail -n +4 | xargs -r rm -rf
+log=$RUN/console.log
 only=$(echo "$*" | tr ' ' ',')
 
 # Kernel command line: words with '=' that the kernel does not know become
@@ -44,7 +50,7 @@ boot() {
     -serial "file:$log" -monitor none \
     -kernel "$B/vmlinux" -initrd "$B/initramfs.cpio" -append "$cmdline" \
     -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
-    ${CGROUPV2_QEMU_ARGS:-} </dev/null >"$B/qemu.log" 2>&1 &
+    ${CGROUPV2_QEMU_ARGS:-} </dev/null >"$RUN/qemu.log" 2>&1 &
   qpid=$!
   local start=$SECONDS printed=0 shown=0
   while kill -0 "$qpid" 2>/dev/null; do
@@ -67,7 +73,7 @@ boot() {
   local rc=$?
   local n; n=$(wc -l < "$log")
   [ "$n" -gt "$shown" ] && sed -n "$((shown + 1)),\$p" "$log" | tr -d '\r'
-  [ "$rc" = 0 ] || { echo "cgroupv2: qemu exited with $rc:" >&2; cat "$B/qemu.log" >&2; }
+  [ "$rc" = 0 ] || { echo "cgroupv2: qemu exited with $rc:" >&2; cat "$RUN/qemu.log" >&2; }
   return 0
 }
 
@@ -87,7 +93,7 @@ if [ -z "$guest_rc" ]; then
 fi
 
 # Scenario lines: "PASS name" / "FAIL name: why"
-tsv=$B/results.tsv
+tsv=$RUN/results.tsv
 tr -d '\r' < "$log" | awk '$1 == "PASS" || $1 == "FAIL" { n = $2; sub(":$", "", n); print n "\t" tolower($1) }' > "$tsv"
 awk -F'\t' -v elapsed="$elapsed" -v guest_rc="$guest_rc" '
   FNR == NR { if ($1 != "" && $1 !~ /^#/ && $1 != "scenario") { ex[$1] = $2; why[$1] = $3 }; next }
