@@ -47,10 +47,11 @@ lint:
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 
 ## test: lint, unit and integration tests (as root: they run real containers),
-## then the runtime-tools conformance suite
+## then the runtime-tools conformance suite and the pure cgroup v2 guest
 test: deps lint
 	$(CARGO) test --locked -- --test-threads=4
 	$(MAKE) conformance
+	$(MAKE) test-cgroupv2
 
 clean:
 	$(CARGO) clean
