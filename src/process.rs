@@ -792,6 +792,9 @@ pub fn prepare_process(p: &oci_spec::runtime::Process, linux: Option<&oci_spec::
     if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
         crate::lsm::apparmor_exec(profile)?;
     }
+    if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
+        crate::lsm::selinux_exec(label)?;
+    }
     if nnp {
         sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).context("set no_new_privs")?;
     }

@@ -454,12 +454,14 @@ fn mount_one(s: &Setup, root: &OwnedFd, m: &Mount, o: &MountOptions) -> Result<(
             let t = mkdir_all(root, dest)?;
             let src = m.source().as_deref().map(|p| p.to_string_lossy().into_owned());
             let fstype = if typ.is_empty() { None } else { Some(typ) };
+            let label = s.spec.linux().as_ref().and_then(|l| l.mount_label().as_deref());
+            let mdata = crate::lsm::mount_data_with_label(data(o), typ, label);
             do_mount(
                 Some(src.as_deref().unwrap_or(typ)),
                 &fd_path(&t),
                 fstype,
                 o.flags & !MsFlags::MS_REMOUNT,
-                data(o).as_deref(),
+                mdata.as_deref(),
             )
             .map_err(|e| anyhow::anyhow!(mount_hint(typ, e, s)))?;
         }

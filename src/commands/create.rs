@@ -28,27 +28,11 @@ fn reject_unsupported(b: &Bundle) -> Result<()> {
         if l.intel_rdt().is_some() {
             bail!("not supported: linux.intelRdt (no resctrl support)");
         }
-        if l.mount_label().as_deref().is_some_and(|s| !s.is_empty()) && selinux_enabled() {
-            bail!("not supported yet: linux.mountLabel on a host with SELinux enabled");
-        }
     }
     if let Some(p) = spec.process() {
         crate::lsm::check_apparmor(p.apparmor_profile().as_deref())?;
-        if p.selinux_label().as_deref().is_some_and(|s| !s.is_empty()) && selinux_enabled() {
-            bail!("not supported yet: process.selinuxLabel on a host with SELinux enabled");
-        }
     }
     Ok(())
-}
-
-/// SELinux labels mean nothing where SELinux is off: like runc and crun,
-/// husk then ignores them (a debug line says so).
-fn selinux_enabled() -> bool {
-    let on = Path::new("/sys/fs/selinux/enforce").exists();
-    if !on {
-        crate::debug!("SELinux is not enabled: SELinux labels in the config are ignored");
-    }
-    on
 }
 
 fn abs(p: &Path) -> Result<PathBuf> {

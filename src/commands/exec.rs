@@ -147,6 +147,9 @@ fn build_process(spec: &Spec, a: &ExecArgs, cmd: &[String]) -> Result<Process> {
     if let Some(ap) = &a.apparmor {
         p.set_apparmor_profile(Some(ap.clone()));
     }
+    if let Some(l) = &a.process_label {
+        p.set_selinux_label(Some(l.clone()));
+    }
     Ok(p)
 }
 
@@ -180,9 +183,6 @@ fn open_ns(pid: i32, name: &str) -> Result<Option<OwnedFd>> {
 
 pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32> {
     crate::lsm::check_apparmor(a.apparmor.as_deref())?;
-    if a.process_label.is_some() {
-        bail!("not supported: --process-label (SELinux is not enabled on this host)");
-    }
     let c = store.open(id, false)?;
     match c.status() {
         Status::Running => {}
