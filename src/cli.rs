@@ -192,6 +192,10 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script (bash, zsh or fish).
+    Completion { shell: String },
+    /// Print the man page (roff), generated from these definitions.
+    Man,
     /// Print what this runtime supports (runtime-spec features JSON).
     Features,
 }

@@ -365,3 +365,18 @@ fn a_closed_stdout_is_not_a_crash() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn completions_and_man_page_come_from_the_cli() {
+    let e = Env::new("docs");
+    for sh in ["bash", "zsh", "fish"] {
+        let c = e.ok(&["completion", sh]);
+        assert!(
+            c.contains("husk") && c.contains("create") && c.contains("console-socket"),
+            "{sh}"
+        );
+    }
+    assert!(e.err(&["completion", "tcsh"]).contains("bash, zsh or fish"));
+    let man = e.ok(&["man"]);
+    assert!(man.contains(".TH husk 1") && !man.contains("checkpoint") && man.contains("exec"));
+}

@@ -4,6 +4,7 @@ pub mod cgroup_cmds;
 pub mod check;
 pub mod create;
 pub mod delete;
+pub mod docs;
 pub mod exec;
 pub mod features;
 pub mod kill;
@@ -102,6 +103,8 @@ pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
             spec::spec(&bundle, &o).map(|_| 0)
         }
         Command::Check { bundle, json } => check::check(&bundle, json),
+        Command::Completion { shell } => docs::completion(&shell).map(|_| 0),
+        Command::Man => docs::man().map(|_| 0),
         Command::Features => features::features().map(|_| 0),
     }
 }

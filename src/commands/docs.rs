@@ -1,0 +1,28 @@
+//! `husk completion SHELL` and `husk man`: generated from the clap
+//! definitions, so they never drift from the real command line.
+
+use anyhow::{Result, bail};
+use clap::CommandFactory;
+
+pub fn completion(shell: &str) -> Result<()> {
+    use clap_complete::Shell;
+    let sh = match shell {
+        "bash" => Shell::Bash,
+        "zsh" => Shell::Zsh,
+        "fish" => Shell::Fish,
+        other => bail!("unknown shell {other:?}: bash, zsh or fish"),
+    };
+    let mut cmd = crate::cli::Cli::command();
+    let mut buf = Vec::new();
+    clap_complete::generate(sh, &mut cmd, "husk", &mut buf);
+    crate::cli::out(&String::from_utf8_lossy(&buf));
+    Ok(())
+}
+
+pub fn man() -> Result<()> {
+    let cmd = crate::cli::Cli::command();
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(cmd).render(&mut buf)?;
+    crate::cli::out(&String::from_utf8_lossy(&buf));
+    Ok(())
+}
