@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 HUSK := $(CURDIR)/target/release/husk
-DEB_PKGS := busybox-static libseccomp-dev pkg-config
+DEB_PKGS := busybox-static libseccomp-dev pkg-config procps util-linux
 
 .PHONY: all deps release build demo test unit lint clean
 
