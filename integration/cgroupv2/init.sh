@@ -29,7 +29,24 @@ busybox mount -t devtmpfs devtmpfs $h/dev
 busybox mkdir -p $h/dev/pts $h/dev/shm
 busybox mount -t devpts -o newinstance,ptmxmode=0666 devpts $h/dev/pts
 busybox mount -t tmpfs tmpfs $h/dev/shm
+# The guest gets its own writable /tmp; a checkout under the host's /tmp
+# (a CI clone, say) must stay visible: stage the host's /tmp, then bind the
+# top directories of SCRIPT and HUSK back over the new tmpfs.
+busybox mkdir -p /stage
+busybox mount --bind $h/tmp /stage
 busybox mount -t tmpfs -o mode=1777 tmpfs $h/tmp
+for p in "$SCRIPT" "$HUSK"; do
+	case "$p" in
+	/tmp/*/*)
+		top=${p#/tmp/}
+		top=${top%%/*}
+		if [ ! -d "$h/tmp/$top" ]; then
+			busybox mkdir -p "$h/tmp/$top"
+			busybox mount --bind "/stage/$top" "$h/tmp/$top"
+		fi
+		;;
+	esac
+done
 busybox mount -t tmpfs -o mode=755 tmpfs $h/run
 busybox umount /sys /proc 2>/dev/null
 [ -n "$SCRIPT" ] || { echo "cgroupv2-guest: no SCRIPT= on the kernel command line"; finish 99; }
