@@ -103,6 +103,15 @@ fn console_socket_hands_over_a_pty() {
     assert!(String::from_utf8_lossy(&name).starts_with("/dev/pts/"));
     e.ok(&["start", &id]);
     let mut m = std::fs::File::from(master);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 256];
+    // Wait for the first size and the tty name (the shell is now reading).
+    while !String::from_utf8_lossy(&out).contains("/dev/pts/0") {
+        match m.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
     // resize the console before answering: the second stty size sees it
     let ws = libc::winsize {
         ws_row: 50,
@@ -116,8 +125,6 @@ fn console_socket_hands_over_a_pty() {
         0
     );
     m.write_all(b"hello\n").unwrap();
-    let mut out = Vec::new();
-    let mut buf = [0u8; 256];
     // Read until the container printed its answer (or the pty closes).
     while !String::from_utf8_lossy(&out).contains("got hello") {
         match m.read(&mut buf) {
