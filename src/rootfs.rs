@@ -35,6 +35,9 @@ pub struct MountOptions {
     pub propagation: Vec<MsFlags>,
     pub data: Vec<String>,
     pub bind: bool,
+    /// runc's `tmpcopyup`: copy what the rootfs has at the destination into
+    /// the new tmpfs (podman --read-only uses it for /run, /tmp, /var/tmp).
+    pub copy_up: bool,
 }
 
 /// Split mount option words into flags, propagation changes and the data
@@ -45,6 +48,7 @@ pub fn parse_options(opts: &[String]) -> MountOptions {
         propagation: Vec::new(),
         data: Vec::new(),
         bind: false,
+        copy_up: false,
     };
     for w in opts {
         let (set, clear): (MsFlags, MsFlags) = match w.as_str() {
@@ -83,6 +87,14 @@ pub fn parse_options(opts: &[String]) -> MountOptions {
                 (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty())
             }
             "defaults" => (MsFlags::empty(), MsFlags::empty()),
+            "tmpcopyup" => {
+                o.copy_up = true;
+                (MsFlags::empty(), MsFlags::empty())
+            }
+            "notmpcopyup" => {
+                o.copy_up = false;
+                (MsFlags::empty(), MsFlags::empty())
+            }
             other => {
                 if let Some(p) = propagation_flag(other) {
                     o.propagation.push(p);
@@ -243,6 +255,42 @@ fn do_mount(
     data: Option<&str>,
 ) -> nix::Result<()> {
     nix::mount::mount(src, target, fstype, flags, data)
+}
+
+/// Copy the tree under directory `from` into directory `to` (both fds, so
+/// no path can be swapped): files, directories and symlinks, with their
+/// modes and owners; other file types are skipped.
+fn copy_tree(from: &OwnedFd, to: &OwnedFd) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let src = std::path::PathBuf::from(fd_path(from));
+    let dst = std::path::PathBuf::from(fd_path(to));
+    let st = std::fs::metadata(&src)?;
+    std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(st.mode() & 0o7777))?;
+    let _ = std::os::unix::fs::lchown(&dst, Some(st.uid()), Some(st.gid()));
+    fn walk(src: &Path, dst: &Path) -> Result<()> {
+        for e in std::fs::read_dir(src).with_context(|| format!("read {}", src.display()))? {
+            let e = e?;
+            let (s, d) = (e.path(), dst.join(e.file_name()));
+            let md = std::fs::symlink_metadata(&s)?;
+            let ft = md.file_type();
+            if ft.is_dir() {
+                std::fs::create_dir(&d)?;
+                walk(&s, &d)?;
+            } else if ft.is_file() {
+                std::fs::copy(&s, &d)?;
+            } else if ft.is_symlink() {
+                std::os::unix::fs::symlink(std::fs::read_link(&s)?, &d)?;
+            } else {
+                continue;
+            }
+            if !ft.is_symlink() {
+                std::fs::set_permissions(&d, std::fs::Permissions::from_mode(md.mode() & 0o7777))?;
+            }
+            let _ = std::os::unix::fs::lchown(&d, Some(md.uid()), Some(md.gid()));
+        }
+        Ok(())
+    }
+    walk(&src, &dst)
 }
 
 /// Bind host directory `src` onto `dest` inside the rootfs (made if missing).
@@ -452,6 +500,20 @@ fn mount_one(s: &Setup, root: &OwnedFd, m: &Mount, o: &MountOptions) -> Result<(
         }
         _ => {
             let t = mkdir_all(root, dest)?;
+            // For tmpcopyup: a handle on what is there before the tmpfs hides it.
+            let below = if o.copy_up && typ == "tmpfs" {
+                Some(
+                    nix::fcntl::openat(
+                        &t,
+                        ".",
+                        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+                        nix::sys::stat::Mode::empty(),
+                    )
+                    .context("open the directory under the tmpfs (tmpcopyup)")?,
+                )
+            } else {
+                None
+            };
             let src = m.source().as_deref().map(|p| p.to_string_lossy().into_owned());
             let fstype = if typ.is_empty() { None } else { Some(typ) };
             let label = s.spec.linux().as_ref().and_then(|l| l.mount_label().as_deref());
@@ -464,6 +526,10 @@ fn mount_one(s: &Setup, root: &OwnedFd, m: &Mount, o: &MountOptions) -> Result<(
                 mdata.as_deref(),
             )
             .map_err(|e| anyhow::anyhow!(mount_hint(typ, e, s)))?;
+            if let Some(below) = below {
+                let top = resolve(root, dest).context("reopen the tmpfs (tmpcopyup)")?;
+                copy_tree(&below, &top).context("copy the rootfs content into the tmpfs (tmpcopyup)")?;
+            }
         }
     }
     if !o.propagation.is_empty() {

@@ -456,3 +456,28 @@ fn apparmor_profile_without_apparmor_is_an_error() {
     let msg = e.err(&["create", "-b", b.to_str().unwrap(), &e.id("a")]);
     assert!(msg.contains("AppArmor is not enabled on this host"), "{msg}");
 }
+
+#[test]
+fn tmpcopyup_fills_the_tmpfs_with_the_rootfs_content() {
+    let e = Env::new("copyup");
+    // podman --read-only adds such tmpfs mounts with runc's tmpcopyup option
+    let (code, out, err) = run_sh(
+        &e,
+        "a",
+        "grep -c root /etc/passwd; echo x >> /etc/passwd && echo writable; stat -c %a /etc",
+        |v| {
+            v["mounts"].as_array_mut().unwrap().push(json!({
+                "destination": "/etc", "type": "tmpfs", "source": "tmpfs",
+                "options": ["rw", "rprivate", "nosuid", "nodev", "tmpcopyup"]
+            }));
+        },
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "1\nwritable\n755\n");
+    // the shared rootfs is untouched
+    assert!(
+        !std::fs::read_to_string(rootfs_dir().join("etc/passwd"))
+            .unwrap()
+            .contains("\nx\n")
+    );
+}
