@@ -42,6 +42,8 @@ pub fn features() -> Result<()> {
         "strictatime",
         "suid",
         "sync",
+        "tmpcopyup",
+        "notmpcopyup",
         "unbindable",
     ];
     let v = serde_json::json!({
