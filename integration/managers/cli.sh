@@ -120,13 +120,12 @@ s_create_start() {
 s_options() {
   local host=$MDIR/bind; mkdir -p "$host"; echo from-host >"$host/in"; chmod 777 "$host"
   local out
-  out=$(cli run --rm $RUN_FLAGS --read-only --user 1000:1000 --hostname hk1 -e FOO=bar -w /data \
+  out=$(cli run --rm $RUN_FLAGS --user 1000:1000 --hostname hk1 -e FOO=bar -w /data \
       --cap-drop ALL --cap-add CHOWN --cap-add KILL \
       --tmpfs /scratch -v "$host:/data" "$IMG" sh -c '
         echo "id=$(id -u):$(id -g)"; echo "host=$(hostname)"
         echo "cwd=$(pwd)"; echo "foo=$FOO"; echo "in=$(cat in)"
         echo from-container > out
-        touch /rootfile 2>/dev/null && echo root=rw || echo root=ro
         echo x > /scratch/f && echo "tmpfs=$(grep " /scratch " /proc/mounts | cut -d" " -f3)"
         echo "capbnd=$(grep CapBnd /proc/self/status | cut -f2)"
         echo "net=$(ls /sys/class/net | tr "\n" " ")"')
@@ -137,10 +136,19 @@ s_options() {
   expect_has env "foo=bar" "$out"
   expect_has "bind in" "in=from-host" "$out"
   expect_eq "bind out" from-container "$(cat "$host/out")"
-  expect_has read-only "root=ro" "$out"
   expect_has tmpfs "tmpfs=tmpfs" "$out"
   expect_has "caps CHOWN+KILL only" "capbnd=0000000000000021" "$out"
   expect_has "--network none" "net=lo " "$out"
+}
+s_read_only() {
+  local out
+  out=$(cli run --rm $RUN_FLAGS --read-only "$IMG" sh -c '
+        touch /rootfile 2>/dev/null && echo root=rw || echo root=ro')
+  echo "$out"
+  expect_has "--read-only" "root=ro" "$out"
+  out=$(cli run --rm $RUN_FLAGS "$IMG" sh -c '
+        touch /rootfile 2>/dev/null && echo root=rw || echo root=ro')
+  expect_has "writable without --read-only" "root=rw" "$out"
 }
 s_oom() {
   local rc=0
@@ -170,6 +178,7 @@ cli_scenarios() {
   scenario restart s_restart
   scenario create-then-start s_create_start
   scenario options s_options
+  scenario read-only s_read_only
   scenario oom s_oom
   scenario bad-entrypoint s_bad_entrypoint
 }
