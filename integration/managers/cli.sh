@@ -122,11 +122,10 @@ s_options() {
   local out
   out=$(cli run --rm $RUN_FLAGS --user 1000:1000 --hostname hk1 -e FOO=bar -w /data \
       --cap-drop ALL --cap-add CHOWN --cap-add KILL \
-      --tmpfs /scratch -v "$host:/data" "$IMG" sh -c '
+      -v "$host:/data" "$IMG" sh -c '
         echo "id=$(id -u):$(id -g)"; echo "host=$(hostname)"
         echo "cwd=$(pwd)"; echo "foo=$FOO"; echo "in=$(cat in)"
         echo from-container > out
-        echo x > /scratch/f && echo "tmpfs=$(grep " /scratch " /proc/mounts | cut -d" " -f3)"
         echo "capbnd=$(grep CapBnd /proc/self/status | cut -f2)"
         echo "net=$(ls /sys/class/net | tr "\n" " ")"')
   echo "$out"
@@ -136,7 +135,6 @@ s_options() {
   expect_has env "foo=bar" "$out"
   expect_has "bind in" "in=from-host" "$out"
   expect_eq "bind out" from-container "$(cat "$host/out")"
-  expect_has tmpfs "tmpfs=tmpfs" "$out"
   expect_has "caps CHOWN+KILL only" "capbnd=0000000000000021" "$out"
   expect_has "--network none" "net=lo " "$out"
 }
@@ -149,6 +147,13 @@ s_read_only() {
   out=$(cli run --rm $RUN_FLAGS "$IMG" sh -c '
         touch /rootfile 2>/dev/null && echo root=rw || echo root=ro')
   expect_has "writable without --read-only" "root=rw" "$out"
+}
+s_tmpfs() {
+  local out
+  out=$(cli run --rm $RUN_FLAGS --tmpfs /scratch "$IMG" sh -c '
+        echo x > /scratch/f && echo "tmpfs=$(grep " /scratch " /proc/mounts | cut -d" " -f3)"')
+  echo "$out"
+  expect_has tmpfs "tmpfs=tmpfs" "$out"
 }
 s_oom() {
   local rc=0
@@ -179,6 +184,7 @@ cli_scenarios() {
   scenario create-then-start s_create_start
   scenario options s_options
   scenario read-only s_read_only
+  scenario tmpfs s_tmpfs
   scenario oom s_oom
   scenario bad-entrypoint s_bad_entrypoint
 }

@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
 done
 MANAGERS=${*:-containerd podman docker}
 case $RUNTIME in
-  husk) RT_BIN=${HUSK:-$REPO/target/release/husk};;
+  husk) RT_BIN=${HUSK:-${CARGO_TARGET_DIR:-$REPO/target}/release/husk};;
   runc) RT_BIN=$(command -v runc);;
   */*) RT_BIN=$RUNTIME; RUNTIME=$(basename "$RUNTIME");;
   *) echo "unknown runtime $RUNTIME" >&2; exit 2;;
