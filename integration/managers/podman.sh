@@ -1,0 +1,56 @@
+# podman 4.3 + conmon, isolated by its own containers.conf / storage.conf
+# (root, runroot, tmpdir, events file under build/).  The runtime is chosen
+# the way a user would: a [engine.runtimes] entry and engine.runtime.
+source "$HERE/cli.sh"
+MDIR=$OUT/podman
+podman_env() { echo "CONTAINERS_CONF=$MDIR/containers.conf CONTAINERS_STORAGE_CONF=$MDIR/storage.conf CONTAINERS_REGISTRIES_CONF=$MDIR/registries.conf"; }
+cli() { env $(podman_env) podman "$@"; }
+cli_line() { echo "env $(podman_env) podman"; }
+RUN_FLAGS="--network none"
+UPDATE_PIDS=0     # podman 4.3's update has no --pids-limit
+OOM_REPORTED=0    # conmon on this cgroup v1 host reports OOMKilled=false even with runc
+
+podman_setup() {
+  mkdir -p "$MDIR/tmp"
+  cat >"$MDIR/containers.conf" <<T
+[containers]
+log_driver = "k8s-file"
+netns = "none"
+# podman writes RLIMIT_NOFILE 1048576 and its own RLIMIT_NPROC into every
+# config.json, but this sandbox's hard limits are lower (nofile 20000) and
+# conmon runs the runtime with nproc 32768: no runtime may raise a hard
+# limit, runc fails "error setting rlimit type 7/6" the same way
+default_ulimits = ["nofile=$(ulimit -Hn):$(ulimit -Hn)", "nproc=4096:4096"]
+
+[engine]
+runtime = "$RUNTIME"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$MDIR/events.log"
+tmp_dir = "$MDIR/tmp"
+volume_path = "$MDIR/volumes"
+
+[engine.runtimes]
+$RUNTIME = ["$WRAP"]
+T
+  cat >"$MDIR/storage.conf" <<T
+[storage]
+driver = "vfs"
+runroot = "$MDIR/runroot"
+graphroot = "$MDIR/root"
+T
+  echo 'unqualified-search-registries = []' >"$MDIR/registries.conf"
+  cli import "$IMAGE_DIR/rootfs.tar" "$IMG" >"$MDIR/import.log" 2>&1 || { cat "$MDIR/import.log" >&2; return 1; }
+  cli info --format '{{.Host.OCIRuntime.Path}}' >"$MDIR/info.log" 2>&1
+  grep -qF "$WRAP" "$MDIR/info.log" || { say "podman does not use $WRAP:"; cat "$MDIR/info.log" >&2; return 1; }
+}
+podman_teardown() {
+  [ -f "$MDIR/containers.conf" ] || return 0
+  cli rm -af -t 0 >/dev/null 2>&1
+  cli rmi -af >/dev/null 2>&1
+  kill_mentioning "$MDIR/"
+  umount_under "$MDIR/"
+  rmdir /sys/fs/cgroup/*/libpod_parent/conmon /sys/fs/cgroup/*/libpod_parent 2>/dev/null
+  rm -rf "$MDIR"
+}
+podman_scenarios() { cli_scenarios; }
