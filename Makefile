@@ -47,11 +47,13 @@ lint:
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 
 ## test: lint, unit and integration tests (as root: they run real containers),
-## then the runtime-tools conformance suite and the pure cgroup v2 guest
+## then the runtime-tools conformance suite, the pure cgroup v2 guest and
+## containerd, podman and Docker driving husk
 test: deps lint
 	$(CARGO) test --locked -- --test-threads=4
 	$(MAKE) conformance
 	$(MAKE) test-cgroupv2
+	$(MAKE) test-managers
 
 clean:
 	$(CARGO) clean
