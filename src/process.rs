@@ -273,12 +273,9 @@ fn write_id_maps_unprivileged(linux: &oci_spec::runtime::Linux, pid: i32, uid: &
         }
         Ok(())
     };
-    if own(linux.uid_mappings(), euid) {
-        let p = format!("/proc/{pid}/uid_map");
-        std::fs::write(&p, uid).with_context(|| format!("write {uid:?} to {p}"))?;
-    } else {
-        helper("newuidmap", linux.uid_mappings())?;
-    }
+    // setgroups and gid_map first, uid_map last: once uid_map is written,
+    // the init's other /proc files may no longer be ours to open (seen in
+    // about a third of the runs here).
     if own(linux.gid_mappings(), egid) {
         let p = format!("/proc/{pid}/setgroups");
         std::fs::write(&p, "deny").with_context(|| format!("write deny to {p}"))?;
@@ -286,6 +283,12 @@ fn write_id_maps_unprivileged(linux: &oci_spec::runtime::Linux, pid: i32, uid: &
         std::fs::write(&p, gid).with_context(|| format!("write {gid:?} to {p}"))?;
     } else {
         helper("newgidmap", linux.gid_mappings())?;
+    }
+    if own(linux.uid_mappings(), euid) {
+        let p = format!("/proc/{pid}/uid_map");
+        std::fs::write(&p, uid).with_context(|| format!("write {uid:?} to {p}"))?;
+    } else {
+        helper("newuidmap", linux.uid_mappings())?;
     }
     Ok(())
 }
