@@ -28,12 +28,11 @@ scenario() {
   mkdir -p "$OUT/$MGR"
   echo "### $MGR $name ($RUNTIME)" >>"$ARGV_LOG"
   t0=$(date +%s.%N)
-  ( set -euo pipefail; export -f "$1" 2>/dev/null || true
-    timeout_pid=$$
-    "$@" ) >"$log" 2>&1 &
+  ( set -euo pipefail; "$@" ) >"$log" 2>&1 &
   local pid=$!
   # a watchdog: a scenario that hangs is a failure, not a stuck make
-  ( sleep "$STEP_TIMEOUT"; kill -TERM "$pid" 2>/dev/null && echo "TIMEOUT after ${STEP_TIMEOUT}s" >>"$log" ) &
+  ( trap 'kill $sp 2>/dev/null; exit 0' TERM; sleep "$STEP_TIMEOUT" & sp=$!; wait $sp
+    kill -TERM "$pid" 2>/dev/null && echo "TIMEOUT after ${STEP_TIMEOUT}s" >>"$log" ) &
   local dog=$!
   wait "$pid"; rc=$?
   kill "$dog" 2>/dev/null; wait "$dog" 2>/dev/null

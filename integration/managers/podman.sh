@@ -50,7 +50,7 @@ podman_teardown() {
   cli rmi -af >/dev/null 2>&1
   kill_mentioning "$MDIR/"
   umount_under "$MDIR/"
-  rmdir /sys/fs/cgroup/*/libpod_parent/conmon /sys/fs/cgroup/*/libpod_parent 2>/dev/null
+  rm_cgroups libpod_parent   # only empty dirs go: another podman's stay
   rm -rf "$MDIR"
 }
 podman_scenarios() { cli_scenarios; }
