@@ -224,20 +224,25 @@ pub fn mkfile(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
     }
     let (dir, name) = split(&r)?;
     let parent = mkdir_all(root, &dir)?;
-    match nix::fcntl::openat(
-        &parent,
-        name.as_path(),
+    match create_empty(&parent, &name) {
+        Ok(_) | Err(nix::errno::Errno::EEXIST) => {}
+        Err(e) => return Err(e).with_context(|| format!("create {} in the rootfs", path.display())),
+    }
+    resolve(root, &r).with_context(|| format!("resolve {} in the rootfs", path.display()))
+}
+
+/// Create a new empty file `name` in `parent` (never following a link).
+fn create_empty(parent: &OwnedFd, name: &Path) -> nix::Result<OwnedFd> {
+    nix::fcntl::openat(
+        parent,
+        name,
         nix::fcntl::OFlag::O_CREAT
             | nix::fcntl::OFlag::O_EXCL
             | nix::fcntl::OFlag::O_NOFOLLOW
             | nix::fcntl::OFlag::O_CLOEXEC
             | nix::fcntl::OFlag::O_WRONLY,
         nix::sys::stat::Mode::from_bits_truncate(0o644),
-    ) {
-        Ok(_) | Err(nix::errno::Errno::EEXIST) => {}
-        Err(e) => return Err(e).with_context(|| format!("create {} in the rootfs", path.display())),
-    }
-    resolve(root, &r).with_context(|| format!("resolve {} in the rootfs", path.display()))
+    )
 }
 
 fn split(r: &Path) -> Result<(PathBuf, PathBuf)> {
@@ -839,17 +844,7 @@ fn make_device(root: &OwnedFd, d: &LinuxDevice, in_userns: bool) -> Result<()> {
     }
     if in_userns {
         // mknod is not allowed in a user namespace: bind the host's node.
-        nix::fcntl::openat(
-            &parent,
-            name.as_path(),
-            nix::fcntl::OFlag::O_CREAT
-                | nix::fcntl::OFlag::O_EXCL
-                | nix::fcntl::OFlag::O_NOFOLLOW
-                | nix::fcntl::OFlag::O_CLOEXEC
-                | nix::fcntl::OFlag::O_WRONLY,
-            nix::sys::stat::Mode::from_bits_truncate(0o644),
-        )
-        .context("create the bind target")?;
+        create_empty(&parent, &name).context("create the bind target")?;
         let t = resolve(root, &r)?;
         do_mount(
             Some(d.path().to_str().unwrap_or("")),

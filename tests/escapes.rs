@@ -81,16 +81,7 @@ fn the_waiting_init_is_not_dumpable() {
 #[test]
 fn masking_uses_the_real_dev_null() {
     let e = Env::new("devnull");
-    let rootfs = e.base.join("rootfs");
-    assert!(
-        Command::new("cp")
-            .arg("-a")
-            .arg(rootfs_path())
-            .arg(&rootfs)
-            .status()
-            .unwrap()
-            .success()
-    );
+    let rootfs = e.private_rootfs();
     std::fs::create_dir_all(rootfs.join("dev")).unwrap();
     let _ = std::fs::remove_file(rootfs.join("dev/null"));
     std::os::unix::fs::symlink("/proc/sys/kernel/core_pattern", rootfs.join("dev/null")).unwrap();
@@ -122,10 +113,6 @@ fn masking_uses_the_real_dev_null() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-}
-
-fn rootfs_path() -> std::path::PathBuf {
-    rootfs()
 }
 
 /// CVE-2021-30465-style: a bind mount destination through a symlink that

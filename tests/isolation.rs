@@ -49,24 +49,13 @@ fn masked_and_readonly_paths() {
 fn writable_root_when_not_readonly() {
     let e = Env::new("rw");
     // A private copy of the rootfs: this test writes into it.
-    let rootfs = e.base.join("rootfs");
-    let st = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(rootfs_dir())
-        .arg(&rootfs)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let rootfs = e.private_rootfs();
     let (code, out, err) = run_sh(&e, "a", "touch /tmp/ok && echo wrote", |v| {
         v["root"] = json!({"path": rootfs, "readonly": false});
     });
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "wrote\n");
     assert!(rootfs.join("tmp/ok").exists());
-}
-
-fn rootfs_dir() -> std::path::PathBuf {
-    rootfs()
 }
 
 #[test]
@@ -193,14 +182,7 @@ fn mounts_tmpfs_bind_and_options() {
 fn symlinked_mount_destination_stays_in_rootfs() {
     let e = Env::new("symlink");
     // A rootfs whose /evil is a symlink to a host directory.
-    let rootfs = e.base.join("rootfs");
-    let st = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(rootfs_dir())
-        .arg(&rootfs)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let rootfs = e.private_rootfs();
     let host_dir = e.base.join("host-target");
     std::fs::create_dir_all(&host_dir).unwrap();
     std::os::unix::fs::symlink(&host_dir, rootfs.join("evil")).unwrap();
@@ -476,7 +458,7 @@ fn tmpcopyup_fills_the_tmpfs_with_the_rootfs_content() {
     assert_eq!(out, "1\nwritable\n755\n");
     // the shared rootfs is untouched
     assert!(
-        !std::fs::read_to_string(rootfs_dir().join("etc/passwd"))
+        !std::fs::read_to_string(rootfs().join("etc/passwd"))
             .unwrap()
             .contains("\nx\n")
     );

@@ -10,19 +10,7 @@ type Edit = Box<dyn Fn(&mut Value, &std::path::Path)>;
 fn common_mistakes_get_clear_messages() {
     let e = Env::new("mistakes");
     // A rootfs copy we can break in various ways.
-    let rootfs = {
-        let dst = e.base.join("rootfs");
-        assert!(
-            std::process::Command::new("cp")
-                .arg("-a")
-                .arg(common::rootfs())
-                .arg(&dst)
-                .status()
-                .unwrap()
-                .success()
-        );
-        dst
-    };
+    let rootfs = e.private_rootfs();
     std::fs::write(rootfs.join("not-exec"), "data").unwrap();
     std::fs::write(rootfs.join("script"), "#!/bin/bash\necho hi\n").unwrap();
     let mut perm = std::fs::metadata(rootfs.join("script")).unwrap().permissions();

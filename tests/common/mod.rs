@@ -57,6 +57,14 @@ impl Env {
         }
     }
 
+    /// A private, writable copy of the shared rootfs (for tests that change it).
+    pub fn private_rootfs(&self) -> PathBuf {
+        let dst = self.base.join("rootfs");
+        let st = Command::new("cp").arg("-a").arg(rootfs()).arg(&dst).status().unwrap();
+        assert!(st.success(), "copy the rootfs");
+        dst
+    }
+
     /// A unique container id for this test.
     pub fn id(&self, s: &str) -> String {
         format!("{}-{s}", self.name)
