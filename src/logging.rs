@@ -57,11 +57,27 @@ pub fn step<T, E>(name: &str, target: impl FnOnce() -> String, f: impl FnOnce() 
     };
     let t0 = std::time::Instant::now();
     let r = f();
+    log_step(start, name, &target(), t0, r.is_ok());
+    r
+}
+
+/// Log a step that began at `t0` and has just ended, for a step that
+/// cannot run inside [`step`] (a clone: only the parent may log it).
+/// Does nothing without --debug.
+pub fn step_done(name: &str, target: impl FnOnce() -> String, t0: std::time::Instant, ok: bool) {
+    if let Some(start) = LOGGER.with(|l| {
+        let l = l.borrow();
+        if l.debug { l.start } else { None }
+    }) {
+        log_step(start, name, &target(), t0, ok);
+    }
+}
+
+fn log_step(start: std::time::Instant, name: &str, tgt: &str, t0: std::time::Instant, ok: bool) {
     let took = t0.elapsed();
     let at = t0.duration_since(start);
-    let tgt = target();
     let sep = if tgt.is_empty() { "" } else { " " };
-    let outcome = if r.is_ok() { "" } else { " failed" };
+    let outcome = if ok { "" } else { " failed" };
     log(
         Level::Debug,
         &format!(
@@ -71,7 +87,6 @@ pub fn step<T, E>(name: &str, target: impl FnOnce() -> String, f: impl FnOnce() 
             std::process::id()
         ),
     );
-    r
 }
 
 /// Configure the logger from the global flags. The log file is opened

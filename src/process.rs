@@ -6,10 +6,16 @@
 //! husk create ──fork──► intermediate ──clone(CLONE_PARENT|CLONE_NEW*)──► init
 //!                       (setns into joined namespaces, unshare time ns; exits)
 //! ```
+//! On a pure cgroup v2 host both clones of the init are clone3 calls with
+//! CLONE_INTO_CGROUP: the init starts in its cgroup and husk writes no
+//! cgroup.procs ([`clone_child`]; the old way when the kernel refuses).
+//!
 //! Messages on a SOCK_SEQPACKET pair, one datagram each, first byte a tag:
-//! - `P pid`   intermediate → husk: the init's host pid
+//! - `P pid [cgroup]` intermediate → husk: the init's host pid (`cgroup`:
+//!   cloned into its cgroup)
 //! - `G json`  husk → init: id maps written; go on (hook state)
-//! - `C`       husk → init: in the cgroup now (awaited before cgroup work)
+//! - `C`       husk → init: in the cgroup now, oom_score_adj written
+//!   (awaited before cgroup work)
 //! - `H`       init → husk: mounts done, run createRuntime hooks (only with hooks)
 //! - `h`       husk → init: createRuntime hooks passed
 //! - `R`       init → husk: ready, waiting for start
@@ -29,6 +35,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use crate::bundle::Bundle;
+use crate::cgroups::UnifiedDir;
 use crate::logging::step;
 use crate::namespaces::Plan;
 use crate::sys;
@@ -111,16 +118,64 @@ pub struct Spawned {
     pub sock: OwnedFd,
 }
 
+/// Clone a fork-like child (0 in the child, its pid in the parent) with
+/// the namespace and other `flags`. With `cgroup` (pure cgroup v2 hosts)
+/// the child is cloned with clone3(CLONE_INTO_CGROUP) and starts as a
+/// member of that cgroup: the second value is then true and nobody needs
+/// to write it into cgroup.procs. If that clone fails — no clone3 (ENOSYS,
+/// or E2BIG before Linux 5.7), a cgroup the kernel refuses (EOPNOTSUPP
+/// threaded or domain-invalid, EBUSY with controllers in its
+/// subtree_control, EAGAIN at pids.max, permissions) or anything else —
+/// no child exists, a debug line says why, and the child is cloned as
+/// before (second value false: the caller joins it to its cgroup). Errors
+/// that have nothing to do with the cgroup then come back from that clone,
+/// worded as they always were.
+///
+/// The caller must be single-threaded. Only the parent logs.
+pub fn clone_child(flags: libc::c_ulong, cgroup: Option<&UnifiedDir>, what: &str) -> std::io::Result<(i32, bool)> {
+    if let Some(cg) = cgroup {
+        let t0 = std::time::Instant::now();
+        match sys::clone3_into_cgroup(flags, cg.fd.as_raw_fd()) {
+            Ok(0) => return Ok((0, true)),
+            Ok(pid) => {
+                crate::logging::step_done(
+                    &format!("clone {what} into its cgroup"),
+                    || cg.path.display().to_string(),
+                    t0,
+                    true,
+                );
+                return Ok((pid, true));
+            }
+            Err(e) => {
+                crate::logging::step_done(
+                    &format!("clone {what} into its cgroup"),
+                    || cg.path.display().to_string(),
+                    t0,
+                    false,
+                );
+                crate::debug!(
+                    "clone3(CLONE_INTO_CGROUP) of {what} into {} failed: {e}; cloning without it, the cgroup is joined through cgroup.procs",
+                    cg.path.display()
+                );
+            }
+        }
+    }
+    sys::clone_fork(flags).map(|pid| (pid, false))
+}
+
 /// Clone the container init and drive it until it is ready to start.
 ///
-/// `on_clone(pid)` runs after the id maps are written and before the init
-/// goes on (cgroup placement, oom_score_adj); `on_hooks(pid)` runs the
+/// `cgroup_dir` (pure v2 hosts) is the container's cgroup: the init is
+/// cloned into it. `on_clone(pid, in_cgroup)` runs after the id maps are
+/// written and before the init goes on (cgroup placement unless the init
+/// was cloned into its cgroup, oom_score_adj); `on_hooks(pid)` runs the
 /// createRuntime hooks when the init asks; `hook_state(pid)` builds the
 /// state JSON the init passes to its own hooks. On error the init is
 /// killed and reaped; the caller cleans up the rest.
 pub fn spawn(
     o: &SpawnOpts,
-    on_clone: &mut dyn FnMut(i32) -> Result<()>,
+    cgroup_dir: Option<UnifiedDir>,
+    on_clone: &mut dyn FnMut(i32, bool) -> Result<()>,
     on_hooks: &mut dyn FnMut(i32) -> Result<()>,
     hook_state: &dyn Fn(i32) -> String,
 ) -> Result<Spawned> {
@@ -133,40 +188,55 @@ pub fn spawn(
             .and_then(|p| p.exec_cpu_affinity().as_ref()),
     )?;
     let (parent, child) = socketpair()?;
-    let pid = if plan.direct() {
-        let pid = sys::clone_fork(plan.clone_flags as libc::c_ulong).context("clone the container init")?;
+    let (pid, in_cgroup) = if plan.direct() {
+        let (pid, in_cgroup) = clone_child(plan.clone_flags as libc::c_ulong, cgroup_dir.as_ref(), "the init")
+            .context("clone the container init")?;
         if pid == 0 {
             drop(parent);
+            // Not the container's business: no host directory fd in the init.
+            drop(cgroup_dir);
             child_main(o, &plan, child);
         }
-        pid
+        (pid, in_cgroup)
     } else {
         let ipid = sys::clone_fork(0).context("fork the intermediate process")?;
         if ipid == 0 {
             drop(parent);
-            intermediate_main(o, &plan, child);
+            intermediate_main(o, &plan, child, cgroup_dir);
         }
         let r = recv(&parent);
         // The intermediate exits right after reporting; reap it.
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(ipid), None);
         match r? {
-            Some((b'P', p)) => {
-                let s = String::from_utf8_lossy(&p);
-                s.trim()
-                    .parse::<i32>()
-                    .map_err(|_| anyhow!("bad pid {s:?} from the intermediate process"))?
-            }
+            Some((b'P', p)) => parse_pid_report(&String::from_utf8_lossy(&p))?,
             Some((b'E', m)) => bail!("{}", String::from_utf8_lossy(&m)),
             _ => bail!("the intermediate process exited without reporting the init's pid"),
         }
     };
+    drop(cgroup_dir);
     drop(child);
-    match drive(o, &plan, pid, &parent, on_clone, on_hooks, hook_state) {
+    match drive(o, &plan, pid, in_cgroup, &parent, on_clone, on_hooks, hook_state) {
         Ok(()) => Ok(Spawned { pid, sock: parent }),
         Err(e) => {
             kill_and_reap(pid);
             Err(e)
         }
+    }
+}
+
+/// The intermediate's `P` report: `pid`, or `pid cgroup` when the init
+/// was cloned into its cgroup.
+fn parse_pid_report(s: &str) -> Result<(i32, bool)> {
+    let mut it = s.split_whitespace();
+    let pid = it
+        .next()
+        .and_then(|p| p.parse::<i32>().ok())
+        .filter(|p| *p > 0)
+        .ok_or_else(|| anyhow!("bad pid {s:?} from the intermediate process"))?;
+    match (it.next(), it.next()) {
+        (None, None) => Ok((pid, false)),
+        (Some("cgroup"), None) => Ok((pid, true)),
+        _ => bail!("bad pid report {s:?} from the intermediate process"),
     }
 }
 
@@ -176,16 +246,22 @@ pub fn kill_and_reap(pid: i32) {
     let _ = nix::sys::wait::waitpid(p, None);
 }
 
+#[allow(clippy::too_many_arguments)]
 fn drive(
     o: &SpawnOpts,
     plan: &Plan,
     pid: i32,
+    in_cgroup: bool,
     sock: &OwnedFd,
-    on_clone: &mut dyn FnMut(i32) -> Result<()>,
+    on_clone: &mut dyn FnMut(i32, bool) -> Result<()>,
     on_hooks: &mut dyn FnMut(i32) -> Result<()>,
     hook_state: &dyn Fn(i32) -> String,
 ) -> Result<()> {
-    crate::debug!("cloned the init: pid {pid}, namespaces {:#x}", plan.clone_flags);
+    crate::debug!(
+        "cloned the init: pid {pid}, namespaces {:#x}{}",
+        plan.clone_flags,
+        if in_cgroup { ", in its cgroup" } else { "" }
+    );
     if plan.new_ns(LinuxNamespaceType::User) {
         step(
             "write uid_map and gid_map",
@@ -201,9 +277,15 @@ fn drive(
     // The init starts its mounts while the cgroup join (a slow write: the
     // kernel waits for an RCU grace period) happens here; it waits for 'C'
     // before anything that needs the cgroup: a cgroup mount, its cgroup
-    // namespace, hooks, and reporting ready (so before any exec).
+    // namespace, hooks, and reporting ready (so before any exec). An init
+    // cloned into its cgroup is there already: only oom_score_adj is left.
     send(sock, b'G', st.as_bytes())?;
-    step("join cgroup, oom_score_adj", || format!("pid {pid}"), || on_clone(pid))?;
+    let what = if in_cgroup {
+        "oom_score_adj (init cloned into its cgroup)"
+    } else {
+        "join cgroup, oom_score_adj"
+    };
+    step(what, || format!("pid {pid}"), || on_clone(pid, in_cgroup))?;
     // (If the init already failed, its 'E' is read below.)
     let _ = send(sock, b'C', b"");
     loop {
@@ -293,23 +375,15 @@ fn write_id_maps_unprivileged(linux: &oci_spec::runtime::Linux, pid: i32, uid: &
     Ok(())
 }
 
-fn intermediate_main(o: &SpawnOpts, plan: &Plan, sock: OwnedFd) -> ! {
-    let r = (|sock: &OwnedFd| -> Result<i32> {
-        namespaces::join_all(&plan.joins)?;
-        if plan.new_time {
-            namespaces::unshare_time(&plan.time_offsets)?;
-        }
-        let flags = plan.clone_flags as libc::c_ulong | libc::CLONE_PARENT as libc::c_ulong;
-        let pid = sys::clone_fork(flags).context("clone the container init")?;
-        if pid == 0 {
-            let own = sock.try_clone().unwrap_or_else(|_| sys::exit_now(1));
-            child_main(o, plan, own);
-        }
-        Ok(pid)
-    })(&sock);
-    match r {
-        Ok(pid) => {
-            let _ = send(&sock, b'P', pid.to_string().as_bytes());
+fn intermediate_main(o: &SpawnOpts, plan: &Plan, sock: OwnedFd, cgroup_dir: Option<UnifiedDir>) -> ! {
+    match intermediate_clone(o, plan, &sock, cgroup_dir) {
+        Ok((pid, in_cgroup)) => {
+            let report = if in_cgroup {
+                format!("{pid} cgroup")
+            } else {
+                pid.to_string()
+            };
+            let _ = send(&sock, b'P', report.as_bytes());
             sys::exit_now(0)
         }
         Err(e) => {
@@ -317,6 +391,30 @@ fn intermediate_main(o: &SpawnOpts, plan: &Plan, sock: OwnedFd) -> ! {
             sys::exit_now(1)
         }
     }
+}
+
+/// In the intermediate: join the namespaces, then clone the init (into its
+/// cgroup when `cgroup_dir` is given and the kernel agrees: clone3 checks
+/// the cgroup with the intermediate's credentials and cgroup namespace,
+/// after the joins, and a refusal falls back to husk's cgroup.procs write).
+fn intermediate_clone(
+    o: &SpawnOpts,
+    plan: &Plan,
+    sock: &OwnedFd,
+    cgroup_dir: Option<UnifiedDir>,
+) -> Result<(i32, bool)> {
+    namespaces::join_all(&plan.joins)?;
+    if plan.new_time {
+        namespaces::unshare_time(&plan.time_offsets)?;
+    }
+    let flags = plan.clone_flags as libc::c_ulong | libc::CLONE_PARENT as libc::c_ulong;
+    let (pid, in_cgroup) = clone_child(flags, cgroup_dir.as_ref(), "the init").context("clone the container init")?;
+    if pid == 0 {
+        drop(cgroup_dir);
+        let own = sock.try_clone().unwrap_or_else(|_| sys::exit_now(1));
+        child_main(o, plan, own);
+    }
+    Ok((pid, in_cgroup))
 }
 
 use crate::namespaces;
@@ -885,6 +983,15 @@ mod tests {
             assert_eq!(interpreter_of(&bb), None);
         }
         assert_eq!(interpreter_of(b"plain text"), None);
+    }
+
+    #[test]
+    fn intermediate_pid_reports() {
+        assert_eq!(parse_pid_report("42").unwrap(), (42, false));
+        assert_eq!(parse_pid_report("42 cgroup\n").unwrap(), (42, true));
+        for bad in ["", "x", "0", "-3", "42 other", "42 cgroup extra"] {
+            assert!(parse_pid_report(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -386,7 +386,7 @@ fn v2_backend_on_the_cgroup2_mount() {
         assert!(read(parent, "cgroup.subtree_control").contains("hugetlb"));
     }
     assert_eq!(husk::cgroups::bpf::attached_device_programs(&dir).expect("query"), 1);
-    assert!(cg.open_unified_dir().expect("open").is_some());
+    assert!(cg.open_unified_dir(None).expect("open").is_some());
 
     // The device program: /dev/zero allowed, /dev/null denied, /dev/urandom read-only.
     let run = |g: &mut Guard, cmd: &str| -> (bool, String) {
@@ -469,4 +469,98 @@ fn v2_rejected_value_leaves_nothing() {
     );
     assert!(!dir.exists());
     assert!(!dir.parent().expect("parent").exists(), "created parent left behind");
+}
+
+/// Clone a child that only waits to be killed (the test process has
+/// threads: the child must do nothing but async-signal-safe calls).
+fn clone_waiting_child(dir: Option<&husk::cgroups::UnifiedDir>) -> (i32, bool) {
+    let (pid, in_cgroup) = husk::process::clone_child(0, dir, "a test child").expect("clone");
+    if pid == 0 {
+        loop {
+            // SAFETY: pause has no preconditions; the parent kills us.
+            unsafe { libc::pause() };
+        }
+    }
+    (pid, in_cgroup)
+}
+
+fn kill_reap(pid: i32) {
+    // SAFETY: signalling and reaping our own child.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+}
+
+fn v2_line(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .expect("read /proc/PID/cgroup")
+        .lines()
+        .find_map(|l| l.strip_prefix("0::").map(str::to_string))
+        .expect("a 0:: line")
+}
+
+#[test]
+fn v2_clone_into_cgroup_and_fallback() {
+    need_root!();
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let Some(mount) = mi
+        .lines()
+        .find(|l| l.contains(" - cgroup2 "))
+        .map(|l| PathBuf::from(l.split(' ').nth(4).expect("mountpoint")))
+    else {
+        eprintln!("skipped: no cgroup2 mount");
+        return;
+    };
+    let path = name("clone3");
+    let cg = Cgroup::new_v2_in(&mount, &path);
+    let _g = Guard {
+        cg: cg.clone(),
+        children: vec![],
+    };
+    cg.create(None).expect("create");
+    let own = v2_line(std::process::id() as i32);
+
+    // The child starts in the cgroup: nobody wrote cgroup.procs.
+    let dir = cg.open_unified_dir(None).expect("open").expect("a v2 cgroup");
+    let (pid, in_cgroup) = clone_waiting_child(Some(&dir));
+    let seen = v2_line(pid);
+    let procs = read(&dir.path, "cgroup.procs");
+    kill_reap(pid);
+    assert!(in_cgroup);
+    assert_eq!(seen, path.display().to_string());
+    assert_eq!(procs, pid.to_string());
+
+    // The sub-cgroup of `exec --cgroup`, and its error when missing.
+    std::fs::create_dir(dir.path.join("sub")).expect("mkdir sub");
+    let sub = cg.open_unified_dir(Some("sub")).expect("open sub").expect("v2");
+    assert_eq!(sub.path, dir.path.join("sub"));
+    let (pid, in_cgroup) = clone_waiting_child(Some(&sub));
+    let seen = v2_line(pid);
+    kill_reap(pid);
+    assert!(in_cgroup);
+    assert_eq!(seen, path.join("sub").display().to_string());
+    let e = cg.open_unified_dir(Some("nosuch")).expect_err("missing sub");
+    assert!(e.to_string().contains("does not exist"), "{e}");
+
+    // A domain-invalid cgroup (a domain sibling of a threaded cgroup) takes
+    // no process (EOPNOTSUPP): the child is cloned the old way, in our own
+    // cgroup, for the caller to move.
+    drop(sub);
+    for d in ["tdom", "tdom/threaded", "tdom/invalid"] {
+        std::fs::create_dir(dir.path.join(d)).expect("mkdir");
+    }
+    std::fs::write(dir.path.join("tdom/threaded/cgroup.type"), "threaded").expect("make it threaded");
+    assert_eq!(read(&dir.path, "tdom/invalid/cgroup.type"), "domain invalid");
+    let invalid = cg.open_unified_dir(Some("tdom/invalid")).expect("open").expect("v2");
+    let (pid, in_cgroup) = clone_waiting_child(Some(&invalid));
+    let seen = v2_line(pid);
+    kill_reap(pid);
+    assert!(!in_cgroup);
+    assert_eq!(seen, own);
+
+    // Without a directory (v1, hybrid): a plain fork.
+    let (pid, in_cgroup) = clone_waiting_child(None);
+    kill_reap(pid);
+    assert!(!in_cgroup);
 }

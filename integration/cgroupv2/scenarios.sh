@@ -9,7 +9,7 @@
 set -u
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HUSK=${HUSK:?HUSK= missing} ROOT=/run/husk-v2 CG=/sys/fs/cgroup W=/tmp/v2
-SCENARIOS="limits oom pids freeze kill_all delete_force update devices cgroupns nested delete_clean"
+SCENARIOS="limits oom pids freeze kill_all delete_force update devices cgroupns nested delete_clean clone_into_cgroup"
 
 # ---- helpers (exported: each scenario runs in its own bash under timeout) ----
 h() { "$HUSK" --root "$ROOT" "$@"; }
@@ -318,6 +318,61 @@ scen_delete_clean() {
 	left=$(find "$CG/husk-v2" -mindepth 1 -type d -name 'dc*' 2>/dev/null)
 	[ -z "$left" ] || fail "left: $left"
 	echo "ok: no cgroup directory left"
+}
+
+scen_clone_into_cgroup() {
+	local b d pid out log
+	# create with the --debug timeline: the init is cloned into its cgroup
+	# (clone3 CLONE_INTO_CGROUP), so husk never writes cgroup.procs.
+	b=$(bundle cic "$(args sleep 1000)")
+	d=$(cgdir cic)
+	log=$W/cic.create.log
+	if command -v strace >/dev/null; then
+		strace -qq -e trace=openat,write -o "$W/cic.strace" "$HUSK" --root "$ROOT" --debug --log "$log" create -b "$b" cic </dev/null ||
+			fail "create (under strace)"
+		grep 'cgroup.procs' "$W/cic.strace" && fail "create opened or wrote a cgroup.procs file (above)"
+		echo "ok: no cgroup.procs opened or written by husk create (strace)"
+	else
+		h --debug --log "$log" create -b "$b" cic </dev/null || fail "create"
+	fi
+	grep 'step ' "$log" | sed 's/^.*msg="//; s/"$//'
+	grep -q "step clone the init into its cgroup $d: " "$log" || fail "no 'clone the init into its cgroup $d' step (or it failed)"
+	grep -q 'step oom_score_adj (init cloned into its cgroup)' "$log" || fail "no 'oom_score_adj (init cloned into its cgroup)' step"
+	grep -q 'step join cgroup' "$log" && fail "the init was joined through cgroup.procs"
+	echo "ok: the timeline says the init was cloned into $d"
+	# right after create (the init waits for start): in the cgroup, alone
+	pid=$(initpid cic)
+	eq "/proc/<init>/cgroup after create" "$(cat /proc/"$pid"/cgroup)" "0::/husk-v2/cic"
+	eq "cgroup.procs after create" "$(val "$d/cgroup.procs")" "$pid"
+	h start cic || fail "start"
+	# exec: cloned into the container's cgroup too, and into an exec --cgroup sub-cgroup
+	log=$W/cic.exec.log
+	out=$(h --debug --log "$log" exec cic cat /proc/self/cgroup </dev/null 2>&1) || fail "exec: $out"
+	eq "/proc/self/cgroup of exec" "$out" "0::/husk-v2/cic"
+	grep -q "step clone the exec process into its cgroup $d: " "$log" || fail "no 'clone the exec process into its cgroup' step: $(grep step "$log")"
+	echo "ok: exec cloned into $d"
+	mkdir "$d/sub" || fail "mkdir $d/sub"
+	out=$(h --debug --log "$log.sub" exec --cgroup sub cic cat /proc/self/cgroup </dev/null 2>&1) || fail "exec --cgroup sub: $out"
+	eq "/proc/self/cgroup of exec --cgroup sub" "$out" "0::/husk-v2/cic/sub"
+	grep -q "step clone the exec process into its cgroup $d/sub: " "$log.sub" || fail "exec --cgroup sub not cloned into $d/sub"
+	out=$(h exec --cgroup nosuch cic true </dev/null 2>&1) && fail "exec --cgroup nosuch succeeded"
+	echo "exec --cgroup nosuch: $out"
+	echo "$out" | grep -q "does not exist" || fail "exec --cgroup nosuch: unexpected error"
+	h delete --force cic || fail "delete --force"
+	[ ! -d "$d" ] || fail "$d left after delete --force"
+	# the intermediate path (a time namespace): the intermediate clones the
+	# init into its cgroup
+	b=$(bundle cit ".linux.namespaces += [{type: \"time\"}] | $(args sleep 1000)")
+	d=$(cgdir cit)
+	log=$W/cit.create.log
+	h --debug --log "$log" create -b "$b" cit </dev/null || fail "create with a time namespace"
+	grep -q "step clone the init into its cgroup $d: " "$log" || fail "intermediate: no 'clone the init into its cgroup' step: $(grep step "$log")"
+	grep -q 'step oom_score_adj (init cloned into its cgroup)' "$log" || fail "intermediate: the init was joined through cgroup.procs"
+	pid=$(initpid cit)
+	eq "/proc/<init>/cgroup after create (time ns)" "$(cat /proc/"$pid"/cgroup)" "0::/husk-v2/cit"
+	[ "$(readlink /proc/"$pid"/ns/time)" != "$(readlink /proc/self/ns/time)" ] || fail "no time namespace"
+	echo "ok: intermediate path cloned the init into $d"
+	h delete --force cit || fail "delete --force cit"
 }
 
 # ---- setup and run ----

@@ -291,6 +291,14 @@ pub struct Cgroup {
     pub unified_mount: Option<PathBuf>,
 }
 
+/// An open cgroup2 directory a child can be cloned into
+/// ([`Cgroup::open_unified_dir`]).
+#[derive(Debug)]
+pub struct UnifiedDir {
+    pub fd: OwnedFd,
+    pub path: PathBuf,
+}
+
 enum DevicePlan {
     V1(PathBuf, Vec<(String, String)>),
     Bpf(PathBuf, Vec<devices::BpfInsn>),
@@ -667,6 +675,17 @@ impl Cgroup {
     /// --cgroup`): `spec` is `PATH` (every hierarchy) or a comma-separated
     /// list of `CONTROLLER:PATH`; hierarchies not named stay the container's.
     pub fn add_process_sub(&self, pid: i32, spec: &str) -> Result<()> {
+        for t in self.sub_targets(spec)? {
+            let path = t.join("cgroup.procs");
+            write_file(&path, &pid.to_string())
+                .map_err(|e| anyhow!("write {pid} to {}: {}", path.display(), err_text(&e)))?;
+        }
+        Ok(())
+    }
+
+    /// The directories `exec --cgroup SPEC` names, one per hierarchy (v1
+    /// hierarchies first, then the cgroup2 one); each must exist.
+    fn sub_targets(&self, spec: &str) -> Result<Vec<PathBuf>> {
         let mut all: Option<String> = None;
         let mut by_ctrl: Vec<(String, String)> = Vec::new();
         for part in spec.split(',') {
@@ -705,30 +724,36 @@ impl Cgroup {
                 None => u.clone(),
             });
         }
-        for t in targets {
+        for t in &targets {
             if !t.is_dir() {
                 bail!("exec --cgroup {spec:?}: {} does not exist", t.display());
             }
-            let path = t.join("cgroup.procs");
-            write_file(&path, &pid.to_string())
-                .map_err(|e| anyhow!("write {pid} to {}: {}", path.display(), err_text(&e)))?;
         }
-        Ok(())
+        Ok(targets)
     }
 
-    /// v2 only: an O_PATH|O_DIRECTORY fd of the cgroup directory for
-    /// clone3(CLONE_INTO_CGROUP); None on v1 and hybrid hosts.
-    pub fn open_unified_dir(&self) -> Result<Option<OwnedFd>> {
+    /// v2 only: the container's cgroup directory (or, with `sub`, the
+    /// sub-cgroup `exec --cgroup SUB` names) opened O_PATH|O_DIRECTORY, for
+    /// clone3(CLONE_INTO_CGROUP); None on v1 and hybrid hosts, where a
+    /// process joins its cgroups through cgroup.procs.
+    pub fn open_unified_dir(&self, sub: Option<&str>) -> Result<Option<UnifiedDir>> {
         if self.layout != Layout::V2 {
             return Ok(None);
         }
-        let dir = self.unified.as_ref().context("v2 cgroup without a directory")?;
+        let dir = match sub {
+            None => self.unified.clone().context("v2 cgroup without a directory")?,
+            // v2: no v1 hierarchies, so the only target is the cgroup2 one.
+            Some(s) => self.sub_targets(s)?.pop().context("v2 cgroup without a directory")?,
+        };
         let f = fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
-            .open(dir)
+            .open(&dir)
             .with_context(|| format!("open cgroup directory {}", dir.display()))?;
-        Ok(Some(OwnedFd::from(f)))
+        Ok(Some(UnifiedDir {
+            fd: OwnedFd::from(f),
+            path: dir,
+        }))
     }
 
     /// Apply changed resources to the existing cgroup. Device rules are

@@ -125,9 +125,17 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
         notify_dir: notify_host.as_ref().map(|_| notify_dir.as_path()),
     };
     let oom = b.spec.process().as_ref().and_then(|p| p.oom_score_adj());
-    let mut on_clone = |pid: i32| -> Result<()> {
+    // Pure v2: the init is cloned straight into its cgroup (clone3 with
+    // CLONE_INTO_CGROUP), which saves the cgroup.procs write.
+    let cgroup_dir = match &cgroup {
+        Some(cg) => cg.open_unified_dir(None)?,
+        None => None,
+    };
+    let mut on_clone = |pid: i32, in_cgroup: bool| -> Result<()> {
         // The init joins its cgroup before it runs anything the container controls.
-        if let Some(cg) = &cgroup {
+        if let Some(cg) = &cgroup
+            && !in_cgroup
+        {
             cg.add_process(pid)?;
         }
         if let Some(v) = oom {
@@ -150,7 +158,7 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
         Ok(())
     };
     let hs = |pid: i32| hook_state(id, "created", pid, &b);
-    let Spawned { pid, sock } = process::spawn(&opts, &mut on_clone, &mut on_hooks, &hs)?;
+    let Spawned { pid, sock } = process::spawn(&opts, cgroup_dir, &mut on_clone, &mut on_hooks, &hs)?;
     guard.pid = Some(pid);
     drop(listener);
 

@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! husk exec ── setns(pid, time) for its children ── fork ──► child
-//!                                                       setns(user first, then mnt, net, ipc, uts, cgroup)
-//!   places the child in the container's cgroup, 'G' ──►  process setup (user, caps, cwd, rlimits)
+//!   (pure v2: clone3 into the container's cgroup)        setns(user first, then mnt, net, ipc, uts, cgroup)
+//!   places the child in the container's cgroup
+//!   unless it was cloned there, 'G' ──►                  process setup (user, caps, cwd, rlimits)
 //!   ◄── 'R' then EOF when exec succeeded (or the error text)   execve
 //!   waits and forwards signals (unless --detach)
 //! ```
@@ -227,12 +228,21 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
         (Some(s), true) => Some(crate::tty::connect(s)?),
         _ => None,
     };
+    // Pure v2: the exec process is cloned straight into the container's
+    // cgroup (or the --cgroup sub-cgroup, which must exist).
+    let cgroup = c.cgroup();
+    let cgroup_dir = match &cgroup {
+        Some(cg) => cg.open_unified_dir(a.cgroup.as_deref())?,
+        None => None,
+    };
     let old = if a.detach { None } else { Some(sys::block_all_signals()) };
     crate::process_attrs::initial_affinity(p.exec_cpu_affinity().as_ref())?;
     let (parent, child) = process::socketpair()?;
-    let cpid = sys::clone_fork(0).context("fork the exec process")?;
+    let (cpid, in_cgroup) =
+        process::clone_child(0, cgroup_dir.as_ref(), "the exec process").context("fork the exec process")?;
     if cpid == 0 {
         drop(parent);
+        drop(cgroup_dir);
         let r = exec_child(&child, &fds, &p, a.preserve_fds, console, spec.linux().as_ref());
         let msg = match r {
             Err(e) => format!("{e:#}"),
@@ -243,7 +253,9 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
     }
     drop(child);
     drop(fds);
-    let r = match c.cgroup() {
+    drop(cgroup_dir);
+    let r = match &cgroup {
+        Some(_) if in_cgroup => Ok(()),
         Some(cg) => match &a.cgroup {
             Some(sub) => cg.add_process_sub(cpid, sub),
             None => cg
