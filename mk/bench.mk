@@ -8,4 +8,4 @@ BENCH_ROUNDS ?= 100
 .PHONY: bench
 bench: release
 	BENCH_RUNTIMES="$(BENCH_RUNTIMES)" BENCH_ROUNDS="$(BENCH_ROUNDS)" BENCH_VIA="make bench" \
-	  integration/bench/bench.sh --husk $(CURDIR)/target/release/husk
+	  integration/bench/bench.sh --husk $(HUSK)

@@ -4,7 +4,7 @@
 
 CGROUPV2_DIR := $(CURDIR)/integration/cgroupv2
 CGROUPV2_BUILD := $(CURDIR)/build/cgroupv2
-CGROUPV2_HUSK ?= $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR),$(CURDIR)/target)/release/husk
+CGROUPV2_HUSK ?= $(HUSK)
 
 .PHONY: test-cgroupv2 cgroupv2-guest
 

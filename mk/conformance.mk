@@ -1,9 +1,9 @@
 # Conformance: the opencontainers runtime-tools validation suite.
 # See integration/conformance/README.md.  Included by the top Makefile, which
-# defines "release" (builds target/release/husk).
+# defines "release" (builds $(HUSK)).
 
 CONFORMANCE_DIR := $(CURDIR)/integration/conformance
-CONFORMANCE_RUNTIME ?= $(CURDIR)/target/release/husk
+CONFORMANCE_RUNTIME ?= $(HUSK)
 
 .PHONY: conformance conformance-build conformance-peers
 

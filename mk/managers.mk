@@ -1,6 +1,6 @@
 # Real container managers (containerd, podman, Docker) drive husk.
 # See integration/managers/README.md.  Included by the top Makefile, which
-# defines "release" (builds target/release/husk).
+# defines "release" (builds $(HUSK)).
 #   make test-managers                      all managers, husk
 #   make test-managers RUNTIME=runc         the same scenarios with runc
 #   make test-managers MANAGERS=containerd  one manager

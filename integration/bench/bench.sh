@@ -58,4 +58,6 @@ exec unshare --mount --propagation private -- /bin/bash -c '
   '"$prepare"'
   exec /usr/bin/python3 "$@"' bench \
   "$here/bench.py" --spawn "$spawn" --bundles "$bundles" --results "$results" \
-  --note "$note" --reproduce "$reproduce" "$@"
+  --note "$note" \
+  --note "each runtime binary's page cache is dropped (fsync + POSIX_FADV_DONTNEED) before the first round, so all start from the same cache state" \
+  --reproduce "$reproduce" "$@"
