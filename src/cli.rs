@@ -255,7 +255,9 @@ pub fn main() -> i32 {
         Err(e) => {
             let msg = format!("{e:#}");
             crate::logging::log(crate::logging::Level::Error, &msg);
-            eprintln!("husk: {msg}");
+            // the bare message, as runc prints it: managers prefix it with
+            // the runtime's name themselves (podman: "OCI runtime error: husk: ...")
+            eprintln!("{msg}");
             1
         }
     }

@@ -170,3 +170,12 @@ fn common_mistakes_get_clear_messages() {
             .contains("config.json: No such file or directory")
     );
 }
+
+/// The error is printed bare on one line, as runc prints it: managers put
+/// the runtime's name in front themselves (podman said "husk: husk: ...").
+#[test]
+fn error_line_is_bare_like_runc() {
+    let e = Env::new("bare-error");
+    let err = e.err(&["delete", "nosuch"]);
+    assert_eq!(err, "container \"nosuch\" does not exist\n", "stderr was {err:?}");
+}
