@@ -352,12 +352,7 @@ fn v1_update_oom_and_pids_limit() {
 #[test]
 fn v2_backend_on_the_cgroup2_mount() {
     need_root!();
-    let mi = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
-    let Some(mount) = mi
-        .lines()
-        .find(|l| l.contains(" - cgroup2 "))
-        .map(|l| PathBuf::from(l.split(' ').nth(4).expect("mountpoint")))
-    else {
+    let Some(mount) = cgroup2_mount() else {
         eprintln!("skipped: no cgroup2 mount");
         return;
     };
@@ -492,6 +487,14 @@ fn kill_reap(pid: i32) {
     }
 }
 
+/// Where this host mounts cgroup2 (on a hybrid host: the unified mount).
+fn cgroup2_mount() -> Option<PathBuf> {
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    mi.lines()
+        .find(|l| l.contains(" - cgroup2 "))
+        .map(|l| PathBuf::from(l.split(' ').nth(4).expect("mountpoint")))
+}
+
 fn v2_line(pid: i32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
         .expect("read /proc/PID/cgroup")
@@ -503,12 +506,7 @@ fn v2_line(pid: i32) -> String {
 #[test]
 fn v2_clone_into_cgroup_and_fallback() {
     need_root!();
-    let mi = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
-    let Some(mount) = mi
-        .lines()
-        .find(|l| l.contains(" - cgroup2 "))
-        .map(|l| PathBuf::from(l.split(' ').nth(4).expect("mountpoint")))
-    else {
+    let Some(mount) = cgroup2_mount() else {
         eprintln!("skipped: no cgroup2 mount");
         return;
     };

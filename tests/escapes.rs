@@ -39,20 +39,7 @@ fn the_waiting_init_is_not_dumpable() {
     std::fs::create_dir_all(&xdg).unwrap();
     std::os::unix::fs::chown(&xdg, Some(UID), Some(UID)).unwrap();
     let b = e.bundle("b", &["true"], |v| husk::commands::spec::make_rootless(v, UID, UID));
-    let user = |args: &[&str]| {
-        let mut c = Command::new("setpriv");
-        c.args([
-            "--reuid",
-            &UID.to_string(),
-            "--regid",
-            &UID.to_string(),
-            "--clear-groups",
-            "env",
-        ])
-        .arg(format!("XDG_RUNTIME_DIR={}", xdg.display()))
-        .args(args);
-        output_via_files(c, &e.base)
-    };
+    let user = |args: &[&str]| as_user(&e, UID, &xdg, args);
     let o = user(&[HUSK, "create", "-b", b.to_str().unwrap(), "d1"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let st: serde_json::Value = serde_json::from_slice(&user(&[HUSK, "state", "d1"]).stdout).unwrap();

@@ -8,20 +8,9 @@ use std::process::Command;
 const UID: u32 = 54_321;
 
 fn as_user(e: &Env, xdg: &std::path::Path, args: &[&str]) -> std::process::Output {
-    let mut c = Command::new("setpriv");
-    c.args([
-        "--reuid",
-        &UID.to_string(),
-        "--regid",
-        &UID.to_string(),
-        "--clear-groups",
-        "env",
-    ])
-    .arg(format!("XDG_RUNTIME_DIR={}", xdg.display()))
-    .arg(HUSK)
-    .args(args)
-    .stdin(std::process::Stdio::null());
-    output_via_files(c, &e.base)
+    let mut all = vec![HUSK];
+    all.extend_from_slice(args);
+    common::as_user(e, UID, xdg, &all)
 }
 
 fn rootless_bundle(

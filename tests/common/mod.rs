@@ -134,6 +134,25 @@ impl Env {
     }
 }
 
+/// Run `args` (a program and its arguments) as uid and gid `uid` with no
+/// supplementary groups and XDG_RUNTIME_DIR=`xdg`, stdin from /dev/null.
+#[allow(dead_code)]
+pub fn as_user(e: &Env, uid: u32, xdg: &Path, args: &[&str]) -> Output {
+    let mut c = Command::new("setpriv");
+    c.args([
+        "--reuid",
+        &uid.to_string(),
+        "--regid",
+        &uid.to_string(),
+        "--clear-groups",
+        "env",
+    ])
+    .arg(format!("XDG_RUNTIME_DIR={}", xdg.display()))
+    .args(args)
+    .stdin(Stdio::null());
+    output_via_files(c, &e.base)
+}
+
 pub fn output_via_files(mut c: Command, dir: &Path) -> Output {
     let n = N.fetch_add(1, Ordering::SeqCst);
     let out = dir.join(format!(".out-{n}"));
