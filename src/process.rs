@@ -596,7 +596,10 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
             }
             Some(step(
                 "process setup (rlimits, user, cwd, capabilities, seccomp)",
-                || format!("{:?}", p.args().as_deref().unwrap_or(&[]).first()),
+                || match p.args().as_deref().unwrap_or(&[]).first() {
+                    Some(program) => format!("for {program:?}"),
+                    None => "for no program".to_string(),
+                },
                 || prepare_process(&p, spec.linux().as_ref()),
             )?)
         }
