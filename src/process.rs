@@ -135,29 +135,18 @@ pub struct Spawned {
 pub fn clone_child(flags: libc::c_ulong, cgroup: Option<&UnifiedDir>, what: &str) -> std::io::Result<(i32, bool)> {
     if let Some(cg) = cgroup {
         let t0 = std::time::Instant::now();
-        match sys::clone3_into_cgroup(flags, cg.fd.as_raw_fd()) {
-            Ok(0) => return Ok((0, true)),
-            Ok(pid) => {
-                crate::logging::step_done(
-                    &format!("clone {what} into its cgroup"),
-                    || cg.path.display().to_string(),
-                    t0,
-                    true,
-                );
-                return Ok((pid, true));
-            }
-            Err(e) => {
-                crate::logging::step_done(
-                    &format!("clone {what} into its cgroup"),
-                    || cg.path.display().to_string(),
-                    t0,
-                    false,
-                );
-                crate::debug!(
-                    "clone3(CLONE_INTO_CGROUP) of {what} into {} failed: {e}; cloning without it, the cgroup is joined through cgroup.procs",
-                    cg.path.display()
-                );
-            }
+        let r = sys::clone3_into_cgroup(flags, cg.fd.as_raw_fd());
+        if matches!(r, Ok(0)) {
+            return Ok((0, true));
+        }
+        let name = format!("clone {what} into its cgroup");
+        crate::logging::step_done(&name, || cg.path.display().to_string(), t0, r.is_ok());
+        match r {
+            Ok(pid) => return Ok((pid, true)),
+            Err(e) => crate::debug!(
+                "clone3(CLONE_INTO_CGROUP) of {what} into {} failed: {e}; cloning without it, the cgroup is joined through cgroup.procs",
+                cg.path.display()
+            ),
         }
     }
     sys::clone_fork(flags).map(|pid| (pid, false))

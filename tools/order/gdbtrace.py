@@ -24,23 +24,23 @@ for cmd in (
     gdb.execute(cmd)
 
 addrs = [int(line, 16) for line in open(os.environ["HUSK_ORDER_ADDRS"]) if line.strip()]
-binary = gdb.current_progspace().filename
+binary = os.path.realpath(gdb.current_progspace().filename)
 gdb.execute("starti", to_string=True)
 pid = gdb.selected_inferior().pid
 base = None
 with open(f"/proc/{pid}/maps") as maps:
     for line in maps:
         f = line.split()
-        if len(f) >= 6 and os.path.realpath(f[5]) == os.path.realpath(binary) and int(f[2], 16) == 0:
+        if len(f) >= 6 and os.path.realpath(f[5]) == binary and int(f[2], 16) == 0:
             base = int(f[0].split("-")[0], 16)
             break
 if base is None:
     raise gdb.GdbError("no mapping of the binary at offset 0")
 
-by_loc = {}
+probed = set()
 for a in addrs:
-    bp = gdb.Breakpoint(f"*{base + a:#x}", temporary=True, internal=True)
-    by_loc[base + a] = bp
+    gdb.Breakpoint(f"*{base + a:#x}", temporary=True, internal=True)
+    probed.add(base + a)
 out = open(os.environ["HUSK_ORDER_HITS"], "w")
 
 while True:
@@ -51,7 +51,7 @@ while True:
     inf = gdb.selected_inferior()
     if not inf.pid:
         break
-    if os.path.realpath(inf.progspace.filename or "") != os.path.realpath(binary):
+    if os.path.realpath(inf.progspace.filename or "") != binary:
         # it executed the container's program: not ours to trace
         gdb.execute("detach", to_string=True)
         break
@@ -59,7 +59,7 @@ while True:
         pc = int(gdb.parse_and_eval("$pc"))
     except gdb.error:
         continue
-    if pc in by_loc:
+    if pc in probed:
         out.write(f"HIT {pc - base:x}\n")
         out.flush()
 out.close()

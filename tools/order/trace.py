@@ -48,44 +48,43 @@ def functions(binary):
     return by_addr, sizes
 
 
-
 class Tracer:
     def __init__(self, binary, addrs_file, work):
         self.binary, self.addrs_file, self.work = binary, addrs_file, work
         self.order, self.seen, self.runs = [], set(), 0
 
-    def run(self, root, *args, follow=("parent",), check=True, meanwhile=None):
-        """Run one husk command under gdb, once per follow mode. Output goes
-        to a file: a created container's init keeps husk's stdio open.
-        meanwhile() runs while gdb does (to start a traced init)."""
-        for mode in follow:
-            hits = Path(self.work) / f"hits-{self.runs}"
-            self.runs += 1
-            env = dict(os.environ, HUSK_ORDER_FOLLOW=mode, HUSK_ORDER_ADDRS=self.addrs_file, HUSK_ORDER_HITS=str(hits))
-            env.pop("RUST_BACKTRACE", None)
-            log = Path(self.work) / f"gdb-{self.runs}.log"
-            with open(log, "w") as out:
-                r = subprocess.Popen(
-                    ["gdb", "-q", "-batch", "-x", str(HERE / "gdbtrace.py"), "--args", self.binary, "--root", root, *args],
-                    env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                )
-                try:
-                    if meanwhile:
-                        meanwhile()
-                    r.wait(timeout=180)
-                finally:
-                    if r.poll() is None:
-                        r.kill()
-                        r.wait()
-            if not hits.exists():
-                raise RuntimeError(f"gdb traced nothing for husk {' '.join(args)}: {log.read_text()[-2000:]}")
-            for line in hits.read_text().splitlines():
-                addr = int(line.split()[1], 16)
-                if addr not in self.seen:
-                    self.seen.add(addr)
-                    self.order.append(addr)
-            if check and r.returncode != 0:
-                raise RuntimeError(f"gdb on husk {' '.join(args)}: exit {r.returncode}: {log.read_text()[-2000:]}")
+    def run(self, root, *args, follow="parent", meanwhile=None):
+        """Run one husk command under gdb, following the command or (follow
+        "child") the process it forks. Output goes to a file: a created
+        container's init keeps husk's stdio open. meanwhile() runs while gdb
+        does (to start a traced init)."""
+        hits = Path(self.work) / f"hits-{self.runs}"
+        log = Path(self.work) / f"gdb-{self.runs}.log"
+        self.runs += 1
+        env = dict(os.environ, HUSK_ORDER_FOLLOW=follow, HUSK_ORDER_ADDRS=self.addrs_file, HUSK_ORDER_HITS=str(hits))
+        env.pop("RUST_BACKTRACE", None)
+        with open(log, "w") as out:
+            r = subprocess.Popen(
+                ["gdb", "-q", "-batch", "-x", str(HERE / "gdbtrace.py"), "--args", self.binary, "--root", root, *args],
+                env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            )
+            try:
+                if meanwhile:
+                    meanwhile()
+                r.wait(timeout=180)
+            finally:
+                if r.poll() is None:
+                    r.kill()
+                    r.wait()
+        if not hits.exists():
+            raise RuntimeError(f"gdb traced nothing for husk {' '.join(args)}: {log.read_text()[-2000:]}")
+        for line in hits.read_text().splitlines():
+            addr = int(line.split()[1], 16)
+            if addr not in self.seen:
+                self.seen.add(addr)
+                self.order.append(addr)
+        if r.returncode != 0:
+            raise RuntimeError(f"gdb on husk {' '.join(args)}: exit {r.returncode}: {log.read_text()[-2000:]}")
 
 
 def husk(binary, root, *args):
@@ -117,7 +116,7 @@ def workload(t, binary, bundles, root):
     for b in ("default", "userns"):
         bundle = str(Path(bundles) / b)
         for mode in ("parent", "child"):
-            t.run(root, "run", "-b", bundle, f"{b}-run-{mode}", follow=(mode,))
+            t.run(root, "run", "-b", bundle, f"{b}-run-{mode}", follow=mode)
         cid = f"{b}-a"
         t.run(root, "create", "-b", bundle, cid)
         t.run(root, "state", cid)
@@ -133,14 +132,14 @@ def workload(t, binary, bundles, root):
             wait_status(binary, root, cid, "created")
             husk(binary, root, "start", cid)
 
-        t.run(root, "create", "-b", bundle, cid, follow=("child",), meanwhile=start_when_created)
+        t.run(root, "create", "-b", bundle, cid, follow="child", meanwhile=start_when_created)
         wait_status(binary, root, cid, "stopped")
         husk(binary, root, "delete", cid)
         # exec into a created container (its init waits for start), then kill it
         cid = f"{b}-c"
         husk(binary, root, "create", "-b", bundle, cid)
         for mode in ("parent", "child"):
-            t.run(root, "exec", cid, "/bin/true", follow=(mode,))
+            t.run(root, "exec", cid, "/bin/true", follow=mode)
         t.run(root, "kill", cid, "KILL")
         t.run(root, "delete", "--force", cid)
     left = husk(binary, root, "list", "-q").split()
