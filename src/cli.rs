@@ -232,6 +232,23 @@ pub fn main() -> i32 {
         out(&format!("husk version {VERSION}\nspec: {OCI_VERSION}\n"));
         return 0;
     }
+    // Before husk opens any fd (the log file is the first): keep the
+    // caller's fds 3 .. 3+N-1 free of husk's own descriptors.
+    let (listen, preserve) = match &cli.command {
+        Some(Command::Create { args, .. } | Command::Run { args, .. }) => match crate::fds::listen_fds_from_env() {
+            Ok(l) => (l, args.preserve_fds),
+            Err(e) => {
+                eprintln!("{e:#}");
+                return 1;
+            }
+        },
+        Some(Command::Exec { args, .. }) => (0, args.preserve_fds),
+        _ => (0, 0),
+    };
+    if let Err(e) = crate::fds::reserve(listen, preserve) {
+        eprintln!("{e:#}");
+        return 1;
+    }
     let g = &cli.global;
     let json = match g.log_format.as_str() {
         "json" => true,

@@ -7,6 +7,7 @@ pub mod capabilities;
 pub mod cgroups;
 pub mod cli;
 pub mod commands;
+pub mod fds;
 pub mod hooks;
 pub mod logging;
 pub mod lsm;

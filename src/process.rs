@@ -31,7 +31,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use oci_spec::runtime::{LinuxNamespaceType, PosixRlimitType, Spec};
 use std::ffi::CString;
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use crate::bundle::Bundle;
@@ -101,7 +101,6 @@ pub struct SpawnOpts<'a> {
     pub exec_listener: &'a OwnedFd,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
-    pub preserve_fds: u32,
     pub console_socket: Option<&'a Path>,
     /// Hook state JSON sent to the init (for createContainer/startContainer).
     pub has_container_hooks: bool,
@@ -444,13 +443,9 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
     if !rootless {
         sys::prctl(libc::PR_SET_DUMPABLE, 0).context("make the init non-dumpable")?;
     }
-    // No fd of husk's caller reaches the container: everything above the
-    // preserved range is close-on-exec.
-    sys::cloexec_from(3 + o.preserve_fds).context("mark inherited fds close-on-exec")?;
-    for fd in 3..3 + o.preserve_fds as RawFd {
-        // SAFETY: F_SETFD on an integer fd; failures (not open) are ignored.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
-    }
+    // Only the caller's passed fds (3 .. 3+N-1) survive exec; every fd of
+    // husk's and every other fd of the caller's is close-on-exec.
+    crate::fds::pass_on_exec().context("mark inherited fds close-on-exec")?;
 
     let hook_state = match recv(sock)? {
         Some((b'G', st)) => st,
@@ -577,6 +572,14 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
     let exec = match spec.process() {
         Some(p) => {
             let mut p = p.clone();
+            let listen = crate::fds::listen_count();
+            if listen > 0 {
+                // Socket activation: the first fds passed are systemd's.
+                let mut env = p.env().clone().unwrap_or_default();
+                env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+                env.push(format!("LISTEN_FDS={listen}"));
+                p.set_env(Some(env));
+            }
             if o.notify_dir.is_some() {
                 let mut env = p.env().clone().unwrap_or_default();
                 env.retain(|e| !e.starts_with("NOTIFY_SOCKET="));

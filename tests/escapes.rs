@@ -118,3 +118,162 @@ fn dotdot_destination_is_refused() {
     let msg = e.err(&["run", "-b", b.to_str().unwrap(), &e.id("c")]);
     assert!(msg.contains("must not contain"), "{msg}");
 }
+
+/// husk started with exactly `fds` open above stdio (each on its own file
+/// `passed-<fd>`, not close-on-exec): bash applies the redirections and
+/// closes whatever else the test process inherited, then execs husk.
+fn with_fds(e: &Env, args: &[&str], fds: &[i32]) -> Command {
+    with_fds_after(e, "", args, fds)
+}
+
+/// [`with_fds`], with the shell command `before` run first in the process
+/// that becomes husk.
+fn with_fds_after(e: &Env, before: &str, args: &[&str], fds: &[i32]) -> Command {
+    let mut script = format!("{before} exec \"$0\" \"$@\"");
+    for fd in 3..64 {
+        if !fds.contains(&fd) {
+            script.push_str(&format!(" {fd}<&-"));
+            continue;
+        }
+        let f = e.base.join(format!("passed-{fd}"));
+        std::fs::write(&f, fd.to_string()).unwrap();
+        script.push_str(&format!(" {fd}<{}", f.display()));
+    }
+    let mut c = Command::new("bash");
+    c.arg("-c").arg(script).arg(HUSK).arg("--root").arg(&e.root).args(args);
+    c.stdin(std::process::Stdio::null());
+    c
+}
+
+/// The container's process lists its own fds (`ls -l /proc/$$/fd` from a
+/// child, so ls's directory fd is not among them): fd → link target.
+const LIST_FDS: &str = "ls -l /proc/$$/fd; exit 0";
+
+fn parse_fds(out: &str) -> std::collections::BTreeMap<i32, String> {
+    out.lines()
+        .filter_map(|l| {
+            let (left, target) = l.split_once(" -> ")?;
+            let fd = left.split_whitespace().last()?.parse().ok()?;
+            Some((fd, target.to_string()))
+        })
+        .collect()
+}
+
+/// Only 0, 1, 2 and the fds the caller passed, each pointing at the file
+/// the caller opened on it.
+fn assert_only_passed(out: &str, passed: &[i32], what: &str) {
+    let seen = parse_fds(out);
+    let mut want: Vec<i32> = vec![0, 1, 2];
+    want.extend(passed);
+    let got: Vec<i32> = seen.keys().copied().collect();
+    assert_eq!(got, want, "{what}: fds in the container:\n{out}");
+    for fd in passed {
+        assert!(
+            seen[fd].ends_with(&format!("/passed-{fd}")),
+            "{what}: fd {fd} points at {:?}, not the file passed on it:\n{out}",
+            seen[fd]
+        );
+    }
+}
+
+/// --preserve-fds N passes the caller's fds 3 .. 3+N-1 and nothing of
+/// husk's own: not the state directory (whose `..` leads to the host's
+/// `/`), not its sockets, also where the caller leaves holes in the range
+/// (husk's own fds would land there). create + start, run and exec alike.
+#[test]
+fn preserve_fds_pass_only_the_callers_fds() {
+    let e = Env::new("preserve");
+    let b = e.bundle("b", &["sh", "-c", LIST_FDS], |_| {});
+    let bs = b.to_str().unwrap();
+    // (--preserve-fds, fds the caller holds; 30 lies above every range)
+    let cases: [(u32, Vec<i32>); 4] = [
+        (1, vec![3, 30]),
+        (5, vec![3, 5, 7, 30]),
+        (10, vec![3]),
+        (20, (3..23).chain([30]).collect()),
+    ];
+    for (n, held) in &cases {
+        let passed: Vec<i32> = held.iter().copied().filter(|fd| *fd < 3 + *n as i32).collect();
+        let what = format!("run --preserve-fds {n} holding {held:?}");
+        let id = e.id(&format!("run{n}"));
+        let o = output_via_files(
+            with_fds(&e, &["run", "--preserve-fds", &n.to_string(), "-b", bs, &id], held),
+            &e.base,
+        );
+        assert!(o.status.success(), "{what}: {}", String::from_utf8_lossy(&o.stderr));
+        assert_only_passed(&String::from_utf8_lossy(&o.stdout), &passed, &what);
+    }
+
+    // create + start: the init holds the fds from create until it execs.
+    let id = e.id("created");
+    let out = e.base.join("created.out");
+    let mut c = with_fds(&e, &["create", "--preserve-fds", "10", "-b", bs, &id], &[3, 5]);
+    c.stdout(std::fs::File::create(&out).unwrap());
+    let st = c.status().unwrap();
+    assert!(st.success(), "create --preserve-fds 10");
+    e.ok(&["start", &id]);
+    e.wait_status(&id, "stopped");
+    assert_only_passed(
+        &std::fs::read_to_string(&out).unwrap(),
+        &[3, 5],
+        "create --preserve-fds 10",
+    );
+    e.ok(&["delete", &id]);
+
+    // exec into a running container.
+    let id = e.id("sleeper");
+    let sb = e.bundle("sleep", &["sleep", "100"], |_| {});
+    e.ok(&["run", "-d", "-b", sb.to_str().unwrap(), &id]);
+    let o = output_via_files(
+        with_fds(
+            &e,
+            &["exec", "--preserve-fds", "5", &id, "sh", "-c", LIST_FDS],
+            &[3, 6, 30],
+        ),
+        &e.base,
+    );
+    assert!(o.status.success(), "exec: {}", String::from_utf8_lossy(&o.stderr));
+    assert_only_passed(&String::from_utf8_lossy(&o.stdout), &[3, 6], "exec --preserve-fds 5");
+    e.ok(&["delete", "--force", &id]);
+}
+
+/// A range that cannot fit in the open file limit is refused, naming the flag.
+#[test]
+fn preserve_fds_beyond_the_fd_limit_is_refused() {
+    let e = Env::new("preservebig");
+    let b = e.bundle("b", &["true"], |_| {});
+    let err = e.err(&[
+        "run",
+        "--preserve-fds",
+        "4000000000",
+        "-b",
+        b.to_str().unwrap(),
+        &e.id("a"),
+    ]);
+    assert!(err.contains("--preserve-fds 4000000000"), "{err}");
+}
+
+/// Socket activation (systemd starting husk with LISTEN_FDS and its own
+/// pid in LISTEN_PID): those fds come first, then --preserve-fds, as with
+/// runc; the container's process is told LISTEN_FDS and its own pid.
+#[test]
+fn socket_activation_fds_come_before_preserved_ones() {
+    let e = Env::new("listenfds");
+    let b = e.bundle(
+        "b",
+        &["sh", "-c", "echo $LISTEN_FDS $LISTEN_PID; ls -l /proc/$$/fd; exit 0"],
+        |_| {},
+    );
+    // bash execs husk: its pid is husk's.
+    let c = with_fds_after(
+        &e,
+        "export LISTEN_FDS=2 LISTEN_PID=$$;",
+        &["run", "--preserve-fds", "1", "-b", b.to_str().unwrap(), &e.id("a")],
+        &[3, 4, 5, 6],
+    );
+    let o = output_via_files(c, &e.base);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.starts_with("2 1\n"), "{out}");
+    assert_only_passed(&out, &[3, 4, 5], "LISTEN_FDS=2 and --preserve-fds 1");
+}

@@ -119,7 +119,6 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
         exec_listener: &listener,
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
-        preserve_fds: a.preserve_fds,
         console_socket: console.as_deref(),
         has_container_hooks,
         notify_dir: notify_host.as_ref().map(|_| notify_dir.as_path()),

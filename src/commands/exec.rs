@@ -11,7 +11,7 @@
 
 use anyhow::{Context, Result, bail};
 use oci_spec::runtime::{Capabilities, Capability, Process, Spec};
-use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
@@ -243,7 +243,7 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
     if cpid == 0 {
         drop(parent);
         drop(cgroup_dir);
-        let r = exec_child(&child, &fds, &p, a.preserve_fds, console, spec.linux().as_ref());
+        let r = exec_child(&child, &fds, &p, console, spec.linux().as_ref());
         let msg = match r {
             Err(e) => format!("{e:#}"),
             Ok(never) => match never {},
@@ -308,17 +308,12 @@ fn exec_child(
     sock: &OwnedFd,
     fds: &[(&str, libc::c_int, OwnedFd)],
     p: &Process,
-    preserve_fds: u32,
     console: Option<OwnedFd>,
     linux: Option<&oci_spec::runtime::Linux>,
 ) -> Result<std::convert::Infallible> {
     sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong).context("set the parent death signal")?;
     sys::prctl(libc::PR_SET_DUMPABLE, 0).context("make the exec process non-dumpable")?;
-    sys::cloexec_from(3 + preserve_fds).context("mark inherited fds close-on-exec")?;
-    for fd in 3..3 + preserve_fds as RawFd {
-        // SAFETY: F_SETFD on an integer fd; failures (not open) are ignored.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
-    }
+    crate::fds::pass_on_exec().context("mark inherited fds close-on-exec")?;
     let state = match recv(sock)? {
         Some((b'G', st)) => String::from_utf8_lossy(&st).into_owned(),
         _ => sys::exit_now(1),
