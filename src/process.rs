@@ -425,8 +425,12 @@ pub struct Exec {
     path: CString,
     args: Vec<CString>,
     env: Vec<CString>,
-    /// A filter still to load right before execve (no_new_privs is set).
+    /// The seccomp filter, loaded right before execve.
     seccomp: Option<libseccomp::ScmpFilterContext>,
+    /// The five capability sets when they are still to apply: a filter
+    /// loaded without no_new_privs needs CAP_SYS_ADMIN until right before
+    /// execve.
+    caps: Option<crate::capabilities::Masks>,
     /// execCPUAffinity.final, applied right before execve.
     final_cpus: Option<String>,
 }
@@ -646,15 +650,29 @@ fn start_process(spec: &Spec, exec: Option<Exec>, hook_state: &[u8]) -> Result<s
     do_exec(exec)
 }
 
-/// Reset signals and execve; returns only with the exec error.
+/// The last steps before execve, in this order: CPU affinity, signals
+/// reset, then the seccomp filter (with the capability sets still to
+/// apply), so that after the filter only capset (without no_new_privs)
+/// and execve remain. Returns only with an error.
 pub fn do_exec(exec: Exec) -> Result<std::convert::Infallible> {
     if let Some(cpus) = &exec.final_cpus {
         crate::process_attrs::set_affinity(cpus).context("process.execCPUAffinity.final")?;
     }
+    sys::reset_signals().context("reset signal dispositions and mask before exec")?;
     if let Some(f) = &exec.seccomp {
-        crate::seccomp::load(f)?;
+        if let Some(caps) = &exec.caps {
+            // Without no_new_privs the kernel wants CAP_SYS_ADMIN to load a
+            // filter: the permitted capabilities are made effective for
+            // the load, and the final sets applied right after it.
+            let (_, permitted, inheritable) = sys::capget().context("capget")?;
+            sys::capset(permitted, permitted, inheritable)
+                .context("raise the effective capabilities to load seccomp")?;
+            crate::seccomp::load(f)?;
+            crate::capabilities::apply(caps)?;
+        } else {
+            crate::seccomp::load(f)?;
+        }
     }
-    sys::reset_signals();
     let argv: Vec<&std::ffi::CStr> = exec.args.iter().map(|a| a.as_c_str()).collect();
     let envp: Vec<&std::ffi::CStr> = exec.env.iter().map(|a| a.as_c_str()).collect();
     let e = match nix::unistd::execve(&exec.path, &argv, &envp) {
@@ -875,16 +893,16 @@ pub fn prepare_process(p: &oci_spec::runtime::Process, linux: Option<&oci_spec::
         Ok(c) if c.starts_with("/") => {}
         _ => bail!("process.cwd {:?} is not inside the container root", cwd),
     }
-    if !nnp && let Some(f) = &filter {
-        // Without no_new_privs the kernel wants CAP_SYS_ADMIN to load a
-        // filter. It is loaded after the cwd check (profiles may deny
-        // getcwd) with the permitted capabilities made effective for a
-        // moment, before the final sets are applied.
-        let (_, permitted, inheritable) = sys::capget().context("capget")?;
-        sys::capset(permitted, permitted, inheritable).context("raise the effective capabilities to load seccomp")?;
-        crate::seccomp::load(f)?;
-    }
-    crate::capabilities::apply(&caps)?;
+    // A filter loaded without no_new_privs needs CAP_SYS_ADMIN: then the
+    // final sets wait for it, right before execve. Otherwise they apply
+    // now, so startContainer hooks run with the container's capabilities
+    // (as runc's do).
+    let caps = if filter.is_some() && !nnp {
+        Some(caps)
+    } else {
+        crate::capabilities::apply(&caps)?;
+        None
+    };
     if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
         crate::lsm::apparmor_exec(profile)?;
     }
@@ -905,7 +923,8 @@ pub fn prepare_process(p: &oci_spec::runtime::Process, linux: Option<&oci_spec::
             .map(|a| cs(a, "process.args entry"))
             .collect::<Result<_>>()?,
         env: env.iter().map(|e| cs(e, "process.env entry")).collect::<Result<_>>()?,
-        seccomp: if nnp { filter } else { None },
+        seccomp: filter,
+        caps,
         final_cpus: p
             .exec_cpu_affinity()
             .as_ref()

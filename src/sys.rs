@@ -278,23 +278,47 @@ pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> io::Result<()
 /// Reset every catchable signal to its default action and unblock all
 /// signals: the entrypoint must not inherit husk's dispositions (Rust's
 /// runtime ignores SIGPIPE) or its blocked mask.
-pub fn reset_signals() {
+pub fn reset_signals() -> io::Result<()> {
+    // The raw system call, not glibc's sigaction: glibc refuses signals 32
+    // and 33 (its own), but a caller may have left them ignored, and an
+    // ignored signal stays ignored across exec. An all-zero kernel
+    // sigaction is SIG_DFL with no flags and an empty mask, whatever the
+    // architecture's field order.
+    let dfl = [0u64; 4];
     for sig in 1..=64 {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: setting a default disposition is always valid; errors for
-        // reserved signal numbers are ignored on purpose.
-        unsafe {
-            libc::signal(sig, libc::SIG_DFL);
+        // SAFETY: rt_sigaction with a valid, zeroed struct large enough for
+        // the kernel's sigaction, no old action, and the kernel's sigset size.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                dfl.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            )
+        };
+        if r != 0 {
+            let e = io::Error::last_os_error();
+            return Err(io::Error::new(
+                e.kind(),
+                format!("reset the disposition of signal {sig}: {e}"),
+            ));
         }
     }
     // SAFETY: an empty, initialised set passed to sigprocmask.
-    unsafe {
+    let r = unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
-        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut())
+    };
+    if r != 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(e.kind(), format!("unblock all signals: {e}")));
     }
+    Ok(())
 }
 
 /// Block all signals, returning the previous mask.

@@ -395,6 +395,39 @@ fn scheduler_ioprio_personality_affinity() {
     assert_eq!(out, "i686\nCpus_allowed_list:0\n5 3\n");
 }
 
+/// The signal mask and dispositions are reset before the seccomp filter
+/// is loaded: a profile that denies rt_sigaction and rt_sigprocmask must
+/// not leave the entrypoint with signals blocked (`run` blocks them all)
+/// or SIGPIPE ignored (husk's own runtime ignores it). With and without
+/// no_new_privs (the filter is loaded at different points).
+#[test]
+fn signals_are_reset_under_a_profile_that_denies_signal_syscalls() {
+    let e = Env::new("sigreset");
+    for nnp in [true, false] {
+        let name = if nnp { "nnp" } else { "privileged" };
+        let b = e.bundle(name, &["cat", "/proc/self/status"], |v| {
+            v["process"]["noNewPrivileges"] = json!(nnp);
+            v["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [
+                    {"names": ["rt_sigaction", "rt_sigprocmask"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}
+                ]
+            });
+        });
+        let o = e.run(&b, &e.id(name));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        for field in ["SigBlk:", "SigIgn:"] {
+            let line = out.lines().find(|l| l.starts_with(field)).unwrap_or_default();
+            assert_eq!(
+                line.split_whitespace().nth(1),
+                Some("0000000000000000"),
+                "{name}: {line}\n{out}"
+            );
+        }
+    }
+}
+
 #[test]
 fn seccomp_notify_hands_the_fd_to_an_agent() {
     use std::os::fd::AsRawFd;
