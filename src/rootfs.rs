@@ -345,9 +345,12 @@ pub fn prepare(s: &Setup) -> Result<()> {
             .filter(|f| !f.intersects(MsFlags::MS_SHARED | MsFlags::MS_UNBINDABLE))
             .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
         do_mount(None, "/", None, prop | MsFlags::MS_REC, None).context("make / a slave mount (rootfsPropagation)")?;
-        do_mount(Some(rootfs), rootfs, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)
-            .with_context(|| format!("bind mount the rootfs {rootfs} onto itself"))?;
     }
+    // Every mount below lands on this one. Without a mount namespace (the
+    // host's): `root.readonly` has a mount of its own to remount, and one
+    // detach of it (`unmount_down_to`) takes every mount of the container.
+    do_mount(Some(rootfs), rootfs, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)
+        .with_context(|| format!("bind mount the rootfs {rootfs} onto itself"))?;
     let root = nix::fcntl::open(
         s.rootfs,
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
@@ -757,6 +760,15 @@ pub fn cgroup_hierarchies(mountinfo: &str) -> Vec<Hierarchy> {
         if fstype != "cgroup" && fstype != "cgroup2" {
             continue;
         }
+        // Only the host's hierarchies: in a mount namespace shared with
+        // other containers (none of their own), theirs show up too, under
+        // their rootfs. One entry per mount point.
+        let mountpoint = l[4];
+        let at_home =
+            mountpoint == "/sys/fs/cgroup" || Path::new(mountpoint).parent() == Some(Path::new("/sys/fs/cgroup"));
+        if !at_home || v.iter().any(|h: &Hierarchy| h.mountpoint == mountpoint) {
+            continue;
+        }
         let controllers = if fstype == "cgroup2" {
             String::new()
         } else {
@@ -781,7 +793,7 @@ pub fn cgroup_hierarchies(mountinfo: &str) -> Vec<Hierarchy> {
                 .join(",")
         };
         v.push(Hierarchy {
-            mountpoint: l[4].to_string(),
+            mountpoint: mountpoint.to_string(),
             root: l[3].to_string(),
             fstype: fstype.to_string(),
             controllers,
@@ -975,6 +987,41 @@ fn write_sysctl(key: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// The id of the mount `path` lies on (the topmost one when `path` is a
+/// mount point), from statx.
+pub fn mount_id(path: &Path) -> Result<u64> {
+    let c = crate::sys::cstr(path).with_context(|| format!("path {}", path.display()))?;
+    // SAFETY: statx fills a zeroed struct of the right type; the path is a
+    // valid C string.
+    let (r, st) = unsafe {
+        let mut st: libc::statx = std::mem::zeroed();
+        let r = libc::statx(libc::AT_FDCWD, c.as_ptr(), 0, libc::STATX_MNT_ID, &mut st);
+        (r, st)
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error()).with_context(|| format!("statx {}", path.display()));
+    }
+    if st.stx_mask & libc::STATX_MNT_ID == 0 {
+        bail!("statx {}: the kernel gave no mount id", path.display());
+    }
+    Ok(st.stx_mnt_id)
+}
+
+/// Undo a container's mounts made in a mount namespace it shares (the
+/// host's): detach the mounts stacked on `path` until the one it lay on
+/// before (`before`, from [`mount_id`]) is on top again. The rootfs bind
+/// carries every other mount of the container, so this is one detach.
+pub fn unmount_down_to(path: &Path, before: u64) -> Result<()> {
+    for _ in 0..16 {
+        if mount_id(path)? == before {
+            return Ok(());
+        }
+        nix::mount::umount2(path, nix::mount::MntFlags::MNT_DETACH)
+            .with_context(|| format!("detach the container's mounts on {}", path.display()))?;
+    }
+    bail!("{}: still covered by mounts after 16 detaches", path.display())
+}
+
 /// Switch the process root to the rootfs.
 pub fn pivot(rootfs: &Path, new_mnt_ns: bool, no_pivot: bool) -> Result<()> {
     nix::unistd::chdir(rootfs).with_context(|| format!("chdir {}", rootfs.display()))?;
@@ -1046,7 +1093,9 @@ mod tests {
         let mi = "30 25 0:26 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755\n\
                   31 30 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw,nsdelegate\n\
                   33 30 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n\
-                  34 30 0:30 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n";
+                  34 30 0:30 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n\
+                  40 39 0:29 / /tmp/rootfs/sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n\
+                  41 30 0:30 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n";
         let h = cgroup_hierarchies(mi);
         assert_eq!(h.len(), 3);
         assert_eq!(h[0].fstype, "cgroup2");

@@ -88,7 +88,15 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
         dir: Some(dir.clone()),
         pid: None,
         cgroup: None,
+        host_mounts: None,
     };
+    // Without a mount namespace of its own the init mounts in husk's: a
+    // failed create detaches them (in a namespace joined by path they
+    // vanish with the last process in it, or belong to its owner).
+    let ns = crate::namespaces::Plan::from_spec(&b.spec);
+    if !ns.has(oci_spec::runtime::LinuxNamespaceType::Mount) {
+        guard.host_mounts = Some((b.rootfs.clone(), crate::rootfs::mount_id(&b.rootfs)?));
+    }
     let cgroup = crate::logging::step("create the cgroup and apply linux.resources", String::new, || {
         make_cgroup(&b, id, a.rootless)
     })?;
@@ -267,11 +275,15 @@ pub fn container_resources(b: &Bundle) -> oci_spec::runtime::LinuxResources {
     res
 }
 
-/// Undo a half-made create: kill the init, remove its cgroup and the state directory.
+/// Undo a half-made create: kill the init, detach what it mounted in
+/// husk's mount namespace, remove its cgroup and the state directory.
 struct Cleanup {
     dir: Option<PathBuf>,
     pid: Option<i32>,
     cgroup: Option<crate::cgroups::Cgroup>,
+    /// The rootfs and the id of the mount it lay on before the init
+    /// mounted there (no mount namespace of its own).
+    host_mounts: Option<(PathBuf, u64)>,
 }
 
 impl Cleanup {
@@ -279,6 +291,7 @@ impl Cleanup {
         self.dir = None;
         self.pid = None;
         self.cgroup = None;
+        self.host_mounts = None;
     }
 }
 
@@ -286,6 +299,11 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         if let Some(pid) = self.pid.take() {
             process::kill_and_reap(pid);
+        }
+        if let Some((rootfs, before)) = self.host_mounts.take()
+            && let Err(e) = crate::rootfs::unmount_down_to(&rootfs, before)
+        {
+            crate::warn!("undo the mounts of a failed create: {e:#}");
         }
         if let Some(cg) = self.cgroup.take() {
             let _ = cg.kill_all(libc::SIGKILL);
