@@ -245,6 +245,36 @@ fn create_empty(parent: &OwnedFd, name: &Path) -> nix::Result<OwnedFd> {
     )
 }
 
+/// proc and sysfs go only on a directory, never through a symlink or
+/// onto a file the rootfs put there (a symlinked /proc is an old attack,
+/// and a mount through it lands elsewhere): refused as runc refuses it.
+/// A destination that does not exist yet is made as a directory later.
+fn ordinary_directory(root: &OwnedFd, dest: &Path, typ: &str) -> Result<()> {
+    let r = rel(dest);
+    let (parent, name) = split(&r)?;
+    let pfd = match resolve(root, &parent) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("resolve {} in the rootfs", parent.display())),
+    };
+    match nix::sys::stat::fstatat(&pfd, &name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => Ok(()),
+        Ok(st) => {
+            let what = if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
+                "a symlink"
+            } else {
+                "not a directory"
+            };
+            bail!(
+                "filesystem {typ:?} must be mounted on an ordinary directory: {} in the rootfs is {what}",
+                dest.display()
+            )
+        }
+        Err(nix::errno::Errno::ENOENT) => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("stat {} in the rootfs", dest.display())),
+    }
+}
+
 fn split(r: &Path) -> Result<(PathBuf, PathBuf)> {
     let name = r
         .file_name()
@@ -477,6 +507,9 @@ fn mount_one(s: &Setup, root: &OwnedFd, m: &Mount, o: &MountOptions) -> Result<(
             do_mount(None, &fd_path(&newfd), None, *p, None).context("set propagation")?;
         }
         return Ok(());
+    }
+    if matches!(typ, "proc" | "sysfs") {
+        ordinary_directory(root, dest, typ)?;
     }
     match typ {
         "cgroup" | "cgroup2" => {

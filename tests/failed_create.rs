@@ -91,3 +91,36 @@ fn failed_create_without_a_mount_namespace_leaves_no_mounts() {
         }
     }
 }
+
+/// A rootfs whose /proc or /sys is a symlink (or a file): refused as runc
+/// refuses it, naming the filesystem and the path; before, husk mounted
+/// through the symlink.
+#[test]
+fn proc_or_sys_on_a_symlink_is_refused() {
+    let e = Env::new("procsymlink");
+    let rootfs = e.private_rootfs();
+    for (dir, fs) in [("proc", "proc"), ("sys", "sysfs")] {
+        let path = rootfs.join(dir);
+        std::fs::remove_dir_all(&path).unwrap();
+        std::fs::create_dir_all(rootfs.join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink("/elsewhere", &path).unwrap();
+        let b = e.bundle(dir, &["true"], |v| v["root"]["path"] = json!(rootfs));
+        let id = e.id(dir);
+        let err = e.err(&["create", "-b", b.to_str().unwrap(), &id]);
+        assert!(
+            err.contains(&format!(
+                "filesystem \"{fs}\" must be mounted on an ordinary directory: /{dir}"
+            )),
+            "{err}"
+        );
+        assert!(!e.root.join(&id).exists(), "state left behind");
+        // A file there is refused too.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&path, "").unwrap();
+        let err = e.err(&["create", "-b", b.to_str().unwrap(), &id]);
+        assert!(err.contains("not a directory"), "{err}");
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+    }
+    assert!(std::fs::read_dir(rootfs.join("elsewhere")).unwrap().next().is_none());
+}
