@@ -17,6 +17,22 @@ fn mounts_under(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The container's cgroup directories (default placement /husk/<id>) in
+/// every hierarchy: v1 and hybrid (/sys/fs/cgroup/<ctrl>/husk/<id>) or
+/// pure v2 (/sys/fs/cgroup/husk/<id>).
+fn cgroup_dirs(id: &str) -> Vec<std::path::PathBuf> {
+    let top = Path::new("/sys/fs/cgroup");
+    let mut v: Vec<_> = std::fs::read_dir(top)
+        .unwrap()
+        .flatten()
+        .map(|h| h.path().join("husk").join(id))
+        .chain([top.join("husk").join(id)])
+        .filter(|p| p.exists())
+        .collect();
+    v.dedup();
+    v
+}
+
 /// Detaches whatever a test left mounted on its private rootfs, so that
 /// removing the test directory never walks into a mounted /proc or /sys.
 struct Unmount<'a>(&'a Path);
@@ -85,10 +101,11 @@ fn failed_create_without_a_mount_namespace_leaves_no_mounts() {
         assert!(err.contains(want), "{err}");
         assert_eq!(mounts_under(&rootfs), Vec::<String>::new(), "after: {err}");
         assert!(!e.root.join(&id).exists(), "state left behind");
-        for hierarchy in ["pids", "memory", "unified"] {
-            let cg = Path::new("/sys/fs/cgroup").join(hierarchy).join("husk").join(&id);
-            assert!(!cg.exists(), "{} left behind", cg.display());
-        }
+        assert_eq!(
+            cgroup_dirs(&id),
+            Vec::<std::path::PathBuf>::new(),
+            "cgroups left behind"
+        );
     }
 }
 
@@ -123,4 +140,38 @@ fn proc_or_sys_on_a_symlink_is_refused() {
         std::fs::create_dir(&path).unwrap();
     }
     assert!(std::fs::read_dir(rootfs.join("elsewhere")).unwrap().next().is_none());
+}
+
+/// The last step of create failing (the pid file cannot be put in place:
+/// its path is a directory) undoes everything: init, cgroup, state and the
+/// temporary pid file.
+#[test]
+fn failed_pid_file_leaves_nothing() {
+    let e = Env::new("pidfilefail");
+    let b = e.bundle("b", &["true"], |_| {});
+    let pid_dir = e.base.join("pids");
+    let target = pid_dir.join("taken");
+    std::fs::create_dir_all(target.join("sub")).unwrap();
+    let id = e.id("a");
+    let err = e.err(&[
+        "create",
+        "--pid-file",
+        target.to_str().unwrap(),
+        "-b",
+        b.to_str().unwrap(),
+        &id,
+    ]);
+    assert!(err.contains("pid file"), "{err}");
+    assert!(!e.root.join(&id).exists(), "state left behind");
+    assert_eq!(
+        cgroup_dirs(&id),
+        Vec::<std::path::PathBuf>::new(),
+        "cgroups left behind"
+    );
+    let left: Vec<_> = std::fs::read_dir(&pid_dir)
+        .unwrap()
+        .flatten()
+        .map(|d| d.file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("taken")]);
 }

@@ -215,8 +215,13 @@ pub fn write_pid_file(p: &Path, pid: i32) -> Result<()> {
     let dir = p.parent().unwrap_or(Path::new("."));
     let name = p.file_name().context("pid file has no name")?;
     let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
-    std::fs::write(&tmp, pid.to_string()).with_context(|| format!("write pid file {}", tmp.display()))?;
-    std::fs::rename(&tmp, p).with_context(|| format!("rename pid file to {}", p.display()))
+    let r = std::fs::write(&tmp, pid.to_string())
+        .with_context(|| format!("write pid file {}", tmp.display()))
+        .and_then(|()| std::fs::rename(&tmp, p).with_context(|| format!("rename pid file to {}", p.display())));
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r
 }
 
 /// Make the container's cgroup. Rootless, a cgroup tree the user cannot

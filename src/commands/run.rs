@@ -37,30 +37,36 @@ fn run_blocked(store: &Store, id: &str, a: &CreateArgs, detach: bool, keep: bool
         relay = Some((l, path));
     }
     let created = super::create::create(store, id, &args);
-    let master = match (&relay, &created) {
-        (Some((l, path)), Ok(_)) => {
-            let _ = std::fs::remove_file(path);
-            let (conn, _) = l.accept().context("accept the console connection")?;
-            Some(crate::tty::recv_fd(&conn.into())?.1)
-        }
-        (Some((_, path)), Err(_)) => {
-            let _ = std::fs::remove_file(path);
-            None
-        }
-        _ => None,
-    };
+    if let Some((_, path)) = &relay {
+        let _ = std::fs::remove_file(path);
+    }
     let created = created?;
     drop(created.sock);
-    if let Err(e) = super::start::start(store, id) {
-        if let Ok(c) = store.open(id, true) {
-            if let Ok(Some(fd)) = super::kill::init_pidfd(&c) {
-                let _ = crate::sys::pidfd_send_signal(&fd, libc::SIGKILL);
+    // From here on a failure must not leave the created container behind.
+    let started = (|| -> Result<Option<std::os::fd::OwnedFd>> {
+        let master = match &relay {
+            Some((l, _)) => {
+                let (conn, _) = l.accept().context("accept the console connection")?;
+                Some(crate::tty::recv_fd(&conn.into())?.1)
             }
-            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(created.pid), None);
-            let _ = super::delete::destroy(&c);
+            None => None,
+        };
+        super::start::start(store, id)?;
+        Ok(master)
+    })();
+    let master = match started {
+        Ok(m) => m,
+        Err(e) => {
+            if let Ok(c) = store.open(id, true) {
+                if let Ok(Some(fd)) = super::kill::init_pidfd(&c) {
+                    let _ = crate::sys::pidfd_send_signal(&fd, libc::SIGKILL);
+                }
+                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(created.pid), None);
+                let _ = super::delete::destroy(&c);
+            }
+            return Err(e);
         }
-        return Err(e);
-    }
+    };
     if detach {
         return Ok(0);
     }
