@@ -198,6 +198,22 @@ pub fn cloexec_from(from: u32) -> io::Result<()> {
     cvt(r).map(|_| ())
 }
 
+/// Pass fds 3 .. 3 + `preserve` on (clear their close-on-exec flag) and
+/// mark every fd above them close-on-exec. `--preserve-fds` is at most
+/// i32::MAX - 3 (cli::preserve_fds_range): a larger count is EINVAL.
+pub fn preserve_fds(preserve: u32) -> io::Result<()> {
+    let end = 3u32
+        .checked_add(preserve)
+        .and_then(|e| libc::c_int::try_from(e).ok())
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    cloexec_from(end.unsigned_abs())?;
+    for fd in 3..end {
+        // SAFETY: F_SETFD on an integer fd; failures (not open) are ignored.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    }
+    Ok(())
+}
+
 pub fn prctl(option: i32, arg2: libc::c_ulong) -> io::Result<()> {
     // SAFETY: prctl with integer arguments only.
     let r = unsafe { libc::prctl(option, arg2, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) };

@@ -11,7 +11,7 @@
 
 use anyhow::{Context, Result, bail};
 use oci_spec::runtime::{Capabilities, Capability, Process, Spec};
-use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
@@ -58,7 +58,7 @@ pub struct ExecArgs {
     pub pid_file: Option<PathBuf>,
     #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
-    #[arg(long = "preserve-fds", default_value_t = 0)]
+    #[arg(long = "preserve-fds", default_value_t = 0, value_parser = crate::cli::preserve_fds_range())]
     pub preserve_fds: u32,
     /// Run in this sub-cgroup of the container (cgroup v2 / per-controller v1).
     #[arg(long)]
@@ -197,6 +197,12 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
     if p.args().as_ref().is_none_or(|v| v.is_empty()) {
         bail!("process.args must not be empty");
     }
+    if let Some(problem) = crate::bundle::process_ranges(&p).into_iter().next() {
+        match &a.process {
+            Some(f) => bail!("--process {}: {}", f.display(), problem.message),
+            None => bail!("{}", problem.message),
+        }
+    }
     crate::lsm::check_apparmor(p.apparmor_profile().as_deref())?;
     let terminal = p.terminal().unwrap_or(false);
     if terminal && a.console_socket.is_none() {
@@ -314,11 +320,7 @@ fn exec_child(
 ) -> Result<std::convert::Infallible> {
     sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong).context("set the parent death signal")?;
     sys::prctl(libc::PR_SET_DUMPABLE, 0).context("make the exec process non-dumpable")?;
-    sys::cloexec_from(3 + preserve_fds).context("mark inherited fds close-on-exec")?;
-    for fd in 3..3 + preserve_fds as RawFd {
-        // SAFETY: F_SETFD on an integer fd; failures (not open) are ignored.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
-    }
+    sys::preserve_fds(preserve_fds).context("mark inherited fds close-on-exec")?;
     let state = match recv(sock)? {
         Some((b'G', st)) => String::from_utf8_lossy(&st).into_owned(),
         _ => sys::exit_now(1),
