@@ -137,6 +137,9 @@ pub fn problems(spec: &Spec) -> Vec<Problem> {
                 );
             }
         }
+        for pr in process_ranges(p) {
+            e(pr.path, pr.message);
+        }
     }
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         if !m.destination().is_absolute() {
@@ -211,6 +214,57 @@ pub fn problems(spec: &Spec) -> Vec<Problem> {
                     format!("linux.devices[{i}].path {:?} must be absolute", d.path()),
                 );
             }
+            // A device number is 12 bits of major and 20 of minor (fifos have none).
+            if d.typ() != oci_spec::runtime::LinuxDeviceType::P {
+                for (field, v, hi) in [("major", d.major(), 4095), ("minor", d.minor(), 1_048_575)] {
+                    if let Some(p) = out_of_range(format!("linux.devices[{i}].{field}"), v, 0, hi) {
+                        e(p.path, p.message);
+                    }
+                }
+            }
+        }
+        for (i, r) in l
+            .resources()
+            .as_ref()
+            .and_then(|r| r.devices().as_ref())
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            for (field, v) in [("major", r.major()), ("minor", r.minor())] {
+                if let Some(v) = v.filter(|v| *v != -1 && u32::try_from(*v).is_err()) {
+                    let path = format!("linux.resources.devices[{i}].{field}");
+                    e(
+                        path.clone(),
+                        format!("{path} {v} is out of range (-1 for any, or 0 to {})", u32::MAX),
+                    );
+                }
+            }
+        }
+        for (name, maps) in [("uidMappings", l.uid_mappings()), ("gidMappings", l.gid_mappings())] {
+            for (i, m) in maps.iter().flatten().enumerate() {
+                for p in id_mapping_problems(&format!("linux.{name}[{i}]"), m) {
+                    e(p.path, p.message);
+                }
+            }
+        }
+        let mut clocks: Vec<_> = l.time_offsets().iter().flatten().collect();
+        clocks.sort_by(|a, b| a.0.cmp(b.0));
+        for (clock, off) in clocks {
+            if clock != "monotonic" && clock != "boottime" {
+                e(
+                    format!("linux.timeOffsets.{clock}"),
+                    format!("linux.timeOffsets: unknown clock {clock:?} (monotonic or boottime)"),
+                );
+            }
+            if let Some(p) = out_of_range(
+                format!("linux.timeOffsets.{clock}.nanosecs"),
+                off.nanosecs().unwrap_or(0),
+                0,
+                999_999_999,
+            ) {
+                e(p.path, p.message);
+            }
         }
         let mut keys: Vec<&String> = l.sysctl().iter().flat_map(|m| m.keys()).collect();
         keys.sort();
@@ -241,6 +295,74 @@ pub fn problems(spec: &Spec) -> Vec<Problem> {
             "domainname".into(),
             "domainname is set but the config has no uts namespace".into(),
         );
+    }
+    out
+}
+
+/// A problem when `v` is outside `lo..=hi`: it names the field and the range.
+fn out_of_range<T: PartialOrd + std::fmt::Display>(path: String, v: T, lo: T, hi: T) -> Option<Problem> {
+    (v < lo || v > hi).then(|| Problem {
+        message: format!("{path} {v} is out of range ({lo} to {hi})"),
+        path,
+    })
+}
+
+/// Numbers of a process that must fit what the kernel takes: checked for
+/// config.json's process and for `exec`'s.
+pub fn process_ranges(p: &oci_spec::runtime::Process) -> Vec<Problem> {
+    let mut out = Vec::new();
+    if let Some(sz) = p.console_size() {
+        // The kernel's winsize has 16-bit sides.
+        for (side, v) in [("height", sz.height()), ("width", sz.width())] {
+            out.extend(out_of_range(
+                format!("process.consoleSize.{side}"),
+                v,
+                0,
+                u64::from(u16::MAX),
+            ));
+        }
+    }
+    if let Some(v) = p.oom_score_adj() {
+        out.extend(out_of_range("process.oomScoreAdj".into(), v, -1000, 1000));
+    }
+    if let Some(v) = p.user().umask()
+        && v > 0o777
+    {
+        out.push(Problem {
+            path: "process.user.umask".into(),
+            message: format!("process.user.umask {v} is out of range (0 to 511, which is octal 0777)"),
+        });
+    }
+    if let Some(s) = p.scheduler() {
+        if let Some(v) = *s.nice() {
+            out.extend(out_of_range("process.scheduler.nice".into(), v, -20, 19));
+        }
+        if let Some(v) = *s.priority() {
+            out.extend(out_of_range("process.scheduler.priority".into(), v, 0, 99));
+        }
+    }
+    out
+}
+
+/// One uid/gid mapping: the kernel wants at least one id, and neither range
+/// may reach 4294967295 (no valid id).
+fn id_mapping_problems(path: &str, m: &oci_spec::runtime::LinuxIdMapping) -> Vec<Problem> {
+    let last = u32::MAX - 1;
+    let mut out = Vec::new();
+    for (field, v) in [("containerID", m.container_id()), ("hostID", m.host_id())] {
+        out.extend(out_of_range(format!("{path}.{field}"), v, 0, last));
+    }
+    if out.is_empty() {
+        let most = u32::MAX - m.container_id().max(m.host_id());
+        out.extend(out_of_range(format!("{path}.size"), m.size(), 1, most).map(|mut p| {
+            p.message.push_str(&format!(
+                ": the ids mapped from containerID {} and from hostID {} must end below {}",
+                m.container_id(),
+                m.host_id(),
+                u32::MAX
+            ));
+            p
+        }));
     }
     out
 }
@@ -375,6 +497,73 @@ mod tests {
         let mut v = base();
         v["process"]["capabilities"] = serde_json::json!({"bounding": ["CAP_NOPE"]});
         assert!(check(v).is_err());
+    }
+
+    #[test]
+    fn numbers_must_fit_where_they_go() {
+        let err = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut v = base();
+            edit(&mut v);
+            check(v).err().map(|e| e.to_string())
+        };
+        assert_eq!(
+            err(&|v| v["process"]["consoleSize"] = serde_json::json!({"height": 65536, "width": 80})).as_deref(),
+            Some("process.consoleSize.height 65536 is out of range (0 to 65535)")
+        );
+        assert_eq!(
+            err(&|v| v["process"]["consoleSize"] = serde_json::json!({"height": 65535, "width": 0})),
+            None
+        );
+        assert_eq!(
+            err(&|v| v["process"]["oomScoreAdj"] = serde_json::json!(-1001)).as_deref(),
+            Some("process.oomScoreAdj -1001 is out of range (-1000 to 1000)")
+        );
+        assert_eq!(err(&|v| v["process"]["user"]["umask"] = serde_json::json!(0o777)), None);
+        assert_eq!(
+            err(&|v| v["process"]["scheduler"] = serde_json::json!({"policy": "SCHED_OTHER", "nice": 20})).as_deref(),
+            Some("process.scheduler.nice 20 is out of range (-20 to 19)")
+        );
+        assert_eq!(
+            err(&|v| v["linux"]["devices"] =
+                serde_json::json!([{"path": "/dev/x", "type": "b", "major": -1, "minor": 0}]))
+            .as_deref(),
+            Some("linux.devices[0].major -1 is out of range (0 to 4095)")
+        );
+        // A fifo has no device number to check.
+        assert_eq!(
+            err(&|v| v["linux"]["devices"] =
+                serde_json::json!([{"path": "/dev/f", "type": "p", "major": -5, "minor": -5}])),
+            None
+        );
+        assert_eq!(
+            err(&|v| v["linux"]["resources"] =
+                serde_json::json!({"devices": [{"allow": false, "major": -1, "minor": -1}]})),
+            None
+        );
+    }
+
+    #[test]
+    fn id_mappings_stay_below_the_invalid_id() {
+        let map = |c: u32, h: u32, n: u32| {
+            let m: oci_spec::runtime::LinuxIdMapping =
+                serde_json::from_value(serde_json::json!({"containerID": c, "hostID": h, "size": n})).unwrap();
+            id_mapping_problems("linux.uidMappings[0]", &m)
+                .into_iter()
+                .map(|p| p.message)
+                .collect::<Vec<_>>()
+        };
+        assert!(map(0, 0, u32::MAX).is_empty());
+        assert!(map(u32::MAX - 1, 0, 1).is_empty());
+        assert_eq!(
+            map(0, 100_000, 0),
+            [
+                "linux.uidMappings[0].size 0 is out of range (1 to 4294867295): the ids mapped from containerID 0 and from hostID 100000 must end below 4294967295"
+            ]
+        );
+        assert_eq!(
+            map(u32::MAX, 0, 1),
+            ["linux.uidMappings[0].containerID 4294967295 is out of range (0 to 4294967294)"]
+        );
     }
 
     #[test]

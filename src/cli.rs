@@ -51,6 +51,11 @@ pub struct Global {
     pub criu: Option<String>,
 }
 
+/// `--preserve-fds N` passes fds 3 to N+2: the last must be a valid fd number.
+pub fn preserve_fds_range() -> clap::builder::RangedI64ValueParser<u32> {
+    clap::value_parser!(u32).range(0..=i64::from(i32::MAX) - 3)
+}
+
 #[derive(Args, Debug, Clone, Default)]
 pub struct CreateArgs {
     /// Path to the bundle directory.
@@ -69,7 +74,7 @@ pub struct CreateArgs {
     #[arg(long = "no-new-keyring")]
     pub no_new_keyring: bool,
     /// Pass this many extra fds (3, 4, ...) to the container process.
-    #[arg(long = "preserve-fds", default_value_t = 0)]
+    #[arg(long = "preserve-fds", default_value_t = 0, value_parser = preserve_fds_range())]
     pub preserve_fds: u32,
     /// Rootless mode (from the global --rootless, or not running as root).
     #[arg(skip)]

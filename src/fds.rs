@@ -55,7 +55,7 @@ pub fn reserve(listen: u32, preserve: u32) -> Result<()> {
         .checked_add(preserve)
         .context("LISTEN_FDS + --preserve-fds is too large")?;
     let limit = nofile_limit();
-    if u64::from(count) + 3 > limit {
+    if u64::from(count) + 3 > limit || RawFd::try_from(u64::from(count) + 3).is_err() {
         bail!(
             "--preserve-fds {preserve}{}: fds up to {} do not fit in the open file limit ({limit})",
             if listen > 0 {

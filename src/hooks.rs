@@ -6,7 +6,8 @@ use oci_spec::runtime::Hook;
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 /// Run hooks in order; the first failure stops and is returned.
 pub fn run_all(kind: &str, hooks: &[Hook], state: &str) -> Result<()> {
@@ -42,72 +43,12 @@ fn run_one(h: &Hook, state: &str) -> Result<()> {
     }
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().with_context(|| format!("start {}", path.display()))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A hook that does not read its stdin is not an error.
-        let _ = stdin.write_all(state.as_bytes());
+    let r = supervise(&mut child, h, state.as_bytes());
+    if r.is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
     }
-    let pidfd = crate::sys::pidfd_open(child.id() as i32).context("pidfd_open for the hook")?;
-    let mut out = child.stdout.take();
-    let mut err = child.stderr.take();
-    let mut output = Vec::new();
-    let deadline = h
-        .timeout()
-        .filter(|t| *t > 0)
-        .map(|t| std::time::Instant::now() + std::time::Duration::from_secs(t as u64));
-    let mut exited = false;
-    while !exited {
-        let timeout_ms = match deadline {
-            Some(d) => {
-                let left = d.saturating_duration_since(std::time::Instant::now());
-                if left.is_zero() {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    bail!("timed out after {}s and was killed", h.timeout().unwrap_or(0));
-                }
-                left.as_millis().min(i32::MAX as u128) as i32
-            }
-            None => -1,
-        };
-        let mut fds = vec![nix::poll::PollFd::new(pidfd.as_fd(), nix::poll::PollFlags::POLLIN)];
-        if let Some(o) = &out {
-            fds.push(nix::poll::PollFd::new(o.as_fd(), nix::poll::PollFlags::POLLIN));
-        }
-        if let Some(e) = &err {
-            fds.push(nix::poll::PollFd::new(e.as_fd(), nix::poll::PollFlags::POLLIN));
-        }
-        let t = if timeout_ms < 0 {
-            nix::poll::PollTimeout::NONE
-        } else {
-            nix::poll::PollTimeout::try_from(timeout_ms).unwrap_or(nix::poll::PollTimeout::MAX)
-        };
-        match nix::poll::poll(&mut fds, t) {
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e).context("poll the hook"),
-        }
-        let ready: Vec<bool> = fds.iter().map(|f| f.any().unwrap_or(false)).collect();
-        exited = ready[0];
-        let mut idx = 1;
-        if out.is_some() {
-            if ready[idx] && drain(&mut out, &mut output) {
-                out = None;
-            }
-            idx += 1;
-        }
-        if err.is_some() && ready[idx] && drain(&mut err, &mut output) {
-            err = None;
-        }
-    }
-    // The hook exited: read what is left (its pipes may be held by children; do not wait on them).
-    if let Some(f) = out.as_mut() {
-        let _ = nix::fcntl::fcntl(f.as_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
-        let _ = f.read_to_end(&mut output);
-    }
-    if let Some(f) = err.as_mut() {
-        let _ = nix::fcntl::fcntl(f.as_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
-        let _ = f.read_to_end(&mut output);
-    }
-    let status = child.wait().context("wait for the hook")?;
+    let (status, output) = r?;
     let text = String::from_utf8_lossy(&output);
     for line in text.lines() {
         crate::logging::log(crate::logging::Level::Info, &format!("hook {}: {line}", path.display()));
@@ -120,6 +61,129 @@ fn run_one(h: &Hook, state: &str) -> Result<()> {
         bail!("exited with {status}: {tail}");
     }
     Ok(())
+}
+
+/// Feed the hook its state, collect its output and wait for it to exit,
+/// all in one poll loop bounded by the hook's timeout (none: no bound, as
+/// runc). Its stdin is written without blocking, so a hook that never
+/// reads it cannot hold husk past the deadline; one that exits without
+/// reading it (EPIPE) is not an error, as with runc. No thread: the
+/// process that forks containers stays single-threaded.
+fn supervise(child: &mut Child, h: &Hook, input: &[u8]) -> Result<(ExitStatus, Vec<u8>)> {
+    use nix::poll::{PollFd, PollFlags};
+    let pidfd = crate::sys::pidfd_open(child.id() as i32).context("pidfd_open for the hook")?;
+    let mut out = child.stdout.take();
+    let mut err = child.stderr.take();
+    let mut stdin = child.stdin.take().filter(|_| !input.is_empty());
+    if let Some(s) = &stdin {
+        nix::fcntl::fcntl(s.as_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))
+            .context("make the hook's stdin non-blocking")?;
+    }
+    let mut written = 0;
+    let mut output = Vec::new();
+    // A timeout past what the clock can count is no deadline at all.
+    let deadline = h
+        .timeout()
+        .filter(|t| *t > 0)
+        .and_then(|t| Instant::now().checked_add(Duration::from_secs(t.unsigned_abs())));
+    loop {
+        let timeout = match deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    let unread = if written < input.len() {
+                        format!(
+                            " (it had not taken its state from stdin: {written} of {} bytes written)",
+                            input.len()
+                        )
+                    } else {
+                        String::new()
+                    };
+                    bail!("timed out after {}s and was killed{unread}", h.timeout().unwrap_or(0));
+                }
+                // Round up: a poll that wakes a little early just loops.
+                let ms = left.as_millis().saturating_add(1);
+                nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX)
+            }
+            None => nix::poll::PollTimeout::NONE,
+        };
+        let mut fds = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        let out_i = out.as_ref().map(|f| {
+            fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
+            fds.len() - 1
+        });
+        let err_i = err.as_ref().map(|f| {
+            fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
+            fds.len() - 1
+        });
+        let in_i = stdin.as_ref().map(|f| {
+            fds.push(PollFd::new(f.as_fd(), PollFlags::POLLOUT));
+            fds.len() - 1
+        });
+        match nix::poll::poll(&mut fds, timeout) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e).context("poll the hook"),
+        }
+        let ready: Vec<bool> = fds.iter().map(|f| f.any().unwrap_or(false)).collect();
+        drop(fds);
+        let is_ready = |i: Option<usize>| i.and_then(|i| ready.get(i).copied()).unwrap_or(false);
+        if is_ready(in_i) {
+            feed(&mut stdin, input, &mut written);
+        }
+        if is_ready(out_i) && drain(&mut out, &mut output) {
+            out = None;
+        }
+        if is_ready(err_i) && drain(&mut err, &mut output) {
+            err = None;
+        }
+        if is_ready(Some(0)) {
+            break;
+        }
+    }
+    drop(stdin);
+    // The hook exited: read what is left (its pipes may be held by children; do not wait on them).
+    drain_rest(out, &mut output);
+    drain_rest(err, &mut output);
+    let status = child.wait().context("wait for the hook")?;
+    Ok((status, output))
+}
+
+/// Read what a pipe holds now, without waiting for more.
+fn drain_rest<R: Read + AsFd>(f: Option<R>, buf: &mut Vec<u8>) {
+    if let Some(mut f) = f {
+        let _ = nix::fcntl::fcntl(f.as_fd(), nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
+        let _ = f.read_to_end(buf);
+    }
+}
+
+/// Write what the pipe takes now; stdin is closed (EOF for the hook) once
+/// everything is written, or dropped when the hook closed its end.
+fn feed(stdin: &mut Option<ChildStdin>, input: &[u8], written: &mut usize) {
+    let Some(s) = stdin.as_mut() else { return };
+    loop {
+        let rest = input.get(*written..).unwrap_or_default();
+        if rest.is_empty() {
+            *stdin = None;
+            return;
+        }
+        match s.write(rest) {
+            Ok(0) => {
+                *stdin = None;
+                return;
+            }
+            Ok(n) => *written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+            // EPIPE: the hook does not read its stdin; not an error on its own.
+            Err(_) => {
+                *stdin = None;
+                return;
+            }
+        }
+    }
 }
 
 /// Read what is available; true at EOF.

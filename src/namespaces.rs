@@ -126,5 +126,12 @@ pub fn unshare_time(offsets: &[(String, i64, u32)]) -> Result<()> {
         };
         text.push_str(&format!("{id} {secs} {nanos}\n"));
     }
-    std::fs::write("/proc/self/timens_offsets", text).context("write /proc/self/timens_offsets")
+    // The kernel checks the seconds against the clock: ERANGE when the
+    // container's clock would go below zero or too far ahead.
+    std::fs::write("/proc/self/timens_offsets", &text).with_context(|| {
+        format!(
+            "linux.timeOffsets: write {:?} to /proc/self/timens_offsets",
+            text.trim_end()
+        )
+    })
 }

@@ -719,25 +719,30 @@ pub fn interpreter_of(data: &[u8]) -> Option<String> {
     if data.len() < 52 || &data[..4] != b"\x7fELF" || data[5] != 1 {
         return None;
     }
-    let u16_at = |o: usize| Some(u16::from_le_bytes(data.get(o..o + 2)?.try_into().ok()?) as usize);
-    let u32_at = |o: usize| Some(u32::from_le_bytes(data.get(o..o + 4)?.try_into().ok()?) as usize);
-    let u64_at = |o: usize| Some(u64::from_le_bytes(data.get(o..o + 8)?.try_into().ok()?) as usize);
+    let u16_at = |o: usize| {
+        Some(usize::from(u16::from_le_bytes(
+            data.get(o..o.checked_add(2)?)?.try_into().ok()?,
+        )))
+    };
+    let u32_at = |o: usize| usize::try_from(u32::from_le_bytes(data.get(o..o.checked_add(4)?)?.try_into().ok()?)).ok();
+    let u64_at = |o: usize| usize::try_from(u64::from_le_bytes(data.get(o..o.checked_add(8)?)?.try_into().ok()?)).ok();
     let is64 = data[4] == 2;
     let (phoff, phentsize, phnum) = if is64 {
         (u64_at(32)?, u16_at(54)?, u16_at(56)?)
     } else {
         (u32_at(28)?, u16_at(42)?, u16_at(44)?)
     };
+    // Offsets come from the file (the container image): checked arithmetic.
     for i in 0..phnum.min(64) {
-        let ph = phoff + i * phentsize;
+        let ph = phoff.checked_add(i.checked_mul(phentsize)?)?;
         if u32_at(ph)? == 3 {
             // PT_INTERP
             let (off, size) = if is64 {
-                (u64_at(ph + 8)?, u64_at(ph + 32)?)
+                (u64_at(ph.checked_add(8)?)?, u64_at(ph.checked_add(32)?)?)
             } else {
-                (u32_at(ph + 4)?, u32_at(ph + 16)?)
+                (u32_at(ph.checked_add(4)?)?, u32_at(ph.checked_add(16)?)?)
             };
-            let raw = data.get(off..off + size)?;
+            let raw = data.get(off..off.checked_add(size)?)?;
             let end = raw.iter().position(|b| *b == 0).unwrap_or(raw.len());
             return Some(String::from_utf8_lossy(&raw[..end]).into_owned());
         }
@@ -997,6 +1002,31 @@ mod tests {
             assert_eq!(interpreter_of(&bb), None);
         }
         assert_eq!(interpreter_of(b"plain text"), None);
+    }
+
+    /// The header's offsets are the image's to choose: none may overflow.
+    #[test]
+    fn hostile_elf_headers_do_not_panic() {
+        let elf = |phoff: u64, phentsize: u16, interp: Option<(u64, u64)>| {
+            let mut d = vec![0u8; 64 + 56];
+            d[..4].copy_from_slice(b"\x7fELF");
+            d[4] = 2; // 64-bit
+            d[5] = 1; // little-endian
+            d[32..40].copy_from_slice(&phoff.to_le_bytes());
+            d[54..56].copy_from_slice(&phentsize.to_le_bytes());
+            d[56..58].copy_from_slice(&2u16.to_le_bytes());
+            if let Some((off, size)) = interp {
+                d[64..68].copy_from_slice(&3u32.to_le_bytes());
+                d[72..80].copy_from_slice(&off.to_le_bytes());
+                d[96..104].copy_from_slice(&size.to_le_bytes());
+            }
+            d
+        };
+        assert_eq!(interpreter_of(&elf(u64::MAX, 56, None)), None);
+        assert_eq!(interpreter_of(&elf(u64::MAX - 3, u16::MAX, None)), None);
+        assert_eq!(interpreter_of(&elf(64, 56, Some((u64::MAX, 2)))), None);
+        assert_eq!(interpreter_of(&elf(64, 56, Some((8, u64::MAX)))), None);
+        assert_eq!(interpreter_of(&elf(64, 56, Some((0, 4)))).as_deref(), Some("\u{7f}ELF"));
     }
 
     #[test]

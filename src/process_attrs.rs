@@ -107,7 +107,12 @@ pub fn scheduler(s: &Scheduler) -> Result<()> {
         policy,
         flags,
         nice: s.nice().unwrap_or(0),
-        priority: s.priority().unwrap_or(0).max(0) as u32,
+        priority: u32::try_from(s.priority().unwrap_or(0)).map_err(|_| {
+            anyhow::anyhow!(
+                "process.scheduler.priority {:?} is out of range (0 to 99)",
+                s.priority()
+            )
+        })?,
         runtime: s.runtime().unwrap_or(0),
         deadline: s.deadline().unwrap_or(0),
         period: s.period().unwrap_or(0),

@@ -881,7 +881,14 @@ fn make_device(root: &OwnedFd, d: &LinuxDevice, in_userns: bool) -> Result<()> {
         LinuxDeviceType::A => bail!("device type \"a\" is only valid in cgroup device rules"),
     };
     let perm = d.file_mode().unwrap_or(0o666) & 0o7777;
-    let dev = nix::sys::stat::makedev(d.major() as u64, d.minor() as u64);
+    // The config was checked (bundle::problems): 12 bits of major, 20 of minor.
+    let num = |what: &str, v: i64, hi: u64| {
+        u64::try_from(v)
+            .ok()
+            .filter(|n| *n <= hi)
+            .with_context(|| format!("device {what} {v} is out of range (0 to {hi})"))
+    };
+    let dev = nix::sys::stat::makedev(num("major", d.major(), 4095)?, num("minor", d.minor(), 1_048_575)?);
     // Replace whatever the rootfs has at that path (never following it).
     match nix::unistd::unlinkat(&parent, name.as_path(), nix::unistd::UnlinkatFlags::NoRemoveDir) {
         Ok(()) | Err(nix::errno::Errno::ENOENT) => {}

@@ -10,13 +10,19 @@ use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilter
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator};
 use std::str::FromStr;
 
-fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<ScmpAction> {
+/// `field` is the JSON path of the errno value (`linux.seccomp.syscalls[2].errnoRet`).
+fn action(a: LinuxSeccompAction, errno: Option<u32>, field: &str) -> Result<ScmpAction> {
+    // The kernel keeps 16 bits of data with SECCOMP_RET_ERRNO and SECCOMP_RET_TRACE.
+    let data = || -> Result<u16> {
+        let v = errno.unwrap_or(libc::EPERM as u32);
+        u16::try_from(v).map_err(|_| anyhow::anyhow!("{field} {v} is out of range (0 to {})", u16::MAX))
+    };
     Ok(match a {
         LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => ScmpAction::KillThread,
         LinuxSeccompAction::ScmpActKillProcess => ScmpAction::KillProcess,
         LinuxSeccompAction::ScmpActTrap => ScmpAction::Trap,
-        LinuxSeccompAction::ScmpActErrno => ScmpAction::Errno(errno.unwrap_or(libc::EPERM as u32) as i32),
-        LinuxSeccompAction::ScmpActTrace => ScmpAction::Trace(errno.unwrap_or(libc::EPERM as u32) as u16),
+        LinuxSeccompAction::ScmpActErrno => ScmpAction::Errno(i32::from(data()?)),
+        LinuxSeccompAction::ScmpActTrace => ScmpAction::Trace(data()?),
         LinuxSeccompAction::ScmpActLog => ScmpAction::Log,
         LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
         LinuxSeccompAction::ScmpActNotify => ScmpAction::Notify,
@@ -51,7 +57,11 @@ pub fn build(s: &LinuxSeccomp) -> Result<ScmpFilterContext> {
     {
         bail!("linux.seccomp.listenerPath {p:?} must be absolute");
     }
-    let default = action(s.default_action(), s.default_errno_ret()).context("linux.seccomp.defaultAction")?;
+    let default = action(
+        s.default_action(),
+        s.default_errno_ret(),
+        "linux.seccomp.defaultErrnoRet",
+    )?;
     let mut ctx = ScmpFilterContext::new(default).context("seccomp_init")?;
     // husk sets no_new_privs itself, from process.noNewPrivileges.
     ctx.set_ctl_nnp(false).context("seccomp: clear the NNP attribute")?;
@@ -84,8 +94,11 @@ pub fn build(s: &LinuxSeccomp) -> Result<ScmpFilterContext> {
         }
     }
     for (i, rule) in s.syscalls().iter().flatten().enumerate() {
-        let act =
-            action(rule.action(), rule.errno_ret()).with_context(|| format!("linux.seccomp.syscalls[{i}].action"))?;
+        let act = action(
+            rule.action(),
+            rule.errno_ret(),
+            &format!("linux.seccomp.syscalls[{i}].errnoRet"),
+        )?;
         if act == default {
             continue; // libseccomp refuses rules that repeat the default action
         }
@@ -93,11 +106,19 @@ pub fn build(s: &LinuxSeccomp) -> Result<ScmpFilterContext> {
             .args()
             .iter()
             .flatten()
-            .map(|a| {
+            .enumerate()
+            .map(|(j, a)| {
+                // A system call has six arguments, 0 to 5.
+                let index = u32::try_from(a.index()).ok().filter(|n| *n < 6).with_context(|| {
+                    format!(
+                        "linux.seccomp.syscalls[{i}].args[{j}].index {} is out of range (0 to 5)",
+                        a.index()
+                    )
+                })?;
                 let (op, datum) = compare(a.op(), a.value(), a.value_two().unwrap_or(0));
-                ScmpArgCompare::new(a.index() as u32, op, datum)
+                Ok(ScmpArgCompare::new(index, op, datum))
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let mut idx: Vec<usize> = rule.args().iter().flatten().map(|a| a.index()).collect();
         idx.sort();
         let repeated = idx.windows(2).any(|w| w[0] == w[1]);
@@ -195,6 +216,37 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         // classic BPF instructions are 8 bytes each; rules make several
         assert!(len >= 8 * 10 && len.is_multiple_of(8), "{len}");
+    }
+
+    #[test]
+    fn errno_and_argument_index_must_fit() {
+        let rule = |r: serde_json::Value| {
+            let s = parse(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [r]}));
+            build(&s).err().map(|e| format!("{e:#}"))
+        };
+        assert_eq!(
+            rule(serde_json::json!({"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 65536})).as_deref(),
+            Some("linux.seccomp.syscalls[0].errnoRet 65536 is out of range (0 to 65535)")
+        );
+        assert_eq!(
+            rule(serde_json::json!({"names": ["mkdir"], "action": "SCMP_ACT_TRACE", "errnoRet": 70000})).as_deref(),
+            Some("linux.seccomp.syscalls[0].errnoRet 70000 is out of range (0 to 65535)")
+        );
+        assert_eq!(
+            rule(serde_json::json!({"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38})),
+            None
+        );
+        assert_eq!(
+            rule(serde_json::json!({"names": ["mkdir"], "action": "SCMP_ACT_ERRNO",
+                "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}))
+            .as_deref(),
+            Some("linux.seccomp.syscalls[0].args[0].index 6 is out of range (0 to 5)")
+        );
+        let s = parse(serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 4294967295u32}));
+        assert_eq!(
+            format!("{:#}", build(&s).unwrap_err()),
+            "linux.seccomp.defaultErrnoRet 4294967295 is out of range (0 to 65535)"
+        );
     }
 
     #[test]

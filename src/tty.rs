@@ -26,6 +26,7 @@ pub fn setup_console(conn: OwnedFd, spec: &Spec) -> Result<OwnedFd> {
 
 /// As [`setup_console`], with the console size given directly.
 pub fn setup_console_size(conn: OwnedFd, size: Option<oci_spec::runtime::Box>) -> Result<OwnedFd> {
+    let ws = size.map(|sz| winsize(&sz, "process.consoleSize")).transpose()?;
     let master = nix::fcntl::open(
         "/dev/ptmx",
         nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY | nix::fcntl::OFlag::O_CLOEXEC,
@@ -50,13 +51,7 @@ pub fn setup_console_size(conn: OwnedFd, size: Option<oci_spec::runtime::Box>) -
     }
     // SAFETY: the ioctl returned a new fd that we own.
     let peer = unsafe { OwnedFd::from_raw_fd(peer) };
-    if let Some(sz) = size {
-        let ws = libc::winsize {
-            ws_row: sz.height() as u16,
-            ws_col: sz.width() as u16,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
+    if let Some(ws) = ws {
         // SAFETY: TIOCSWINSZ takes a pointer to a winsize.
         if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) } != 0 {
             return Err(std::io::Error::last_os_error()).context("set the console size");
@@ -71,6 +66,20 @@ pub fn setup_console_size(conn: OwnedFd, size: Option<oci_spec::runtime::Box>) -
     };
     send_fd(&conn, name.as_bytes(), &master).context("send the pty master over the console socket")?;
     Ok(peer)
+}
+
+/// A console size as the kernel's winsize, whose sides are 16 bits: a
+/// larger value is an error naming the field (`field` is its JSON path).
+pub fn winsize(size: &oci_spec::runtime::Box, field: &str) -> Result<libc::winsize> {
+    let side = |name: &str, v: u64| {
+        u16::try_from(v).map_err(|_| anyhow::anyhow!("{field}.{name} {v} is out of range (0 to {})", u16::MAX))
+    };
+    Ok(libc::winsize {
+        ws_row: side("height", size.height())?,
+        ws_col: side("width", size.width())?,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    })
 }
 
 pub fn send_fd(sock: &OwnedFd, data: &[u8], fd: &OwnedFd) -> Result<()> {

@@ -245,12 +245,12 @@ fn preserve_fds_beyond_the_fd_limit_is_refused() {
     let err = e.err(&[
         "run",
         "--preserve-fds",
-        "4000000000",
+        "2000000000",
         "-b",
         b.to_str().unwrap(),
         &e.id("a"),
     ]);
-    assert!(err.contains("--preserve-fds 4000000000"), "{err}");
+    assert!(err.contains("--preserve-fds 2000000000"), "{err}");
 }
 
 /// Socket activation (systemd starting husk with LISTEN_FDS and its own

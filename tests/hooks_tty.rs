@@ -74,6 +74,112 @@ fn hook_timeout_kills_it() {
     assert!(msg.contains("timed out"), "{msg}");
 }
 
+/// Annotations of about 200 KiB: the state JSON on a hook's stdin is then
+/// more than a pipe holds (64 KiB).
+fn big_annotations() -> serde_json::Value {
+    json!({"org.example.big": "x".repeat(200 * 1024)})
+}
+
+/// Run husk to completion within `limit`, or kill it and fail: a hang is a
+/// test failure, not a stuck test run.
+fn husk_within(e: &Env, args: &[&str], limit: std::time::Duration) -> std::process::Output {
+    let out = e.base.join("bounded.out");
+    let err = e.base.join("bounded.err");
+    let mut c = e.cmd(args);
+    c.stdout(std::fs::File::create(&out).unwrap());
+    c.stderr(std::fs::File::create(&err).unwrap());
+    let t0 = std::time::Instant::now();
+    let mut child = c.spawn().unwrap();
+    let mut status = None;
+    let finished = wait_for(limit, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    if finished.is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("husk {args:?} did not finish within {limit:?}");
+    }
+    let o = std::process::Output {
+        status: status.unwrap(),
+        stdout: std::fs::read(&out).unwrap(),
+        stderr: std::fs::read(&err).unwrap(),
+    };
+    eprintln!("husk {args:?} took {:?}", t0.elapsed());
+    o
+}
+
+#[test]
+fn hook_that_never_reads_its_stdin_still_times_out() {
+    let e = Env::new("hookstdin");
+    let b = e.bundle("b", &["true"], |v| {
+        v["annotations"] = big_annotations();
+        let mut h = hook("exec sleep 30".into());
+        h["timeout"] = json!(2);
+        v["hooks"] = json!({"createRuntime": [h]});
+    });
+    let id = e.id("c");
+    let o = husk_within(
+        &e,
+        &["create", "-b", b.to_str().unwrap(), &id],
+        std::time::Duration::from_secs(20),
+    );
+    let msg = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{msg}");
+    assert!(
+        msg.contains(
+            "createRuntime hook #0 (/bin/sh): timed out after 2s and was killed (it had not taken its state from stdin"
+        ),
+        "{msg}"
+    );
+    assert!(!e.root.join(&id).exists(), "state left behind");
+}
+
+#[test]
+fn hook_reading_a_big_state_from_stdin_succeeds() {
+    let e = Env::new("hookbigstate");
+    let count = e.base.join("count");
+    let b = e.bundle("b", &["true"], |v| {
+        v["annotations"] = big_annotations();
+        // Take the state slowly, in small reads, well within the timeout.
+        let mut h = hook(format!("dd bs=512 2>/dev/null | wc -c > {}", count.display()));
+        h["timeout"] = json!(10);
+        // One that exits without reading: its EPIPE is not an error.
+        let quick = hook("exit 0".into());
+        v["hooks"] = json!({"prestart": [quick.clone()], "createRuntime": [h, quick]});
+    });
+    let id = e.id("c");
+    let o = husk_within(
+        &e,
+        &["create", "-b", b.to_str().unwrap(), &id],
+        std::time::Duration::from_secs(20),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let n: usize = std::fs::read_to_string(&count).unwrap().trim().parse().unwrap();
+    assert!(n > 200 * 1024, "the hook read {n} bytes");
+    e.ok(&["delete", "--force", &id]);
+}
+
+/// A timeout too long for the clock to count is no deadline, not a panic.
+#[test]
+fn huge_hook_timeout_is_no_deadline() {
+    let e = Env::new("hookhuge");
+    let b = e.bundle("b", &["true"], |v| {
+        let mut h = hook("cat > /dev/null".into());
+        h["timeout"] = json!(i64::MAX);
+        v["hooks"] = json!({"createRuntime": [h]});
+    });
+    let id = e.id("c");
+    let o = e.husk(&["create", "-b", b.to_str().unwrap(), &id]);
+    assert!(
+        o.status.success(),
+        "{:?}: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    e.ok(&["delete", "--force", &id]);
+}
+
 #[test]
 fn console_socket_hands_over_a_pty() {
     use std::io::{Read, Write};

@@ -179,3 +179,195 @@ fn error_line_is_bare_like_runc() {
     let err = e.err(&["delete", "nosuch"]);
     assert_eq!(err, "container \"nosuch\" does not exist\n", "stderr was {err:?}");
 }
+
+/// A number in config.json that does not fit where it goes is refused at
+/// create, naming the field and the range: never truncated, never a panic.
+#[test]
+fn config_numbers_that_do_not_fit_name_the_field_and_range() {
+    let e = Env::new("ranges");
+    let seccomp = |rule: Value| json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [rule]});
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "console height",
+            Box::new(|v, _| {
+                v["process"]["terminal"] = json!(true);
+                v["process"]["consoleSize"] = json!({"height": 70000, "width": 80});
+            }),
+            "process.consoleSize.height 70000 is out of range (0 to 65535)",
+        ),
+        (
+            "console width",
+            Box::new(|v, _| v["process"]["consoleSize"] = json!({"height": 24, "width": 4294967296u64})),
+            "process.consoleSize.width 4294967296 is out of range (0 to 65535)",
+        ),
+        (
+            "seccomp errnoRet",
+            Box::new(move |v, _| {
+                v["linux"]["seccomp"] =
+                    seccomp(json!({"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 70000}))
+            }),
+            "linux.seccomp.syscalls[0].errnoRet 70000 is out of range (0 to 65535)",
+        ),
+        (
+            "seccomp defaultErrnoRet",
+            Box::new(|v, _| {
+                v["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 65536})
+            }),
+            "linux.seccomp.defaultErrnoRet 65536 is out of range (0 to 65535)",
+        ),
+        (
+            "seccomp argument index",
+            Box::new(move |v, _| {
+                v["linux"]["seccomp"] = seccomp(json!({"names": ["mkdir"], "action": "SCMP_ACT_ERRNO",
+                    "args": [{"index": 4294967297u64, "value": 0, "op": "SCMP_CMP_EQ"}]}))
+            }),
+            "linux.seccomp.syscalls[0].args[0].index 4294967297 is out of range (0 to 5)",
+        ),
+        (
+            "oom_score_adj",
+            Box::new(|v, _| v["process"]["oomScoreAdj"] = json!(5000)),
+            "process.oomScoreAdj 5000 is out of range (-1000 to 1000)",
+        ),
+        (
+            "umask",
+            Box::new(|v, _| v["process"]["user"]["umask"] = json!(4095)),
+            "process.user.umask 4095 is out of range (0 to 511, which is octal 0777)",
+        ),
+        (
+            "scheduler priority",
+            Box::new(|v, _| v["process"]["scheduler"] = json!({"policy": "SCHED_OTHER", "priority": -1})),
+            "process.scheduler.priority -1 is out of range (0 to 99)",
+        ),
+        (
+            "device major",
+            Box::new(|v, _| {
+                v["linux"]["devices"] = json!([{"path": "/dev/big", "type": "c", "major": 4294967297u64, "minor": 3}])
+            }),
+            "linux.devices[0].major 4294967297 is out of range (0 to 4095)",
+        ),
+        (
+            "device minor",
+            Box::new(|v, _| {
+                v["linux"]["devices"] = json!([{"path": "/dev/big", "type": "c", "major": 1, "minor": 1048576}])
+            }),
+            "linux.devices[0].minor 1048576 is out of range (0 to 1048575)",
+        ),
+        (
+            "device rule major",
+            Box::new(|v, _| {
+                v["linux"]["resources"]["devices"] =
+                    json!([{"allow": true, "type": "c", "major": 4294967296u64, "access": "rwm"}])
+            }),
+            "linux.resources.devices[0].major 4294967296 is out of range (-1 for any, or 0 to 4294967295)",
+        ),
+        (
+            "uid map past the last id",
+            Box::new(|v, _| {
+                v["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"type": "user"}));
+                v["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 4294967290u64, "size": 10}]);
+                v["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 1}]);
+            }),
+            "linux.uidMappings[0].size 10 is out of range (1 to 5): the ids mapped from containerID 0 and from hostID 4294967290 must end below 4294967295",
+        ),
+        (
+            "time offset nanoseconds",
+            Box::new(|v, _| {
+                v["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"type": "time"}));
+                v["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 1, "nanosecs": 1000000000}});
+            }),
+            "linux.timeOffsets.monotonic.nanosecs 1000000000 is out of range (0 to 999999999)",
+        ),
+    ];
+    for (i, (name, edit, want)) in cases.iter().enumerate() {
+        let b = e.bundle(&format!("r{i}"), &["true"], |v| edit(v, std::path::Path::new("")));
+        let id = e.id(&format!("r{i}"));
+        let o = e.husk(&["create", "-b", b.to_str().unwrap(), &id]);
+        let msg = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{name}: {msg}");
+        assert!(msg.contains(want), "{name}: {msg:?}\n  does not contain {want:?}");
+        assert!(!e.root.join(&id).exists(), "{name}: state left behind");
+    }
+}
+
+/// Command-line values that do not fit: exit 1 with the flag and the
+/// accepted range named (a panic exits 101, or 134 in a release build).
+#[test]
+fn flag_values_that_do_not_fit_name_the_flag_and_range() {
+    let e = Env::new("flag-ranges");
+    let b = e.bundle("ok", &["sleep", "100"], |_| {});
+    let id = e.id("ok");
+    e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
+    let fails = |args: &[&str], want: &str| {
+        let o = e.husk(args);
+        let msg = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "husk {args:?}: {msg}");
+        assert!(
+            msg.contains(want),
+            "husk {args:?}: {msg:?}\n  does not contain {want:?}"
+        );
+    };
+    let range = "is out of range (1ns to 2562047h47m16.854775807s)";
+    for bad in ["inf", "nan", "1e30", "-1", ""] {
+        fails(
+            &["events", &format!("--interval={bad}"), &id],
+            &format!("invalid --interval {bad:?}: "),
+        );
+    }
+    fails(
+        &["events", "--interval", "inf", &id],
+        "invalid --interval \"inf\": not a number; expected a duration such as 5s, 100ms or 1m30s (units ns, us, ms, s, m, h)",
+    );
+    for bad in ["0", "-5s", "3000000h"] {
+        fails(
+            &["events", &format!("--interval={bad}"), &id],
+            &format!("--interval {bad:?} {range}"),
+        );
+    }
+    // runc's forms work (--stats prints once and exits).
+    for good in ["5s", "100ms", "1m30s"] {
+        e.ok(&["events", "--stats", "--interval", good, &id]);
+    }
+    fails(
+        &["update", "--memory", "inf", &id],
+        "invalid --memory \"inf\": expected bytes",
+    );
+    fails(
+        &["update", "--memory-swap", "8192p", &id],
+        "--memory-swap \"8192p\" is out of range (0 to 9223372036854775807 bytes, or -1)",
+    );
+    fails(
+        &["kill", &id, "SIGRTMIN+2147483647"],
+        "invalid signal \"SIGRTMIN+2147483647\": SIGRTMIN+N takes N from 0 to",
+    );
+    fails(
+        &[
+            "run",
+            "--preserve-fds",
+            "4294967295",
+            "-b",
+            b.to_str().unwrap(),
+            &e.id("fds"),
+        ],
+        "invalid value '4294967295' for '--preserve-fds <PRESERVE_FDS>': 4294967295 is not in 0..=2147483644",
+    );
+    let p = e.base.join("process.json");
+    let mut proc = husk::commands::spec::default_spec()["process"].clone();
+    proc["terminal"] = json!(false);
+    proc["args"] = json!(["true"]);
+    proc["consoleSize"] = json!({"height": 70000, "width": 80});
+    std::fs::write(&p, proc.to_string()).unwrap();
+    fails(
+        &["exec", "--process", p.to_str().unwrap(), &id],
+        &format!(
+            "--process {}: process.consoleSize.height 70000 is out of range (0 to 65535)",
+            p.display()
+        ),
+    );
+    assert_eq!(e.status(&id), "running");
+}

@@ -118,7 +118,10 @@ fn number(v: Option<i64>, what: &str) -> Result<Option<u32>> {
         None | Some(-1) => Ok(None),
         Some(n) => match u32::try_from(n) {
             Ok(n) => Ok(Some(n)),
-            Err(_) => bail!("invalid device {what} number {n}"),
+            Err(_) => bail!(
+                "device {what} number {n} is out of range (-1 for any, or 0 to {})",
+                u32::MAX
+            ),
         },
     }
 }

@@ -252,7 +252,12 @@ pub fn stats(dir_of: &dyn Fn(&str) -> Option<std::path::PathBuf>, out: &mut Map<
             .ok()
             .flatten()
             .map_or(100, |v| v.max(1) as u64);
-        let ns = |k: &str| st.get(k).and_then(Value::as_u64).unwrap_or(0) * (1_000_000_000 / hz);
+        let ns = |k: &str| {
+            st.get(k)
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+                .saturating_mul(1_000_000_000 / hz)
+        };
         out.insert(
             "cpu".into(),
             json!({"usage": {

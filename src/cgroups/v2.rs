@@ -257,7 +257,7 @@ fn limit_of(path: &Path) -> u64 {
 /// runc's stats for v2, from the unified directory.
 pub fn stats(d: &Path, out: &mut Map<String, Value>) {
     let cpu = flat_keyed(d, "cpu.stat");
-    let us = |k: &str| cpu.get(k).and_then(Value::as_u64).unwrap_or(0) * 1000;
+    let us = |k: &str| cpu.get(k).and_then(Value::as_u64).unwrap_or(0).saturating_mul(1000);
     let n = |k: &str| cpu.get(k).and_then(Value::as_u64).unwrap_or(0);
     out.insert(
         "cpu".into(),

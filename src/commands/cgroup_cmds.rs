@@ -1,7 +1,7 @@
 //! Commands that work through the container's cgroup: pause, resume, ps,
 //! events, update.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use oci_spec::runtime::LinuxResources;
 use std::io::Write;
 
@@ -75,7 +75,7 @@ pub fn ps(store: &Store, id: &str, format: &str, ps_args: &[String]) -> Result<(
 
 /// `husk events [--stats] [--interval N] ID`: runc's JSON events.
 pub fn events(store: &Store, id: &str, stats_once: bool, interval: &str) -> Result<()> {
-    let secs = parse_interval(interval)?;
+    let every = parse_interval(interval)?;
     let c = store.open(id, false)?;
     let cg = cgroup_of(&c)?;
     let stats_event = |cg: &Cgroup| -> Result<String> {
@@ -98,45 +98,141 @@ pub fn events(store: &Store, id: &str, stats_once: bool, interval: &str) -> Resu
         }
         writeln!(out, "{}", stats_event(&cg)?)?;
         out.flush()?;
-        std::thread::sleep(std::time::Duration::from_secs_f64(secs));
+        std::thread::sleep(every);
     }
 }
 
-fn parse_interval(s: &str) -> Result<f64> {
-    let (num, mul) = if let Some(v) = s.strip_suffix("ms") {
-        (v, 0.001)
-    } else if let Some(v) = s.strip_suffix('s') {
-        (v, 1.0)
-    } else if let Some(v) = s.strip_suffix('m') {
-        (v, 60.0)
-    } else {
-        (s, 1.0)
+/// The longest `--interval`: Go's time.Duration (runc's flag type) holds at
+/// most i64::MAX nanoseconds.
+const MAX_INTERVAL: &str = "2562047h47m16.854775807s";
+
+/// `--interval` as runc reads it: a Go duration (`5s`, `100ms`, `1m30s`,
+/// `1.5h`; units ns, us, µs, ms, s, m, h), greater than zero and at most
+/// Go's longest duration.
+fn parse_interval(orig: &str) -> Result<std::time::Duration> {
+    let bad = |why: &str| {
+        anyhow!(
+            "invalid --interval {orig:?}: {why}; expected a duration such as 5s, 100ms or 1m30s (units ns, us, ms, s, m, h)"
+        )
     };
-    let n: f64 = num
-        .parse()
-        .with_context(|| format!("invalid --interval {s:?} (e.g. 5s)"))?;
-    if n <= 0.0 {
-        bail!("--interval must be positive");
+    let range = || anyhow!("--interval {orig:?} is out of range (1ns to {MAX_INTERVAL})");
+    let (neg, mut s) = match orig.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, orig.strip_prefix('+').unwrap_or(orig)),
+    };
+    if s == "0" {
+        return Err(range());
     }
-    Ok(n * mul)
+    if s.is_empty() {
+        return Err(bad("empty"));
+    }
+    let max = u128::from(i64::MAX.unsigned_abs());
+    let mut total: u128 = 0;
+    while !s.is_empty() {
+        let int_len = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (int, rest) = s.split_at(int_len);
+        let (frac, rest) = match rest.strip_prefix('.') {
+            Some(r) => r.split_at(r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len())),
+            None => ("", rest),
+        };
+        if int.is_empty() && frac.is_empty() {
+            return Err(bad("not a number"));
+        }
+        let unit_len = rest
+            .find(|c: char| c == '.' || c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let (unit, rest) = rest.split_at(unit_len);
+        let per: u128 = match unit {
+            "ns" => 1,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            "" => return Err(bad("a number needs a unit")),
+            other => return Err(bad(&format!("unknown unit {other:?}"))),
+        };
+        // Digits past what any duration can hold only say "too long".
+        let whole: u128 = if int.len() > 30 {
+            return Err(range());
+        } else {
+            int.parse().unwrap_or(0)
+        };
+        // The fraction, truncated to nanoseconds like Go: 18 digits are plenty.
+        let frac = &frac[..frac.len().min(18)];
+        let part: u128 = frac.parse().unwrap_or(0);
+        let scale = 10u128.pow(frac.len() as u32);
+        total = whole
+            .checked_mul(per)
+            .and_then(|w| w.checked_add(part * per / scale))
+            .and_then(|v| total.checked_add(v))
+            .filter(|t| *t <= max)
+            .ok_or_else(range)?;
+        s = rest;
+    }
+    if neg || total == 0 {
+        return Err(range());
+    }
+    let nanos = u64::try_from(total).map_err(|_| range())?;
+    Ok(std::time::Duration::from_nanos(nanos))
 }
 
-/// Sizes as runc's `update` accepts them: bytes, or with k/m/g/t (binary) suffixes; -1 for unlimited.
-pub fn parse_size(s: &str) -> Result<i64> {
+/// Sizes as runc's `update` reads them (go-units' RAMInBytes): bytes, or a
+/// number (a fraction is allowed) with a k, m, g, t or p suffix (binary
+/// units; an i and a b may follow, any case: `512m`, `1.5GiB`), or -1 for
+/// unlimited. `flag` names the option in errors. The result must fit in
+/// an i64 (at most 8191p and a bit).
+pub fn parse_size(flag: &str, s: &str) -> Result<i64> {
     let t = s.trim().to_ascii_lowercase();
     if t == "-1" {
         return Ok(-1);
     }
-    let t = t.trim_end_matches('b').trim_end_matches('i');
-    let (num, mul) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
-        Some('t') => (&t[..t.len() - 1], 1 << 40),
-        _ => (t, 1),
+    let bad = || {
+        anyhow!(
+            "invalid {flag} {s:?}: expected bytes, or a size like 512k, 100m or 1.5g (k, m, g, t, p), or -1 for unlimited"
+        )
     };
-    let n: f64 = num.parse().with_context(|| format!("invalid size {s:?}"))?;
-    Ok((n * mul as f64) as i64)
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let t = t.strip_suffix('i').unwrap_or(t);
+    let (num, shift) = match t.char_indices().last() {
+        Some((i, c @ ('k' | 'm' | 'g' | 't' | 'p'))) => {
+            let shift = match c {
+                'k' => 10,
+                'm' => 20,
+                'g' => 30,
+                't' => 40,
+                _ => 50,
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    let num = num.strip_suffix(' ').unwrap_or(num);
+    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
+    let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int) || !(frac.is_empty() || digits(frac)) || num.ends_with('.') {
+        return Err(bad());
+    }
+    let range = || anyhow!("{flag} {s:?} is out of range (0 to {} bytes, or -1)", i64::MAX);
+    let mul = 1u128 << shift;
+    let whole: u128 = if int.len() > 30 {
+        return Err(range());
+    } else {
+        int.parse().map_err(|_| bad())?
+    };
+    // A fraction counts down to the byte, truncated like go-units does.
+    let frac = &frac[..frac.len().min(18)];
+    let part: u128 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().map_err(|_| bad())?
+    };
+    let scale = 10u128.pow(frac.len() as u32);
+    let bytes = whole
+        .checked_mul(mul)
+        .and_then(|w| w.checked_add(part * mul / scale))
+        .ok_or_else(range)?;
+    i64::try_from(bytes).map_err(|_| range())
 }
 
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -181,9 +277,10 @@ fn resources_from_flags(a: &UpdateArgs) -> Result<LinuxResources> {
     let mut r = LinuxResources::default();
     if a.memory.is_some() || a.memory_swap.is_some() || a.memory_reservation.is_some() {
         let mut m = LinuxMemory::default();
-        m.set_limit(a.memory.as_deref().map(parse_size).transpose()?);
-        m.set_swap(a.memory_swap.as_deref().map(parse_size).transpose()?);
-        m.set_reservation(a.memory_reservation.as_deref().map(parse_size).transpose()?);
+        let size = |flag: &str, v: &Option<String>| v.as_deref().map(|s| parse_size(flag, s)).transpose();
+        m.set_limit(size("--memory", &a.memory)?);
+        m.set_swap(size("--memory-swap", &a.memory_swap)?);
+        m.set_reservation(size("--memory-reservation", &a.memory_reservation)?);
         r.set_memory(Some(m));
     }
     if a.cpu_shares.is_some()
@@ -251,18 +348,90 @@ mod tests {
 
     #[test]
     fn sizes() {
-        assert_eq!(parse_size("1024").unwrap(), 1024);
-        assert_eq!(parse_size("100m").unwrap(), 100 << 20);
-        assert_eq!(parse_size("1G").unwrap(), 1 << 30);
-        assert_eq!(parse_size("512KiB").unwrap(), 512 << 10);
-        assert_eq!(parse_size("-1").unwrap(), -1);
-        assert!(parse_size("lots").is_err());
+        let size = |s: &str| parse_size("--memory", s);
+        assert_eq!(size("1024").unwrap(), 1024);
+        assert_eq!(size("100m").unwrap(), 100 << 20);
+        assert_eq!(size("1G").unwrap(), 1 << 30);
+        assert_eq!(size("512KiB").unwrap(), 512 << 10);
+        assert_eq!(size("1.5g").unwrap(), 3 << 29);
+        assert_eq!(size("2 MB").unwrap(), 2 << 20);
+        assert_eq!(size("8191p").unwrap(), 8191 << 50);
+        assert_eq!(size("0").unwrap(), 0);
+        assert_eq!(size("-1").unwrap(), -1);
+        assert_eq!(size("9223372036854775807").unwrap(), i64::MAX);
     }
 
     #[test]
-    fn intervals() {
-        assert_eq!(parse_interval("5s").unwrap(), 5.0);
-        assert_eq!(parse_interval("100ms").unwrap(), 0.1);
-        assert!(parse_interval("0").is_err());
+    fn sizes_that_are_not_sizes_or_do_not_fit_are_errors() {
+        for bad in [
+            "lots", "inf", "nan", "1e30", "-5", "-1m", "", "m", "1.", ".5m", "1.2.3", "0x10", "5x",
+        ] {
+            let e = parse_size("--memory", bad).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("invalid --memory {bad:?}: expected bytes")),
+                "{bad:?}: {e}"
+            );
+        }
+        for big in [
+            "8192p",
+            "9223372036854775808",
+            "99999999999999999999999999999999999t",
+            "16777216t",
+        ] {
+            let e = parse_size("--memory-swap", big).unwrap_err().to_string();
+            assert_eq!(
+                e,
+                format!("--memory-swap {big:?} is out of range (0 to 9223372036854775807 bytes, or -1)")
+            );
+        }
+    }
+
+    #[test]
+    fn intervals_are_go_durations() {
+        use std::time::Duration;
+        let ok = |s: &str| parse_interval(s).unwrap();
+        assert_eq!(ok("5s"), Duration::from_secs(5));
+        assert_eq!(ok("100ms"), Duration::from_millis(100));
+        assert_eq!(ok("1m30s"), Duration::from_secs(90));
+        assert_eq!(ok("1.5h"), Duration::from_secs(5400));
+        assert_eq!(ok(".5s"), Duration::from_millis(500));
+        assert_eq!(ok("+2us"), Duration::from_micros(2));
+        assert_eq!(ok("3\u{b5}s"), Duration::from_micros(3));
+        assert_eq!(ok("1ns"), Duration::from_nanos(1));
+        assert_eq!(ok(MAX_INTERVAL), Duration::from_nanos(i64::MAX as u64));
+    }
+
+    #[test]
+    fn intervals_out_of_range_or_malformed_are_errors_naming_the_flag() {
+        let range = |s: &str| format!("--interval {s:?} is out of range (1ns to 2562047h47m16.854775807s)");
+        for s in [
+            "0",
+            "-1s",
+            "-0",
+            "0s",
+            "0.1ns",
+            "2562047h47m16.854775808s",
+            "3000000h",
+            "99999999999999999999999999999999999s",
+        ] {
+            assert_eq!(parse_interval(s).unwrap_err().to_string(), range(s), "{s:?}");
+        }
+        for (s, why) in [
+            ("inf", "not a number"),
+            ("nan", "not a number"),
+            ("", "empty"),
+            ("-1", "a number needs a unit"),
+            ("5", "a number needs a unit"),
+            ("1e30", "unknown unit \"e\""),
+            ("5 s", "unknown unit \" s\""),
+            ("5sec", "unknown unit \"sec\""),
+            ("5s.", "not a number"),
+        ] {
+            let e = parse_interval(s).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("invalid --interval {s:?}: {why}; expected a duration")),
+                "{s:?}: {e}"
+            );
+        }
     }
 }

@@ -58,7 +58,7 @@ pub struct ExecArgs {
     pub pid_file: Option<PathBuf>,
     #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
-    #[arg(long = "preserve-fds", default_value_t = 0)]
+    #[arg(long = "preserve-fds", default_value_t = 0, value_parser = crate::cli::preserve_fds_range())]
     pub preserve_fds: u32,
     /// Run in this sub-cgroup of the container (cgroup v2 / per-controller v1).
     #[arg(long)]
@@ -196,6 +196,12 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
     let p = build_process(&spec, a, cmd)?;
     if p.args().as_ref().is_none_or(|v| v.is_empty()) {
         bail!("process.args must not be empty");
+    }
+    if let Some(problem) = crate::bundle::process_ranges(&p).into_iter().next() {
+        match &a.process {
+            Some(f) => bail!("--process {}: {}", f.display(), problem.message),
+            None => bail!("{}", problem.message),
+        }
     }
     crate::lsm::check_apparmor(p.apparmor_profile().as_deref())?;
     let terminal = p.terminal().unwrap_or(false);

@@ -11,27 +11,28 @@ pub fn parse_signal(s: &str) -> Result<i32> {
         if (1..=64).contains(&n) {
             return Ok(n);
         }
-        bail!("invalid signal number {n}");
+        bail!("invalid signal number {n} (1 to 64)");
     }
     let up = s.to_ascii_uppercase();
     let name = up.strip_prefix("SIG").unwrap_or(&up);
-    if let Some(rest) = name.strip_prefix("RTMIN") {
-        let base = libc::SIGRTMIN();
-        let off: i32 = if rest.is_empty() {
-            0
-        } else {
-            rest.trim_start_matches('+').parse().context("bad RTMIN offset")?
-        };
-        return Ok(base + off);
-    }
-    if let Some(rest) = name.strip_prefix("RTMAX") {
-        let base = libc::SIGRTMAX();
-        let off: i32 = if rest.is_empty() {
-            0
-        } else {
-            rest.trim_start_matches('-').parse().context("bad RTMAX offset")?
-        };
-        return Ok(base - off);
+    // SIGRTMIN+N and SIGRTMAX-N: N must stay within the real-time range.
+    let (rtmin, rtmax) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+    for (base, sign, value) in [("RTMIN", '+', rtmin), ("RTMAX", '-', rtmax)] {
+        if let Some(rest) = name.strip_prefix(base) {
+            let span = rtmax - rtmin;
+            let off = if rest.is_empty() {
+                Some(0)
+            } else {
+                rest.trim_start_matches(sign)
+                    .parse::<i32>()
+                    .ok()
+                    .filter(|n| (0..=span).contains(n))
+            };
+            let Some(off) = off else {
+                bail!("invalid signal {s:?}: SIG{base}{sign}N takes N from 0 to {span}");
+            };
+            return Ok(if sign == '+' { value + off } else { value - off });
+        }
     }
     let full = format!("SIG{name}");
     full.parse::<nix::sys::signal::Signal>()
@@ -132,5 +133,24 @@ mod tests {
         assert!(parse_signal("NOPE").is_err());
         assert!(parse_signal("0").is_err());
         assert!(parse_signal("65").is_err());
+        assert_eq!(parse_signal("SIGRTMAX-2").unwrap(), libc::SIGRTMAX() - 2);
+        assert_eq!(parse_signal("RTMAX").unwrap(), libc::SIGRTMAX());
+    }
+
+    #[test]
+    fn real_time_offsets_stay_in_range() {
+        let span = libc::SIGRTMAX() - libc::SIGRTMIN();
+        assert_eq!(parse_signal(&format!("SIGRTMIN+{span}")).unwrap(), libc::SIGRTMAX());
+        for bad in [
+            "SIGRTMIN+2147483647",
+            "SIGRTMIN+99999999999",
+            "SIGRTMIN-3",
+            "SIGRTMAX-2147483647",
+            "RTMIN+x",
+        ] {
+            let e = parse_signal(bad).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("invalid signal {bad:?}: SIGRTM")), "{bad}: {e}");
+            assert!(e.ends_with(&format!("takes N from 0 to {span}")), "{bad}: {e}");
+        }
     }
 }
