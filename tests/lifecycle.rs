@@ -74,6 +74,87 @@ fn delete_force_of_a_created_container() {
     assert!(!e.root.join(&id).exists());
 }
 
+/// The start time of a live process (field 22 of /proc/<pid>/stat).
+fn start_time(pid: i32) -> u64 {
+    husk::state::proc_stat(pid).expect("the init is alive").1
+}
+
+/// Is `pid` still the process that started at `start`, and not a zombie?
+fn init_alive(pid: i32, start: u64) -> bool {
+    husk::state::proc_stat(pid).is_some_and(|(st, t)| t == start && st != 'Z' && st != 'X')
+}
+
+/// The container's default cgroup directories (`/husk/<id>` in every
+/// hierarchy).
+fn cgroup_dirs(id: &str) -> Vec<std::path::PathBuf> {
+    let cg = husk::cgroups::Cgroup::new(None, id).unwrap();
+    cg.v1.iter().map(|d| d.path.clone()).chain(cg.unified.clone()).collect()
+}
+
+/// Those of [`cgroup_dirs`] that still exist.
+fn cgroup_dirs_left(id: &str) -> Vec<std::path::PathBuf> {
+    cgroup_dirs(id).into_iter().filter(|d| d.exists()).collect()
+}
+
+/// Run a container, then replace its state.json with `corrupt(original)`.
+/// Returns (id, init pid, init start time).
+fn corrupt_container(e: &Env, name: &str, corrupt: impl FnOnce(&str) -> String) -> (String, i32, u64) {
+    let b = e.bundle(name, &["sleep", "100"], |_| {});
+    let id = e.id(name);
+    e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
+    let pid = e.state(&id)["pid"].as_i64().unwrap() as i32;
+    let start = start_time(pid);
+    let path = e.root.join(&id).join("state.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, corrupt(&text)).unwrap();
+    (id, pid, start)
+}
+
+/// state, list and delete of a corrupt container fail naming the file;
+/// delete --force removes the init, the cgroup in every hierarchy, the
+/// state. `pid_readable`: the record still gives the init's pid and start
+/// time, so delete --force waits for the init itself.
+fn check_corrupt(e: &Env, id: &str, pid: i32, start: u64, what: &str, pid_readable: bool) {
+    let file = e.root.join(id).join("state.json").display().to_string();
+    for args in [vec!["state", id], vec!["list"], vec!["delete", id]] {
+        let msg = e.err(&args);
+        assert!(msg.contains(&file), "{args:?}: {msg}");
+        assert!(msg.contains(what), "{args:?}: {msg}");
+        assert!(!msg.contains("panicked"), "{args:?}: {msg}");
+    }
+    assert!(init_alive(pid, start), "a failed delete killed the init");
+    assert_eq!(cgroup_dirs_left(id), cgroup_dirs(id));
+    e.ok(&["delete", "--force", id]);
+    assert!(!e.root.join(id).exists());
+    assert_eq!(cgroup_dirs_left(id), Vec::<std::path::PathBuf>::new());
+    if pid_readable {
+        assert!(!init_alive(pid, start), "init {pid} survived delete --force");
+    } else {
+        // Killed through its cgroup: it left the cgroup (rmdir worked) but
+        // may still be finishing its exit.
+        wait_for(Duration::from_secs(10), || !init_alive(pid, start))
+            .unwrap_or_else(|_| panic!("init {pid} survived delete --force"));
+    }
+}
+
+#[test]
+fn unparsable_state_json_is_an_error_and_force_cleans_up() {
+    let e = Env::new("corrupt");
+    let (id, pid, start) = corrupt_container(&e, "syntax", |_| "{".to_string());
+    check_corrupt(&e, &id, pid, start, "EOF while parsing", false);
+}
+
+#[test]
+fn mistyped_state_field_is_an_error_and_force_cleans_up() {
+    let e = Env::new("mistyped");
+    let (id, pid, start) = corrupt_container(&e, "cgroup", |text| {
+        let mut v: serde_json::Value = serde_json::from_str(text).unwrap();
+        v["cgroup"] = json!("/husk/not-an-object");
+        v.to_string()
+    });
+    check_corrupt(&e, &id, pid, start, "field \"cgroup\"", true);
+}
+
 #[test]
 fn kill_with_names_and_numbers() {
     let e = Env::new("kill");
