@@ -285,6 +285,39 @@ pub fn parse_stat(s: &str) -> Option<(char, u64)> {
     Some((state, start))
 }
 
+/// How long `kill` (after SIGKILL) and `delete` wait for a killed init to
+/// finish exiting (runc's delete allows the same 10 s).
+pub const EXIT_WAIT_MS: i32 = 10_000;
+
+/// PF_EXITING in the flags of /proc/<pid>/stat (field 9): do_exit started.
+const PF_EXITING: u64 = 0x4;
+
+/// Is `pid` on its way out: a SIGKILL pending (for the process or one of
+/// its threads) or do_exit started? Such a process runs no more user code
+/// but is not a zombie yet: tearing down its mount namespace alone waits
+/// for an RCU grace period (milliseconds).
+pub fn exiting(pid: i32) -> bool {
+    let kill_bit = 1u64 << (libc::SIGKILL - 1);
+    let pending = std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+        s.lines()
+            .filter_map(|l| l.strip_prefix("SigPnd:").or_else(|| l.strip_prefix("ShdPnd:")))
+            .filter_map(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .any(|set| set & kill_bit != 0)
+    });
+    pending
+        || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| parse_stat_flags(&s))
+            .is_some_and(|f| f & PF_EXITING != 0)
+}
+
+/// The flags (field 9) of a /proc/<pid>/stat line.
+fn parse_stat_flags(s: &str) -> Option<u64> {
+    let rest = &s[s.rfind(')')? + 1..];
+    // rest starts at field 3 (state); flags is field 9.
+    rest.split_ascii_whitespace().nth(6)?.parse().ok()
+}
+
 impl Container {
     /// Is the recorded init still the same live (non-zombie) process?
     pub fn init_alive(&self) -> bool {
@@ -372,6 +405,8 @@ mod tests {
         let s = "123 (a) b) (c) S 1 123 123 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1000 10";
         assert_eq!(parse_stat(s), Some(('S', 98765)));
         assert_eq!(parse_stat("garbage"), None);
+        assert_eq!(parse_stat_flags(s), Some(4194560));
+        assert_eq!(parse_stat_flags("garbage"), None);
     }
 
     /// `Stored` as husk wrote it before its fields were typed: the cgroup

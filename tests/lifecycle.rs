@@ -69,9 +69,12 @@ fn delete_force_of_a_created_container() {
     let b = e.bundle("b", &["true"], |_| {});
     let id = e.id("c");
     e.ok(&["create", "-b", b.to_str().unwrap(), &id]);
-    assert!(e.err(&["delete", &id]).contains("not stopped: created"));
+    let pid = e.state(&id)["pid"].as_i64().unwrap() as i32;
+    let start = start_time(pid);
     e.ok(&["delete", "-f", &id]);
+    assert!(!init_alive(pid, start));
     assert!(!e.root.join(&id).exists());
+    assert_eq!(cgroup_dirs_left(&id), Vec::<std::path::PathBuf>::new());
 }
 
 /// The start time of a live process (field 22 of /proc/<pid>/stat).
@@ -94,6 +97,101 @@ fn cgroup_dirs(id: &str) -> Vec<std::path::PathBuf> {
 /// Those of [`cgroup_dirs`] that still exist.
 fn cgroup_dirs_left(id: &str) -> Vec<std::path::PathBuf> {
     cgroup_dirs(id).into_iter().filter(|d| d.exists()).collect()
+}
+
+#[test]
+fn delete_of_a_created_container_kills_it_without_force() {
+    // runc deletes a created (never started) container without --force,
+    // and containerd's shim relies on it; poststop hooks run as for any delete.
+    let e = Env::new("delcr");
+    let hooklog = e.base.join("poststop.json");
+    let b = e.bundle("b", &["sleep", "100"], |v| {
+        v["hooks"] = json!({"poststop": [{"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}", hooklog.display())]}]});
+    });
+    let id = e.id("c");
+    e.ok(&["create", "-b", b.to_str().unwrap(), &id]);
+    let pid = e.state(&id)["pid"].as_i64().unwrap() as i32;
+    let start = start_time(pid);
+    assert_eq!(cgroup_dirs_left(&id), cgroup_dirs(&id));
+    e.ok(&["delete", &id]);
+    // delete returns once the init has exited (a zombie until its parent reaps it)
+    assert!(!init_alive(pid, start), "init {pid} still runs");
+    assert_eq!(cgroup_dirs_left(&id), Vec::<std::path::PathBuf>::new());
+    assert!(!e.root.join(&id).exists());
+    let st: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&hooklog).unwrap()).unwrap();
+    assert_eq!(st["status"], "stopped");
+    assert_eq!(st["id"], id.as_str());
+}
+
+#[test]
+fn kill_then_delete_at_once_never_races() {
+    // `kill ID KILL` then `delete ID` at once, as managers do. The init
+    // takes milliseconds to exit after SIGKILL (its mount namespace's
+    // teardown waits for an RCU grace period): before kill waited for
+    // it, about 1 delete in 40 found it still "running".
+    let e = Env::new("killdel");
+    let b = e.bundle("b", &["sleep", "100"], |_| {});
+    for i in 0..200 {
+        let id = e.id(&format!("c{i}"));
+        e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
+        let pid = e.state(&id)["pid"].as_i64().unwrap() as i32;
+        let start = start_time(pid);
+        e.ok(&["kill", &id, "KILL"]);
+        let o = e.husk(&["delete", &id]);
+        assert!(
+            o.status.success(),
+            "iteration {i}: delete right after kill failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(!init_alive(pid, start), "iteration {i}: init {pid} still runs");
+        assert!(!e.root.join(&id).exists(), "iteration {i}: state left");
+        assert_eq!(cgroup_dirs_left(&id), Vec::<std::path::PathBuf>::new(), "iteration {i}");
+    }
+}
+
+#[test]
+fn kill_of_a_paused_container_then_delete() {
+    // A task frozen by the v1 freezer dies only once thawed: kill thaws a
+    // paused container for SIGKILL (as runc does), so delete finds it stopped.
+    let e = Env::new("killpaused");
+    let b = e.bundle("b", &["sleep", "100"], |_| {});
+    let id = e.id("c");
+    e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
+    let pid = e.state(&id)["pid"].as_i64().unwrap() as i32;
+    let start = start_time(pid);
+    e.ok(&["pause", &id]);
+    assert_eq!(e.status(&id), "paused");
+    e.ok(&["kill", &id, "KILL"]);
+    assert!(!init_alive(pid, start), "init {pid} still runs");
+    e.ok(&["delete", &id]);
+    assert!(!e.root.join(&id).exists());
+    assert_eq!(cgroup_dirs_left(&id), Vec::<std::path::PathBuf>::new());
+}
+
+#[test]
+fn delete_waits_for_an_init_killed_from_outside() {
+    // SIGKILL from someone else (here kill(2) from this test, then delete
+    // at once): delete finds the init dying and waits for it.
+    let e = Env::new("outkill");
+    let b = e.bundle("b", &["sleep", "100"], |_| {});
+    for i in 0..100 {
+        let id = e.id(&format!("c{i}"));
+        e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
+        let pid = e.state(&id)["pid"].as_i64().unwrap() as i32;
+        let start = start_time(pid);
+        // SAFETY: kill(2) on the init we just started (it cannot be reaped,
+        // so its pid not reused, before it dies).
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+        let o = e.husk(&["delete", &id]);
+        assert!(
+            o.status.success(),
+            "iteration {i}: delete right after SIGKILL failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(!init_alive(pid, start), "iteration {i}: init {pid} still runs");
+        assert!(!e.root.join(&id).exists(), "iteration {i}: state left");
+        assert_eq!(cgroup_dirs_left(&id), Vec::<std::path::PathBuf>::new(), "iteration {i}");
+    }
 }
 
 /// Run a container, then replace its state.json with `corrupt(original)`.

@@ -27,6 +27,12 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     let c = Container { dir, dir_fd, state };
     match c.status() {
         Status::Stopped | Status::Creating => {}
+        // As runc does: a container that was created and never started
+        // is deleted without --force (containerd's shim relies on it).
+        Status::Created => kill_init(&c)?,
+        // Its init was killed (by `husk kill`, the OOM killer, anyone) and
+        // is still in the kernel's exit path: wait for it to become a zombie.
+        Status::Running if !force && init_exiting(&c)? => {}
         s if !force => bail!(
             "cannot delete container {id:?} that is not stopped: {} (use --force)",
             s.as_str()
@@ -48,30 +54,55 @@ fn kill_init(c: &Container) -> Result<()> {
         cg.kill_all(libc::SIGKILL)
             .context("kill every process in the container's cgroup")?;
     }
-    if !crate::sys::pidfd_wait(&fd, 10_000).context("wait for the container init to exit")? {
+    wait_exit(c, &fd)
+}
+
+/// Wait (at most [`state::EXIT_WAIT_MS`]) for the init behind `fd` to exit.
+fn wait_exit(c: &Container, fd: &OwnedFd) -> Result<()> {
+    if !crate::sys::pidfd_wait(fd, state::EXIT_WAIT_MS).context("wait for the container init to exit")? {
         bail!(
-            "the container init (pid {}) did not exit within 10s of SIGKILL",
-            c.state.pid
+            "the container init (pid {}) did not exit within {}s of SIGKILL",
+            c.state.pid,
+            state::EXIT_WAIT_MS / 1000
         );
     }
     Ok(())
 }
 
+/// A running init that is already dying (SIGKILL pending or exit begun)
+/// counts as stopped once it has finished exiting: true after waiting for
+/// that, false when the init is not dying.
+fn init_exiting(c: &Container) -> Result<bool> {
+    let Some(fd) = super::kill::init_pidfd(c)? else {
+        // gone between the status check and now
+        return Ok(true);
+    };
+    if !state::exiting(c.state.pid) {
+        return Ok(false);
+    }
+    wait_exit(c, &fd)?;
+    Ok(true)
+}
+
 /// Remove what a container leaves behind: processes still in its cgroup
-/// (the init may have died and left children), the cgroup, poststop
-/// hooks, its state.
+/// (the init may have died and left children), the cgroup, its state;
+/// then, as runc does, the poststop hooks (status "stopped").
 pub fn destroy(c: &Container) -> Result<()> {
     if let Some(cg) = c.cgroup() {
         cg.kill_all(libc::SIGKILL)
             .context("kill what is left in the container's cgroup")?;
         cg.destroy().context("remove the container's cgroup")?;
     }
-    if let Some(hooks) = &c.state.poststop {
+    let hook_state = c.state.poststop.as_ref().map(|_| {
         let mut st = c.oci_state();
         st["status"] = "stopped".into();
-        crate::hooks::run_all_warn("poststop", hooks, &st.to_string());
+        st.to_string()
+    });
+    c.remove_dir()?;
+    if let (Some(hooks), Some(st)) = (&c.state.poststop, hook_state) {
+        crate::hooks::run_all_warn("poststop", hooks, &st);
     }
-    c.remove_dir()
+    Ok(())
 }
 
 /// `delete --force` of a container whose state.json does not decode:
