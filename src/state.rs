@@ -58,18 +58,48 @@ pub struct Stored {
     /// The container has its own pid namespace (killing the init kills all).
     #[serde(default)]
     pub new_pid_ns: bool,
-    /// Cgroup placement, as the cgroups module serialises it.
+    /// Cgroup placement (every hierarchy's directory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cgroup: Option<serde_json::Value>,
+    pub cgroup: Option<crate::cgroups::Cgroup>,
     /// poststart hooks, run by `start`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub poststart: Option<serde_json::Value>,
+    pub poststart: Option<Vec<oci_spec::runtime::Hook>>,
     /// The caller's NOTIFY_SOCKET, to which `start` relays READY=1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_socket: Option<String>,
     /// poststop hooks to run at delete (kept here so delete needs no config parse).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub poststop: Option<serde_json::Value>,
+    pub poststop: Option<Vec<oci_spec::runtime::Hook>>,
+}
+
+/// Decode a `state.json`. Every field is typed: a file that does not
+/// decode is an error naming it and, for a value of the wrong type, the
+/// top-level field (serde names only missing fields itself).
+pub fn decode(bytes: &[u8], path: &Path) -> Result<Stored> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).with_context(|| format!("parse {}", path.display()))?;
+    if !v.is_object() {
+        bail!("parse {}: not a JSON object", path.display());
+    }
+    Stored::deserialize(&v).map_err(|e| match bad_field(&v) {
+        Some(f) => anyhow::anyhow!("parse {}: field {f:?}: {e}", path.display()),
+        None => anyhow::anyhow!("parse {}: {e}", path.display()),
+    })
+}
+
+/// The first top-level field of `v` that fails to decode on its own (put
+/// into an otherwise valid, default record).
+fn bad_field(v: &serde_json::Value) -> Option<String> {
+    let obj = v.as_object()?;
+    let serde_json::Value::Object(base) = serde_json::to_value(Stored::default()).ok()? else {
+        return None;
+    };
+    obj.iter().find_map(|(k, val)| {
+        let mut m = base.clone();
+        m.insert(k.clone(), val.clone());
+        Stored::deserialize(&serde_json::Value::Object(m))
+            .is_err()
+            .then(|| k.clone())
+    })
 }
 
 /// runc's container id rule: letters, digits, `_ + - .`, not `.` or `..`.
@@ -166,8 +196,17 @@ impl Store {
     }
 
     /// Open an existing container; `lock` serialises against other husk
-    /// processes working on it (create, start, kill, delete).
+    /// processes that change it (create, start, delete, pause, resume,
+    /// update).
     pub fn open(&self, id: &str, lock: bool) -> Result<Container> {
+        let (dir, dir_fd) = self.open_dir(id, lock)?;
+        let state = load(&dir, id)?;
+        Ok(Container { dir, dir_fd, state })
+    }
+
+    /// Open (and with `lock`, lock) an existing container's directory
+    /// without reading its state.
+    pub fn open_dir(&self, id: &str, lock: bool) -> Result<(PathBuf, OwnedFd)> {
         validate_id(id)?;
         let dir = self.container_dir(id);
         let dir_fd = match open_dir(&dir) {
@@ -180,18 +219,7 @@ impl Store {
         if lock {
             flock(&dir_fd, &dir)?;
         }
-        let path = dir.join(STATE_FILE);
-        let state = match std::fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b).with_context(|| format!("parse {}", path.display()))?,
-            // A directory without state.json is a container being created
-            // (or a create that died): report it as creating.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Stored {
-                id: id.to_string(),
-                ..Default::default()
-            },
-            Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
-        };
-        Ok(Container { dir, dir_fd, state })
+        Ok((dir, dir_fd))
     }
 
     /// Ids of all containers under the root, sorted.
@@ -209,6 +237,21 @@ impl Store {
             .collect();
         ids.sort();
         Ok(ids)
+    }
+}
+
+/// Read and decode `<dir>/state.json` of container `id`.
+pub fn load(dir: &Path, id: &str) -> Result<Stored> {
+    let path = dir.join(STATE_FILE);
+    match std::fs::read(&path) {
+        Ok(b) => decode(&b, &path),
+        // A directory without state.json is a container being created
+        // (or a create that died): report it as creating.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Stored {
+            id: id.to_string(),
+            ..Default::default()
+        }),
+        Err(e) => Err(e).with_context(|| format!("read {}", path.display())),
     }
 }
 
@@ -242,6 +285,39 @@ pub fn parse_stat(s: &str) -> Option<(char, u64)> {
     Some((state, start))
 }
 
+/// How long `kill` (after SIGKILL) and `delete` wait for a killed init to
+/// finish exiting (runc's delete allows the same 10 s).
+pub const EXIT_WAIT_MS: i32 = 10_000;
+
+/// PF_EXITING in the flags of /proc/<pid>/stat (field 9): do_exit started.
+const PF_EXITING: u64 = 0x4;
+
+/// Is `pid` on its way out: a SIGKILL pending (for the process or one of
+/// its threads) or do_exit started? Such a process runs no more user code
+/// but is not a zombie yet: tearing down its mount namespace alone waits
+/// for an RCU grace period (milliseconds).
+pub fn exiting(pid: i32) -> bool {
+    let kill_bit = 1u64 << (libc::SIGKILL - 1);
+    let pending = std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+        s.lines()
+            .filter_map(|l| l.strip_prefix("SigPnd:").or_else(|| l.strip_prefix("ShdPnd:")))
+            .filter_map(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .any(|set| set & kill_bit != 0)
+    });
+    pending
+        || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| parse_stat_flags(&s))
+            .is_some_and(|f| f & PF_EXITING != 0)
+}
+
+/// The flags (field 9) of a /proc/<pid>/stat line.
+fn parse_stat_flags(s: &str) -> Option<u64> {
+    let rest = &s[s.rfind(')')? + 1..];
+    // rest starts at field 3 (state); flags is field 9.
+    rest.split_ascii_whitespace().nth(6)?.parse().ok()
+}
+
 impl Container {
     /// Is the recorded init still the same live (non-zombie) process?
     pub fn init_alive(&self) -> bool {
@@ -270,11 +346,8 @@ impl Container {
     }
 
     /// The container's cgroup placement, as recorded at create.
-    pub fn cgroup(&self) -> Option<crate::cgroups::Cgroup> {
-        self.state
-            .cgroup
-            .as_ref()
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
+    pub fn cgroup(&self) -> Option<&crate::cgroups::Cgroup> {
+        self.state.cgroup.as_ref()
     }
 
     pub fn has_exec_sock(&self) -> bool {
@@ -332,6 +405,134 @@ mod tests {
         let s = "123 (a) b) (c) S 1 123 123 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1000 10";
         assert_eq!(parse_stat(s), Some(('S', 98765)));
         assert_eq!(parse_stat("garbage"), None);
+        assert_eq!(parse_stat_flags(s), Some(4194560));
+        assert_eq!(parse_stat_flags("garbage"), None);
+    }
+
+    /// `Stored` as husk wrote it before its fields were typed: the cgroup
+    /// and hooks went through `serde_json::to_value`.
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Legacy {
+        oci_version: String,
+        id: String,
+        pid: i32,
+        start_time: u64,
+        bundle: PathBuf,
+        rootfs: PathBuf,
+        created: String,
+        owner: String,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        annotations: BTreeMap<String, String>,
+        #[serde(default)]
+        new_pid_ns: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cgroup: Option<serde_json::Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        poststart: Option<serde_json::Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notify_socket: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        poststop: Option<serde_json::Value>,
+    }
+
+    fn sample() -> Stored {
+        let cg = crate::cgroups::Cgroup {
+            layout: crate::cgroups::Layout::Hybrid,
+            v1: vec![crate::cgroups::V1Dir {
+                controllers: vec!["cpu".into(), "cpuacct".into()],
+                mount: "/sys/fs/cgroup/cpu,cpuacct".into(),
+                path: "/sys/fs/cgroup/cpu,cpuacct/husk/x".into(),
+            }],
+            unified: Some("/sys/fs/cgroup/unified/husk/x".into()),
+            unified_mount: Some("/sys/fs/cgroup/unified".into()),
+        };
+        let hooks: Vec<oci_spec::runtime::Hook> = serde_json::from_str(
+            r#"[{"path": "/bin/sh", "args": ["sh", "-c", "true"], "env": ["A=1"], "timeout": 5}, {"path": "/bin/true"}]"#,
+        )
+        .unwrap();
+        Stored {
+            oci_version: "1.2.1".into(),
+            id: "x".into(),
+            pid: 42,
+            start_time: 4242,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: "2026-01-01T00:00:00Z".into(),
+            owner: String::new(),
+            annotations: [("a".to_string(), "b".to_string())].into_iter().collect(),
+            new_pid_ns: true,
+            cgroup: Some(cg),
+            poststart: Some(hooks.clone()),
+            notify_socket: Some("/run/notify".into()),
+            poststop: Some(hooks),
+        }
+    }
+
+    #[test]
+    fn typed_state_is_byte_compatible_with_the_old_record() {
+        let st = sample();
+        // What the previous husk wrote for the same container.
+        let old = Legacy {
+            oci_version: st.oci_version.clone(),
+            id: st.id.clone(),
+            pid: st.pid,
+            start_time: st.start_time,
+            bundle: st.bundle.clone(),
+            rootfs: st.rootfs.clone(),
+            created: st.created.clone(),
+            owner: st.owner.clone(),
+            annotations: st.annotations.clone(),
+            new_pid_ns: st.new_pid_ns,
+            cgroup: st.cgroup.as_ref().map(|c| serde_json::to_value(c).unwrap()),
+            poststart: st.poststart.as_ref().map(|h| serde_json::to_value(h).unwrap()),
+            notify_socket: st.notify_socket.clone(),
+            poststop: st.poststop.as_ref().map(|h| serde_json::to_value(h).unwrap()),
+        };
+        let old_bytes = serde_json::to_vec(&old).unwrap();
+        let new_bytes = serde_json::to_vec(&st).unwrap();
+        assert_eq!(String::from_utf8_lossy(&new_bytes), String::from_utf8_lossy(&old_bytes));
+        // an old file loads into the typed record, and back
+        let loaded = decode(&old_bytes, Path::new("state.json")).unwrap();
+        assert_eq!(loaded.cgroup, st.cgroup);
+        assert_eq!(serde_json::to_vec(&loaded).unwrap(), old_bytes);
+        let back: Legacy = serde_json::from_slice(&new_bytes).unwrap();
+        assert_eq!(serde_json::to_vec(&back).unwrap(), new_bytes);
+        // a record without the optional fields too
+        let bare = Stored {
+            cgroup: None,
+            poststart: None,
+            poststop: None,
+            ..sample()
+        };
+        let bytes = serde_json::to_vec(&bare).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains("cgroup"));
+        assert!(decode(&bytes, Path::new("state.json")).unwrap().cgroup.is_none());
+    }
+
+    #[test]
+    fn undecodable_state_names_the_file_and_field() {
+        let p = Path::new("/run/husk/x/state.json");
+        let msg = |b: &[u8]| format!("{:#}", decode(b, p).unwrap_err());
+        let m = msg(b"{");
+        assert!(m.starts_with("parse /run/husk/x/state.json: EOF"), "{m}");
+        let mut v = serde_json::to_value(sample()).unwrap();
+        v["cgroup"] = "oops".into();
+        let m = msg(v.to_string().as_bytes());
+        assert!(
+            m.starts_with("parse /run/husk/x/state.json: field \"cgroup\": invalid type: string \"oops\""),
+            "{m}"
+        );
+        let mut v = serde_json::to_value(sample()).unwrap();
+        v["poststop"][0]["path"] = 7.into();
+        let m = msg(v.to_string().as_bytes());
+        assert!(m.contains("field \"poststop\": invalid type: integer `7`"), "{m}");
+        let mut v = serde_json::to_value(sample()).unwrap();
+        v.as_object_mut().unwrap().remove("pid");
+        let m = msg(v.to_string().as_bytes());
+        assert!(m.contains("missing field `pid`"), "{m}");
+        let m = msg(b"[]");
+        assert_eq!(m, "parse /run/husk/x/state.json: not a JSON object");
     }
 
     #[test]

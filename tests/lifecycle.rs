@@ -69,9 +69,188 @@ fn delete_force_of_a_created_container() {
     let b = e.bundle("b", &["true"], |_| {});
     let id = e.id("c");
     e.ok(&["create", "-b", b.to_str().unwrap(), &id]);
-    assert!(e.err(&["delete", &id]).contains("not stopped: created"));
+    let pid = e.state(&id)["pid"].as_i64().unwrap() as i32;
+    let start = start_time(pid);
     e.ok(&["delete", "-f", &id]);
+    assert!(!init_alive(pid, start));
     assert!(!e.root.join(&id).exists());
+    assert_eq!(cgroup_dirs_left(&id), Vec::<std::path::PathBuf>::new());
+}
+
+/// The start time of a live process (field 22 of /proc/<pid>/stat).
+fn start_time(pid: i32) -> u64 {
+    husk::state::proc_stat(pid).expect("the init is alive").1
+}
+
+/// Is `pid` still the process that started at `start`, and not a zombie?
+fn init_alive(pid: i32, start: u64) -> bool {
+    husk::state::proc_stat(pid).is_some_and(|(st, t)| t == start && st != 'Z' && st != 'X')
+}
+
+/// The container's default cgroup directories (`/husk/<id>` in every
+/// hierarchy).
+fn cgroup_dirs(id: &str) -> Vec<std::path::PathBuf> {
+    let cg = husk::cgroups::Cgroup::new(None, id).unwrap();
+    cg.v1.iter().map(|d| d.path.clone()).chain(cg.unified.clone()).collect()
+}
+
+/// Those of [`cgroup_dirs`] that still exist.
+fn cgroup_dirs_left(id: &str) -> Vec<std::path::PathBuf> {
+    cgroup_dirs(id).into_iter().filter(|d| d.exists()).collect()
+}
+
+#[test]
+fn delete_of_a_created_container_kills_it_without_force() {
+    // runc deletes a created (never started) container without --force,
+    // and containerd's shim relies on it; poststop hooks run as for any delete.
+    let e = Env::new("delcr");
+    let hooklog = e.base.join("poststop.json");
+    let b = e.bundle("b", &["sleep", "100"], |v| {
+        v["hooks"] = json!({"poststop": [{"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}", hooklog.display())]}]});
+    });
+    let id = e.id("c");
+    e.ok(&["create", "-b", b.to_str().unwrap(), &id]);
+    let pid = e.state(&id)["pid"].as_i64().unwrap() as i32;
+    let start = start_time(pid);
+    assert_eq!(cgroup_dirs_left(&id), cgroup_dirs(&id));
+    e.ok(&["delete", &id]);
+    // delete returns once the init has exited (a zombie until its parent reaps it)
+    assert!(!init_alive(pid, start), "init {pid} still runs");
+    assert_eq!(cgroup_dirs_left(&id), Vec::<std::path::PathBuf>::new());
+    assert!(!e.root.join(&id).exists());
+    let st: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&hooklog).unwrap()).unwrap();
+    assert_eq!(st["status"], "stopped");
+    assert_eq!(st["id"], id.as_str());
+}
+
+#[test]
+fn kill_then_delete_at_once_never_races() {
+    // `kill ID KILL` then `delete ID` at once, as managers do. The init
+    // takes milliseconds to exit after SIGKILL (its mount namespace's
+    // teardown waits for an RCU grace period): before kill waited for
+    // it, about 1 delete in 40 found it still "running".
+    let e = Env::new("killdel");
+    let b = e.bundle("b", &["sleep", "100"], |_| {});
+    for i in 0..200 {
+        let id = e.id(&format!("c{i}"));
+        e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
+        let pid = e.state(&id)["pid"].as_i64().unwrap() as i32;
+        let start = start_time(pid);
+        e.ok(&["kill", &id, "KILL"]);
+        let o = e.husk(&["delete", &id]);
+        assert!(
+            o.status.success(),
+            "iteration {i}: delete right after kill failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(!init_alive(pid, start), "iteration {i}: init {pid} still runs");
+        assert!(!e.root.join(&id).exists(), "iteration {i}: state left");
+        assert_eq!(cgroup_dirs_left(&id), Vec::<std::path::PathBuf>::new(), "iteration {i}");
+    }
+}
+
+#[test]
+fn kill_of_a_paused_container_then_delete() {
+    // A task frozen by the v1 freezer dies only once thawed: kill thaws a
+    // paused container for SIGKILL (as runc does), so delete finds it stopped.
+    let e = Env::new("killpaused");
+    let b = e.bundle("b", &["sleep", "100"], |_| {});
+    let id = e.id("c");
+    e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
+    let pid = e.state(&id)["pid"].as_i64().unwrap() as i32;
+    let start = start_time(pid);
+    e.ok(&["pause", &id]);
+    assert_eq!(e.status(&id), "paused");
+    e.ok(&["kill", &id, "KILL"]);
+    assert!(!init_alive(pid, start), "init {pid} still runs");
+    e.ok(&["delete", &id]);
+    assert!(!e.root.join(&id).exists());
+    assert_eq!(cgroup_dirs_left(&id), Vec::<std::path::PathBuf>::new());
+}
+
+#[test]
+fn delete_waits_for_an_init_killed_from_outside() {
+    // SIGKILL from someone else (here kill(2) from this test, then delete
+    // at once): delete finds the init dying and waits for it.
+    let e = Env::new("outkill");
+    let b = e.bundle("b", &["sleep", "100"], |_| {});
+    for i in 0..100 {
+        let id = e.id(&format!("c{i}"));
+        e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
+        let pid = e.state(&id)["pid"].as_i64().unwrap() as i32;
+        let start = start_time(pid);
+        // SAFETY: kill(2) on the init we just started (it cannot be reaped,
+        // so its pid not reused, before it dies).
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+        let o = e.husk(&["delete", &id]);
+        assert!(
+            o.status.success(),
+            "iteration {i}: delete right after SIGKILL failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(!init_alive(pid, start), "iteration {i}: init {pid} still runs");
+        assert!(!e.root.join(&id).exists(), "iteration {i}: state left");
+        assert_eq!(cgroup_dirs_left(&id), Vec::<std::path::PathBuf>::new(), "iteration {i}");
+    }
+}
+
+/// Run a container, then replace its state.json with `corrupt(original)`.
+/// Returns (id, init pid, init start time).
+fn corrupt_container(e: &Env, name: &str, corrupt: impl FnOnce(&str) -> String) -> (String, i32, u64) {
+    let b = e.bundle(name, &["sleep", "100"], |_| {});
+    let id = e.id(name);
+    e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
+    let pid = e.state(&id)["pid"].as_i64().unwrap() as i32;
+    let start = start_time(pid);
+    let path = e.root.join(&id).join("state.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, corrupt(&text)).unwrap();
+    (id, pid, start)
+}
+
+/// state, list and delete of a corrupt container fail naming the file;
+/// delete --force removes the init, the cgroup in every hierarchy, the
+/// state. `pid_readable`: the record still gives the init's pid and start
+/// time, so delete --force waits for the init itself.
+fn check_corrupt(e: &Env, id: &str, pid: i32, start: u64, what: &str, pid_readable: bool) {
+    let file = e.root.join(id).join("state.json").display().to_string();
+    for args in [vec!["state", id], vec!["list"], vec!["delete", id]] {
+        let msg = e.err(&args);
+        assert!(msg.contains(&file), "{args:?}: {msg}");
+        assert!(msg.contains(what), "{args:?}: {msg}");
+        assert!(!msg.contains("panicked"), "{args:?}: {msg}");
+    }
+    assert!(init_alive(pid, start), "a failed delete killed the init");
+    assert_eq!(cgroup_dirs_left(id), cgroup_dirs(id));
+    e.ok(&["delete", "--force", id]);
+    assert!(!e.root.join(id).exists());
+    assert_eq!(cgroup_dirs_left(id), Vec::<std::path::PathBuf>::new());
+    if pid_readable {
+        assert!(!init_alive(pid, start), "init {pid} survived delete --force");
+    } else {
+        // Killed through its cgroup: it left the cgroup (rmdir worked) but
+        // may still be finishing its exit.
+        wait_for(Duration::from_secs(10), || !init_alive(pid, start))
+            .unwrap_or_else(|_| panic!("init {pid} survived delete --force"));
+    }
+}
+
+#[test]
+fn unparsable_state_json_is_an_error_and_force_cleans_up() {
+    let e = Env::new("corrupt");
+    let (id, pid, start) = corrupt_container(&e, "syntax", |_| "{".to_string());
+    check_corrupt(&e, &id, pid, start, "EOF while parsing", false);
+}
+
+#[test]
+fn mistyped_state_field_is_an_error_and_force_cleans_up() {
+    let e = Env::new("mistyped");
+    let (id, pid, start) = corrupt_container(&e, "cgroup", |text| {
+        let mut v: serde_json::Value = serde_json::from_str(text).unwrap();
+        v["cgroup"] = json!("/husk/not-an-object");
+        v.to_string()
+    });
+    check_corrupt(&e, &id, pid, start, "field \"cgroup\"", true);
 }
 
 #[test]

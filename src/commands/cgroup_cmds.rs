@@ -10,6 +10,7 @@ use crate::state::{Container, Status, Store};
 
 fn cgroup_of(c: &Container) -> Result<Cgroup> {
     c.cgroup()
+        .cloned()
         .with_context(|| format!("container {:?} has no cgroup recorded", c.state.id))
 }
 

@@ -182,20 +182,10 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
         owner,
         annotations: b.spec.annotations().clone().unwrap_or_default().into_iter().collect(),
         new_pid_ns: crate::namespaces::Plan::from_spec(&b.spec).new_ns(oci_spec::runtime::LinuxNamespaceType::Pid),
-        cgroup: cgroup
-            .as_ref()
-            .map(serde_json::to_value)
-            .transpose()
-            .context("serialise the cgroup placement")?,
-        poststart: hooks
-            .as_ref()
-            .and_then(|h| h.poststart().as_ref())
-            .and_then(|v| serde_json::to_value(v).ok()),
+        cgroup: cgroup.clone(),
+        poststart: hooks.as_ref().and_then(|h| h.poststart().clone()),
         notify_socket: notify_host.clone(),
-        poststop: hooks
-            .as_ref()
-            .and_then(|h| h.poststop().as_ref())
-            .and_then(|v| serde_json::to_value(v).ok()),
+        poststop: hooks.as_ref().and_then(|h| h.poststop().clone()),
     };
     state::save(&dir, &st)?;
     if let Some(p) = &pid_file {

@@ -54,22 +54,51 @@ pub fn init_pidfd(c: &Container) -> Result<Option<OwnedFd>> {
     Ok(Some(fd))
 }
 
+/// Signal the init (or with `all` every process of the container). After
+/// SIGKILL, wait (at most [`crate::state::EXIT_WAIT_MS`]) until the init
+/// has exited: the kernel takes milliseconds to tear it down (its mount
+/// namespace waits for an RCU grace period), and a `delete` right after
+/// `kill` must find it stopped.
 pub fn kill(store: &Store, id: &str, signal: Option<&str>, all: bool) -> Result<()> {
     let sig = parse_signal(signal.unwrap_or("SIGTERM"))?;
     let c = store.open(id, false)?;
-    match c.status() {
+    let status = c.status();
+    match status {
         Status::Stopped if !all => bail!("container {id:?} is not running"),
         Status::Creating => bail!("container {id:?} is still being created"),
         _ => {}
     }
+    // Opened before signalling: the wait below is for this very process.
+    let init = init_pidfd(&c)?;
     if all {
-        return signal_all(&c, sig);
+        signal_all(&c, sig)?;
+    } else {
+        let Some(fd) = &init else {
+            bail!("container {id:?} is not running")
+        };
+        crate::sys::pidfd_send_signal(fd, sig)
+            .with_context(|| format!("send signal {sig} to the container init (pid {})", c.state.pid))?;
+        // A task frozen by the v1 freezer dies only once thawed (runc
+        // thaws a paused container for SIGKILL too).
+        if sig == libc::SIGKILL
+            && status == Status::Paused
+            && let Some(cg) = c.cgroup()
+        {
+            cg.thaw()
+                .context("thaw the paused container so that SIGKILL takes effect")?;
+        }
     }
-    let Some(fd) = init_pidfd(&c)? else {
-        bail!("container {id:?} is not running")
-    };
-    crate::sys::pidfd_send_signal(&fd, sig)
-        .with_context(|| format!("send signal {sig} to the container init (pid {})", c.state.pid))
+    if sig == libc::SIGKILL
+        && let Some(fd) = &init
+        && !crate::sys::pidfd_wait(fd, crate::state::EXIT_WAIT_MS).context("wait for the container init to exit")?
+    {
+        crate::warn!(
+            "the container init (pid {}) has not exited {}s after SIGKILL",
+            c.state.pid,
+            crate::state::EXIT_WAIT_MS / 1000
+        );
+    }
+    Ok(())
 }
 
 /// Every process of the container: those in its cgroup, or (for a state

@@ -14,17 +14,31 @@ pub fn list(store: &Store, format: &str, quiet: bool) -> Result<()> {
         }
         return Ok(());
     }
-    let states: Vec<serde_json::Value> = ids
-        .iter()
-        .filter_map(|id| store.open(id, false).ok())
-        .map(|c| {
-            let mut v = c.oci_state();
-            if v["owner"] == "" {
-                v["owner"] = owner_name(&c.dir).into();
+    // A container deleted since the directory was listed is skipped; one
+    // whose state cannot be read is listed without, then reported.
+    let mut states: Vec<serde_json::Value> = Vec::new();
+    let mut unreadable = Vec::new();
+    for id in &ids {
+        let (dir, dir_fd) = match store.open_dir(id, false) {
+            Ok(d) => d,
+            Err(_) if !store.container_dir(id).exists() => continue,
+            Err(e) => {
+                unreadable.push(format!("{e:#}"));
+                continue;
             }
-            v
-        })
-        .collect();
+        };
+        match crate::state::load(&dir, id) {
+            Ok(state) => {
+                let c = crate::state::Container { dir, dir_fd, state };
+                let mut v = c.oci_state();
+                if v["owner"] == "" {
+                    v["owner"] = owner_name(&c.dir).into();
+                }
+                states.push(v);
+            }
+            Err(e) => unreadable.push(format!("container {id:?}: {e:#}")),
+        }
+    }
     match format {
         "json" => writeln!(out, "{}", serde_json::to_string(&states)?)?,
         "table" => {
@@ -46,6 +60,9 @@ pub fn list(store: &Store, format: &str, quiet: bool) -> Result<()> {
             write!(out, "{}", table(&rows))?;
         }
         other => bail!("invalid format option {other:?}: table or json"),
+    }
+    if !unreadable.is_empty() {
+        bail!("{}", unreadable.join("\n"));
     }
     Ok(())
 }

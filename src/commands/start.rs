@@ -51,16 +51,14 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
     if !rest.is_empty() {
         bail!("{}", String::from_utf8_lossy(&rest).trim());
     }
-    if let Some(v) = &c.state.poststart
-        && let Ok(hooks) = serde_json::from_value::<Vec<oci_spec::runtime::Hook>>(v.clone())
-    {
+    if let Some(hooks) = &c.state.poststart {
         // The state as of the start: running, with its pid, even if a
         // short-lived process has finished by the time the hooks run.
         let mut st = c.oci_state();
         st["status"] = "running".into();
         st["pid"] = c.state.pid.into();
         let_the_process_run(c.state.pid);
-        crate::hooks::run_all_warn("poststart", &hooks, &st.to_string());
+        crate::hooks::run_all_warn("poststart", hooks, &st.to_string());
     }
     if let (Some(sock), Some(host)) = (notify, &c.state.notify_socket) {
         relay_ready(&c, &sock, host)?;
