@@ -70,6 +70,11 @@ pub struct Stored {
     /// poststop hooks to run at delete (kept here so delete needs no config parse).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poststop: Option<Vec<oci_spec::runtime::Hook>>,
+    /// Without a mount namespace of its own the container mounted in
+    /// husk's: the id of the mount the rootfs lay on before, so that
+    /// delete detaches what the container stacked there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_mounts_over: Option<u64>,
 }
 
 /// Decode a `state.json`. Every field is typed: a file that does not
@@ -466,6 +471,7 @@ mod tests {
             poststart: Some(hooks.clone()),
             notify_socket: Some("/run/notify".into()),
             poststop: Some(hooks),
+            host_mounts_over: None,
         }
     }
 

@@ -65,7 +65,8 @@ fn no_mount_ns(v: &mut Value, rootfs: &Path) {
 /// runc bind-mounts the rootfs onto itself first, so `root.readonly`
 /// has a mount to remount even without a mount namespace. (Before:
 /// "remount the root read-only (root.readonly): EINVAL", and the 17
-/// mounts made until then stayed in the host.)
+/// mounts made until then stayed in the host.) delete detaches the
+/// container's mounts from the host's namespace (before: they stayed).
 #[test]
 fn readonly_root_without_a_mount_namespace() {
     let e = Env::new("romntns");
@@ -78,6 +79,16 @@ fn readonly_root_without_a_mount_namespace() {
     let o = e.run(&b, &e.id("a"));
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(String::from_utf8_lossy(&o.stdout), "ro\n");
+    // run deleted the container: its mounts in the host's namespace too.
+    assert_eq!(mounts_under(&rootfs), Vec::<String>::new());
+    // create, start, delete alike.
+    let id = e.id("b");
+    e.ok(&["create", "-b", b.to_str().unwrap(), &id]);
+    assert!(!mounts_under(&rootfs).is_empty(), "no mounts while created?");
+    e.ok(&["start", &id]);
+    e.wait_status(&id, "stopped");
+    e.ok(&["delete", &id]);
+    assert_eq!(mounts_under(&rootfs), Vec::<String>::new());
 }
 
 /// Failures after the mounts (the executable is missing; a mount the

@@ -186,6 +186,7 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
         poststart: hooks.as_ref().and_then(|h| h.poststart().clone()),
         notify_socket: notify_host.clone(),
         poststop: hooks.as_ref().and_then(|h| h.poststop().clone()),
+        host_mounts_over: guard.host_mounts.as_ref().map(|(_, before)| *before),
     };
     state::save(&dir, &st)?;
     if let Some(p) = &pid_file {

@@ -93,6 +93,12 @@ pub fn destroy(c: &Container) -> Result<()> {
             .context("kill what is left in the container's cgroup")?;
         cg.destroy().context("remove the container's cgroup")?;
     }
+    // (A rootfs that is gone carries no mounts: a mount point cannot be removed.)
+    if let Some(before) = c.state.host_mounts_over
+        && c.state.rootfs.exists()
+    {
+        crate::rootfs::unmount_down_to(&c.state.rootfs, before)?;
+    }
     let hook_state = c.state.poststop.as_ref().map(|_| {
         let mut st = c.oci_state();
         st["status"] = "stopped".into();
