@@ -18,7 +18,7 @@ RELEASE_RUSTFLAGS := -C target-feature=+crt-static $(if $(wildcard $(ORDER_FILE)
   -C link-arg=-Wl$(comma)--symbol-ordering-file=$(ORDER_FILE) -C link-arg=-Wl$(comma)--no-warn-symbol-ordering)
 RELEASE_ENV := RUSTFLAGS="$(RELEASE_RUSTFLAGS)" LIBSECCOMP_LINK_TYPE=static \
   LIBSECCOMP_LIB_PATH="$$(pkg-config --variable=libdir libseccomp)"
-DEB_PKGS := busybox-static libseccomp-dev pkg-config procps util-linux binutils
+DEB_PKGS := busybox-static libseccomp-dev pkg-config procps util-linux binutils dbus-daemon
 
 .PHONY: all deps release order build demo test unit lint clean
 
