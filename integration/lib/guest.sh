@@ -17,7 +17,8 @@
 #                                     one-line summary of RESULTS against EXPECTED; fails when
 #                                     a result differs from what is expected (with
 #                                     GUEST_UNEXPECTED_PASS=report, a scenario expected to
-#                                     fail that passes is only reported)
+#                                     fail that passes is only reported; GUEST_SUMMARY_EXTRA
+#                                     is appended to the summary line)
 
 guest_say() { local t=$1; shift; echo "$t: $*" >&2; }
 
@@ -124,14 +125,17 @@ guest_boot() {
   : > "$log"
   "$@" </dev/null >"$(dirname "$log")/qemu.log" 2>&1 &
   local qpid=$! start=$SECONDS printed=0 shown=0 n rc
+  # interrupted (Ctrl-C, a CI timeout): no QEMU left behind
+  GUEST_QPID=$qpid
+  trap 'kill -9 "$GUEST_QPID" 2>/dev/null; exit 130' INT TERM HUP
   while kill -0 "$qpid" 2>/dev/null; do
     if [ "$printed" = 0 ] && [ -s "$log" ]; then printed=1; fi
     if [ "$printed" = 0 ] && [ $((SECONDS - start)) -ge "$first" ]; then
-      kill -9 "$qpid" 2>/dev/null; wait "$qpid" 2>/dev/null
+      kill -9 "$qpid" 2>/dev/null; wait "$qpid" 2>/dev/null; trap - INT TERM HUP
       return 2 # hung before the first console line
     fi
     if [ $((SECONDS - start)) -ge "$timeout" ]; then
-      kill -9 "$qpid" 2>/dev/null; wait "$qpid" 2>/dev/null
+      kill -9 "$qpid" 2>/dev/null; wait "$qpid" 2>/dev/null; trap - INT TERM HUP
       guest_say "$tag" "guest timed out after ${timeout}s"
       return 1
     fi
@@ -142,6 +146,7 @@ guest_boot() {
   done
   wait "$qpid"
   rc=$?
+  trap - INT TERM HUP
   n=$(wc -l < "$log")
   [ "$n" -gt "$shown" ] && sed -n "$((shown + 1)),\$p" "$log" | tr -d '\r'
   [ "$rc" = 0 ] || { guest_say "$tag" "qemu exited with $rc:"; cat "$(dirname "$log")/qemu.log" >&2; }
@@ -167,7 +172,7 @@ guest_boot_retry() {
 # did not, one expected to fail passed, or one could not be checked.
 guest_compare() {
   local tag=$1 expected=$2 results=$3 elapsed=$4 runtime=${5:-}
-  awk -F'\t' -v tag="$tag" -v elapsed="$elapsed" -v rt="$runtime" -v unexp_mode="${GUEST_UNEXPECTED_PASS:-fail}" '
+  awk -F'\t' -v tag="$tag" -v elapsed="$elapsed" -v rt="$runtime" -v unexp_mode="${GUEST_UNEXPECTED_PASS:-fail}" -v extra="${GUEST_SUMMARY_EXTRA:-}" '
     FNR == NR {
       if ($1 == "" || $1 ~ /^#/ || $1 == "scenario") next
       if (rt == "") { ex[$1] = $2; why[$1] = $3 }
@@ -184,8 +189,8 @@ guest_compare() {
         if (e != "pass" && r == "pass") unexp = unexp " " s
         if (e != "pass" && r != "pass") { known = known " " s; reasons[why[s]] = reasons[why[s]] " " s }
       }
-      printf "%s: %s%d of %d scenarios pass, %d expected to fail, guest run %ds\n", tag,
-        (rt == "" ? "" : rt ": "), passed, n, split(known, _k, " "), elapsed
+      printf "%s: %s%d of %d scenarios pass, %d expected to fail, guest run %ds%s\n", tag,
+        (rt == "" ? "" : rt ": "), passed, n, split(known, _k, " "), elapsed, extra
       for (w in reasons) printf "%s: expected failures (%s):%s\n", tag, (w == "" ? "see expected.tsv" : w), reasons[w]
       bad = 0
       if (n == 0) { printf "%s: FAILED, no scenario ran\n", tag; bad = 1 }
