@@ -1,0 +1,368 @@
+#!/bin/bash
+# The systemd cgroup driver scenarios. Runs inside the systemd guest (as
+# rtest.service, see in-guest.sh): systemd 252 is PID 1 on a pure cgroup v2
+# hierarchy, dbus runs. Every scenario drives the runtime under test with
+# --systemd-cgroup and --root /run/rt-systemd, checks what systemd knows
+# (systemctl) and what the kernel has (/sys/fs/cgroup), and prints one line:
+# "PASS name (Ns)", "FAIL name: why (Ns)" (followed by its log, indented) or
+# "UNCHECKED name: why" when the guest cannot run it.
+# Environment (from /etc/rtest.env): RTEST_RT (the runtime binary),
+# RTEST_RT_NAME (husk, runc: the prefix of the default unit name),
+# RTEST_ONLY (comma-separated scenario names), RTEST_VERBOSE=1 (print the
+# log of passing scenarios too).
+#   scenarios.sh --list    the scenarios that would run (on the host too)
+set -u
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+# The scenario list, in order, and each one's bound in seconds (generous:
+# TCG is 5-10 times slower than native and the CPUs are shared). A later
+# step adds the managers here (docker, podman, containerd in the guest).
+SCENARIOS="direct update pause_resume kill_delete nested_slice empty_path bad_path no_flag_later"
+declare -A BOUND=([direct]=120 [update]=120 [pause_resume]=120 [kill_delete]=120
+	[nested_slice]=120 [empty_path]=120 [bad_path]=60 [no_flag_later]=120)
+
+selected() {
+	local s
+	for s in $SCENARIOS; do
+		case ",${RTEST_ONLY:-$s}," in *",$s,"*) echo "$s" ;; esac
+	done
+}
+if [ "${1:-}" = --list ]; then selected; exit 0; fi
+
+export RT=${RTEST_RT:?RTEST_RT= missing} RT_NAME=${RTEST_RT_NAME:-$(basename "${RTEST_RT}")}
+export ROOT=/run/rt-systemd CG=/sys/fs/cgroup W=/tmp/rtest
+
+# ---- helpers (exported: each scenario runs in its own bash under timeout) ----
+rt() { "$RT" --root "$ROOT" --systemd-cgroup "$@"; }
+# without --systemd-cgroup: what podman does after create
+rtn() { "$RT" --root "$ROOT" "$@"; }
+# el: seconds since the scenario started, for its log ([12.3s])
+el() { local d=$(((${EPOCHREALTIME/./} - SCEN_T0) / 100000)); printf '[%d.%ds]' $((d / 10)) $((d % 10)); }
+fail() { echo "$(el) FAILED: $*"; exit 1; }
+ok() { echo "$(el) ok: $*"; }
+# eq WHAT ACTUAL EXPECTED
+eq() { [ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"; ok "$1 = '$2'"; }
+# bundle ID JQ-FILTER: config from `$RT spec` changed by the filter, rootfs
+# shared (read-only), cgroupsPath system.slice:rtest:ID unless the filter
+# sets or deletes it.
+bundle() {
+	local b=$W/b/$1
+	mkdir -p "$b"
+	jq --arg root "$W/rootfs" --arg cg "system.slice:rtest:$1" \
+		".root.path = \$root | .linux.cgroupsPath = \$cg | $2" "$W/spec.json" > "$b/config.json" ||
+		fail "jq filter for $1"
+	echo "$b"
+}
+# create ID BUNDLE: create with --systemd-cgroup; the runtime's stderr in
+# the log, and in the failure. Never in $(...): the container's init
+# inherits the runtime's stdout and stderr and would hold a pipe open.
+create() {
+	rt create -b "$2" "$1" </dev/null >"$W/$1.create.out" 2>"$W/$1.create.err" ||
+		fail "$RT_NAME create $1: $(paste -sd ' ' "$W/$1.create.err" | head -c 400)"
+	sed 's/^/create stderr: /' "$W/$1.create.err"
+	ok "created $1"
+}
+# up ID JQ-FILTER: create + start (both with --systemd-cgroup)
+up() {
+	local b
+	b=$(bundle "$1" "$2") || exit 1
+	create "$1" "$b"
+	rt start "$1" || fail "$RT_NAME start $1"
+	ok "started $1"
+}
+status() { rtn state "$1" 2>/dev/null | jq -r .status; }
+is_status() { [ "$(status "$1")" = "$2" ]; }
+initpid() { rtn state "$1" | jq -r .pid; }
+# wait_for SECONDS COMMAND...: poll every 0.2 s, for SECONDS of wall time
+# (under TCG one poll can take a second)
+wait_for() {
+	local end=$((SECONDS + $1)); shift
+	while :; do
+		"$@" && return 0
+		[ $SECONDS -lt "$end" ] || return 1
+		sleep 0.2
+	done
+}
+# nprocs CGDIR: processes in CGDIR and below
+nprocs() { find "$1" -name cgroup.procs -exec cat {} + 2>/dev/null | wc -l; }
+nprocs_ge() { [ "$(nprocs "$1")" -ge "$2" ]; }
+val() { cat "$1" 2>/dev/null || echo "<no $1>"; }
+key() { awk -v k="$2" '$1 == k { print $2 }' "$1" 2>/dev/null; }
+frozen_is() { [ "$(key "$1/cgroup.events" frozen)" = "$2" ]; }
+prop() { systemctl show -P "$2" "$1" 2>&1; }
+# props UNIT P1,P2,...: one systemctl show (each call costs 0.3-1.5 s under
+# TCG), logged; the values in the associative array PROP (declare -A PROP
+# in the caller first)
+props() {
+	local line
+	while IFS= read -r line; do
+		echo "systemctl show: $line"
+		PROP[${line%%=*}]=${line#*=}
+	done < <(systemctl show -p "$2" "$1")
+}
+args() { printf '.process.args = %s' "$(printf '%s\n' "$@" | jq -R . | jq -s -c .)"; }
+# is the unit gone for systemd (not loaded, not listed)?
+unit_gone() {
+	[ "$(prop "$1" LoadState)" = not-found ] &&
+		[ -z "$(systemctl list-units --all --plain --no-legend "$1" 2>/dev/null)" ]
+}
+# gone ID UNIT CGDIR: after delete: no unit, no cgroup directory, no state
+gone() {
+	wait_for 10 unit_gone "$2" ||
+		fail "$2 still known to systemd: LoadState=$(prop "$2" LoadState) ActiveState=$(prop "$2" ActiveState); $(systemctl list-units --all --plain --no-legend "$2")"
+	ok "$2 gone (systemctl: LoadState=not-found, not in list-units)"
+	[ ! -e "$3" ] || fail "$3 left behind"
+	ok "$3 gone"
+	[ ! -e "$ROOT/$1" ] || fail "state $ROOT/$1 left behind"
+	rtn list -q 2>/dev/null | grep -qx "$1" && fail "$1 still listed by $RT_NAME list"
+	ok "no state left for $1"
+}
+# scope_ok ID UNIT CGPATH: the container runs in an active scope at CGPATH
+# (relative to /sys/fs/cgroup, with the leading /): its init in the scope
+# (runc puts it directly there; a sub-cgroup of the scope, as crun's
+# "container", is accepted and logged)
+scope_ok() {
+	local pid cg
+	eq "status" "$(status "$1")" running
+	eq "systemctl is-active $2" "$(systemctl is-active "$2")" active
+	eq "ControlGroup of $2" "$(prop "$2" ControlGroup)" "$3"
+	[ -d "$CG$3" ] || fail "no cgroup directory $CG$3"
+	pid=$(initpid "$1")
+	cg=$(cat /proc/"$pid"/cgroup)
+	case $cg in
+	"0::$3") ok "/proc/<init>/cgroup (host view) = '$cg': directly in the scope" ;;
+	"0::$3"/*) ok "/proc/<init>/cgroup (host view) = '$cg': in a sub-cgroup of the scope" ;;
+	*) fail "/proc/<init>/cgroup (host view): got '$cg', want '0::$3' (or below)" ;;
+	esac
+	grep -qx "$pid" "$CG${cg#0::}/cgroup.procs" || fail "init $pid not in $CG${cg#0::}/cgroup.procs: $(val "$CG${cg#0::}/cgroup.procs")"
+	ok "init $pid in $CG${cg#0::}/cgroup.procs"
+}
+export -f el ok rt rtn fail eq bundle create up status is_status initpid wait_for nprocs nprocs_ge val key frozen_is prop props args unit_gone gone scope_ok
+
+# The limits of direct (and partly update):
+LIMITS='.linux.resources += {
+  memory: {limit: 67108864, reservation: 33554432},
+  pids: {limit: 50},
+  cpu: {shares: 512, quota: 50000, period: 100000, cpus: "0"}}'
+export LIMITS
+
+# ---- scenarios ----
+scen_direct() {
+	local id=direct u=rtest-direct.scope p=/system.slice/rtest-direct.scope d w inside want
+	d=$CG$p
+	up $id "$LIMITS | $(args sh -c 'sleep 1000 & sleep 1000')"
+	scope_ok $id $u $p
+	declare -A PROP
+	props $u Slice,Delegate,MemoryMax,MemoryLow,TasksMax,CPUWeight,CPUQuotaPerSecUSec,CPUQuotaPeriodUSec,AllowedCPUs
+	eq "Slice" "${PROP[Slice]}" system.slice
+	eq "Delegate" "${PROP[Delegate]}" yes
+	eq "MemoryMax" "${PROP[MemoryMax]}" 67108864
+	eq "MemoryLow" "${PROP[MemoryLow]}" 33554432
+	eq "TasksMax" "${PROP[TasksMax]}" 50
+	eq "CPUQuotaPerSecUSec" "${PROP[CPUQuotaPerSecUSec]}" 500ms
+	eq "CPUQuotaPeriodUSec" "${PROP[CPUQuotaPeriodUSec]}" 100ms
+	eq "AllowedCPUs" "${PROP[AllowedCPUs]}" 0
+	eq memory.max "$(val "$d/memory.max")" 67108864
+	eq memory.low "$(val "$d/memory.low")" 33554432
+	eq pids.max "$(val "$d/pids.max")" 50
+	eq cpu.max "$(val "$d/cpu.max")" "50000 100000"
+	eq cpuset.cpus "$(val "$d/cpuset.cpus")" 0
+	# shares 512 -> weight: runc 1.1.5 gives 20, the newer formula 59; either,
+	# but systemd and the kernel must agree
+	w=${PROP[CPUWeight]}
+	[[ $w =~ ^[0-9]+$ ]] || fail "CPUWeight of $u not set: '$w'"
+	eq "cpu.weight (= the unit's CPUWeight)" "$(val "$d/cpu.weight")" "$w"
+	echo "note: shares 512 -> CPUWeight $w"
+	# the container's own view: with a cgroup namespace its cgroup is its root
+	inside=$(rt exec $id cat /proc/self/cgroup </dev/null 2>&1) || fail "exec: $inside"
+	# (the same cgroup as the init's: a cgroup namespace makes it the root)
+	if jq -e '.linux.namespaces | map(.type) | index("cgroup")' "$W/b/$id/config.json" >/dev/null; then
+		want="0::/"
+	else
+		want=$(cat /proc/"$(initpid $id)"/cgroup)
+	fi
+	eq "/proc/self/cgroup in the container (exec)" "$inside" "$want"
+	rt delete --force $id || fail "delete --force"
+	gone $id $u "$d"
+}
+
+scen_update() {
+	local id=upd u=rtest-upd.scope p=/system.slice/rtest-upd.scope d
+	d=$CG$p
+	up $id "$LIMITS | $(args sleep 1000)"
+	scope_ok $id $u $p
+	declare -A PROP
+	props $u MemoryMax,TasksMax
+	eq "MemoryMax before" "${PROP[MemoryMax]}" 67108864
+	eq "TasksMax before" "${PROP[TasksMax]}" 50
+	rt update --memory 134217728 --pids-limit 80 --cpu-quota 20000 --cpu-period 100000 $id || fail "update"
+	ok "updated"
+	props $u MemoryMax,TasksMax,CPUQuotaPerSecUSec,CPUWeight
+	eq "MemoryMax" "${PROP[MemoryMax]}" 134217728
+	eq "TasksMax" "${PROP[TasksMax]}" 80
+	eq "CPUQuotaPerSecUSec" "${PROP[CPUQuotaPerSecUSec]}" 200ms
+	eq memory.max "$(val "$d/memory.max")" 134217728
+	eq pids.max "$(val "$d/pids.max")" 80
+	eq cpu.max "$(val "$d/cpu.max")" "20000 100000"
+	# untouched by the update
+	eq "memory.low (untouched)" "$(val "$d/memory.low")" 33554432
+	eq "cpu.weight (untouched, = CPUWeight)" "$(val "$d/cpu.weight")" "${PROP[CPUWeight]}"
+	# Limits written only to cgroupfs are put back by systemd: after a
+	# daemon-reload the files must still have the updated values.
+	systemctl daemon-reload || fail "daemon-reload"
+	ok "daemon-reload done"
+	eq "memory.max after daemon-reload" "$(val "$d/memory.max")" 134217728
+	eq "pids.max after daemon-reload" "$(val "$d/pids.max")" 80
+	eq "cpu.max after daemon-reload" "$(val "$d/cpu.max")" "20000 100000"
+	rt delete --force $id || fail "delete --force"
+	gone $id $u "$d"
+}
+
+scen_pause_resume() {
+	local id=pr u=rtest-pr.scope p=/system.slice/rtest-pr.scope d
+	up $id "$(args sh -c 'while :; do sleep 0.1; done')"
+	scope_ok $id $u $p
+	# the container's cgroup: the scope, or the sub-cgroup of it the init is in
+	d=$CG$(cut -d: -f3- /proc/"$(initpid $id)"/cgroup)
+	rt pause $id || fail "pause"
+	ok "paused"
+	eq "$d/cgroup.freeze" "$(val "$d/cgroup.freeze")" 1
+	wait_for 10 frozen_is "$d" 1
+	eq "cgroup.events frozen" "$(key "$d/cgroup.events" frozen)" 1
+	eq status "$(status $id)" paused
+	eq "systemctl is-active $u (paused)" "$(systemctl is-active $u)" active
+	rt resume $id || fail "resume"
+	ok "resumed"
+	eq "$d/cgroup.freeze" "$(val "$d/cgroup.freeze")" 0
+	wait_for 10 frozen_is "$d" 0
+	eq "cgroup.events frozen" "$(key "$d/cgroup.events" frozen)" 0
+	eq status "$(status $id)" running
+	rt delete --force $id || fail "delete --force"
+	gone $id $u "$CG$p"
+}
+
+scen_kill_delete() {
+	local u=rtest-kd1.scope p=/system.slice/rtest-kd1.scope
+	# kill --all, then delete of the stopped container
+	up kd1 "$(args sh -c 'sleep 1000 & sleep 1000 & sleep 1000')"
+	scope_ok kd1 $u $p
+	wait_for 10 nprocs_ge "$CG$p" 3 || fail "expected 3 processes in $CG$p (and below), got $(nprocs "$CG$p")"
+	ok "$(nprocs "$CG$p") processes in $CG$p"
+	rt kill --all kd1 KILL || fail "kill --all KILL"
+	wait_for 10 is_status kd1 stopped || fail "status $(status kd1) after kill --all"
+	ok "stopped after kill --all KILL"
+	rt delete kd1 || fail "delete"
+	gone kd1 $u "$CG$p"
+	# delete --force of a running container
+	u=rtest-kd2.scope p=/system.slice/rtest-kd2.scope
+	up kd2 "$(args sh -c 'sleep 1000 & sleep 1000')"
+	scope_ok kd2 $u $p
+	rt delete --force kd2 || fail "delete --force of a running container"
+	gone kd2 $u "$CG$p"
+}
+
+scen_nested_slice() {
+	local id=ns u=rtest-ns.scope p=/a.slice/a-b.slice/rtest-ns.scope
+	up $id ".linux.cgroupsPath = \"a-b.slice:rtest:$id\" | $(args sleep 1000)"
+	scope_ok $id $u $p
+	eq "Slice of $u" "$(prop $u Slice)" a-b.slice
+	rt delete --force $id || fail "delete --force"
+	gone $id $u "$CG$p"
+}
+
+scen_empty_path() {
+	local id=ep u=$RT_NAME-ep.scope p=/system.slice/$RT_NAME-ep.scope
+	up $id "del(.linux.cgroupsPath) | $(args sleep 1000)"
+	scope_ok $id $u $p
+	rt delete --force $id || fail "delete --force"
+	gone $id $u "$CG$p"
+}
+
+scen_bad_path() {
+	local id=bp b out
+	b=$(bundle $id ".linux.cgroupsPath = \"/foo/bar\" | $(args sleep 1000)")
+	rt create -b "$b" $id </dev/null >"$W/$id.create.out" 2>"$W/$id.create.err" &&
+		fail "create with cgroupsPath /foo/bar succeeded"
+	out=$(cat "$W/$id.create.err")
+	echo "create failed as it should: $out"
+	echo "$out" | grep -q 'slice:prefix:name' || fail "the error does not mention slice:prefix:name: $out"
+	ok "the error mentions slice:prefix:name"
+	[ ! -e "$ROOT/$id" ] || fail "state $ROOT/$id left behind"
+	rtn list -q 2>/dev/null | grep -qx $id && fail "$id listed by $RT_NAME list"
+	[ ! -e "$CG/foo" ] || fail "$CG/foo created"
+	out=$(systemctl list-units --all --plain --no-legend "*-$id.scope" "*bar*" 2>&1)
+	[ -z "$out" ] || fail "units left: $out"
+	ok "nothing left behind (state, cgroup, unit)"
+}
+
+scen_no_flag_later() {
+	local id=nf u=rtest-nf.scope p=/system.slice/rtest-nf.scope b
+	b=$(bundle $id "$LIMITS | $(args sh -c 'sleep 1000 & sleep 1000')")
+	create $id "$b"
+	rtn start $id || fail "start without --systemd-cgroup"
+	scope_ok $id $u $p
+	eq "MemoryMax" "$(prop $u MemoryMax)" 67108864
+	rtn kill $id KILL || fail "kill without --systemd-cgroup"
+	wait_for 10 is_status $id stopped || fail "status $(status $id) after kill"
+	ok "stopped after kill"
+	rtn delete $id || fail "delete without --systemd-cgroup"
+	gone $id $u "$CG$p"
+}
+
+# ---- setup and run ----
+plan=$(selected)
+unchecked() {
+	local s
+	for s in $plan; do echo "UNCHECKED $s: $*"; done
+	exit 1
+}
+[ -x "$RT" ] || unchecked "no runtime binary $RT in the guest"
+[ "$(stat -fc %T $CG)" = cgroup2fs ] || unchecked "$CG is not cgroup2 ($(stat -fc %T $CG))"
+[ "$(cat /proc/1/comm)" = systemd ] || unchecked "PID 1 is $(cat /proc/1/comm), not systemd"
+systemctl is-active -q dbus.service || unchecked "dbus.service is $(systemctl is-active dbus.service)"
+echo "systemd-guest: $(uname -r), $(systemctl --version | sed -n 1p), controllers: $(cat $CG/cgroup.controllers)"
+echo "systemd-guest: runtime $RT ($("$RT" --version 2>&1 | sed -n 1p)), unit prefix for an empty cgroupsPath: $RT_NAME"
+rm -rf "$W"
+mkdir -p "$W/rootfs"/{bin,proc,sys,dev,tmp,etc} "$ROOT"
+cp /bin/busybox "$W/rootfs/bin/busybox" || unchecked "no /bin/busybox (busybox-static)"
+chroot "$W/rootfs" /bin/busybox --install -s /bin || unchecked "busybox --install"
+echo 'root:x:0:0:root:/root:/bin/sh' > "$W/rootfs/etc/passwd"
+"$RT" spec -b "$W" >/dev/null 2>&1 || unchecked "$RT_NAME spec failed"
+jq '.process.terminal = false' "$W/config.json" > "$W/spec.json" && rm "$W/config.json" || unchecked "jq on the spec"
+echo "systemd-guest: spec namespaces: $(jq -c '[.linux.namespaces[].type]' "$W/spec.json")"
+# what one call costs here (TCG): systemctl, and the runtime's own start-up
+t0=${EPOCHREALTIME/./}; systemctl show -P ActiveState dbus.service >/dev/null; t1=${EPOCHREALTIME/./}
+"$RT" --version >/dev/null 2>&1; t2=${EPOCHREALTIME/./}
+echo "systemd-guest: one systemctl show: $(((t1 - t0) / 1000)) ms, one $RT_NAME --version: $(((t2 - t1) / 1000)) ms"
+echo "systemd-guest: setup done at $(cut -d' ' -f1 /proc/uptime)s of guest uptime"
+
+export -f $(compgen -A function scen_)
+pass=0 failed=""
+for s in $plan; do
+	bound=${BOUND[$s]:-120}
+	t0=$(date +%s.%N)
+	export SCEN_T0=${EPOCHREALTIME/./}
+	timeout -k 5 "$bound" bash -c "scen_$s" > "$W/$s.log" 2>&1
+	rc=$?
+	t=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+	if [ $rc = 0 ]; then
+		echo "PASS $s (${t}s)"
+		[ "${RTEST_VERBOSE:-0}" = 1 ] && sed 's/^/    | /' "$W/$s.log"
+		pass=$((pass + 1))
+	else
+		why=$(grep '^\[[0-9.]*s\] FAILED: ' "$W/$s.log" | tail -1 | sed 's/^\[[0-9.]*s\] FAILED: //')
+		{ [ $rc = 124 ] || [ $rc = 137 ]; } && why="timed out after ${bound}s${why:+; last: $why}"
+		echo "FAIL $s: ${why:-exit $rc} (${t}s)"
+		sed 's/^/    | /' "$W/$s.log"
+		failed="$failed $s"
+	fi
+	# clean up whatever the scenario left (after its own checks): containers,
+	# then units (a runtime that leaves them must not break the next scenario)
+	for id in $(rtn list -q 2>/dev/null); do rt delete --force "$id" >/dev/null 2>&1 || rtn delete --force "$id" >/dev/null 2>&1; done
+	for u in $(systemctl list-units --all --plain --no-legend "rtest-*.scope" "$RT_NAME-*.scope" 2>/dev/null | awk '{print $1}'); do
+		echo "    | cleanup: stopping leftover unit $u"
+		systemctl stop "$u" 2>/dev/null
+	done
+done
+echo "systemd-guest: $pass passed, failed:${failed:- none}"
+[ -z "$failed" ]
