@@ -18,9 +18,14 @@ RELEASE_RUSTFLAGS := -C target-feature=+crt-static $(if $(wildcard $(ORDER_FILE)
   -C link-arg=-Wl$(comma)--symbol-ordering-file=$(ORDER_FILE) -C link-arg=-Wl$(comma)--no-warn-symbol-ordering)
 RELEASE_ENV := RUSTFLAGS="$(RELEASE_RUSTFLAGS)" LIBSECCOMP_LINK_TYPE=static \
   LIBSECCOMP_LIB_PATH="$$(pkg-config --variable=libdir libseccomp)"
-DEB_PKGS := busybox-static libseccomp-dev pkg-config procps util-linux binutils
+# gcc and libc6-dev: cargo's linker and the static glibc of the release build.
+DEB_PKGS := busybox-static libseccomp-dev pkg-config procps util-linux binutils gcc libc6-dev
+# What the tests could not check on this host, one "what (why)" a line
+# (tests/common not_checked, integration/not-checked.sh): make test empties
+# it first and prints it as one line last.
+export HUSK_NOT_CHECKED := $(TARGET_DIR)/not-checked.txt
 
-.PHONY: all deps release order build demo test unit lint clean
+.PHONY: all deps release order build demo test test-suites lint clean
 
 all: release
 
@@ -76,8 +81,13 @@ lint:
 
 ## test: lint, unit and integration tests (as root: they run real containers),
 ## then the runtime-tools conformance suite, the pure cgroup v2 guest and
-## containerd, podman and Docker driving husk
+## containerd, podman and Docker driving husk; last, one line saying what
+## could not be checked on this host and why (also when a step failed)
 test: deps lint
+	@integration/not-checked.sh reset
+	@$(MAKE) --no-print-directory test-suites; status=$$?; integration/not-checked.sh summary; exit $$status
+
+test-suites:
 	$(CARGO) test --locked -- --test-threads=4
 	$(MAKE) conformance
 	$(MAKE) test-cgroupv2
