@@ -18,7 +18,8 @@ exec 9>"$B/.build.lock"
 flock 9
 
 need=""
-for p in qemu-system-x86 busybox-static cpio xz-utils jq; do
+# (jq and strace are for scenarios.sh, which runs on the host's / in the guest)
+for p in qemu-system-x86 busybox-static cpio xz-utils jq strace; do
   dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
 done
 if [ -n "$need" ]; then

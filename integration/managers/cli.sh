@@ -94,6 +94,7 @@ s_update() {
     expect_eq "pids limit after update" 50 "$(cat "$(cg_file "$pid" pids pids.max)")"
   else
     cli update --memory 128m --memory-swap 128m m-upd
+    not_checked "$MGR update --pids-limit" "$MGR $(cli --version | awk '{ print $NF }') has no such option"
   fi
   expect_eq "memory limit after update" 134217728 "$(cat "$(cg_file "$pid" memory memory.limit_in_bytes)")"
   expect_eq "still running" running "$(state_of m-upd)"
@@ -159,7 +160,11 @@ s_oom() {
   local rc=0
   cli run --name m-oom --memory 16m --memory-swap 16m $RUN_FLAGS "$IMG" sh -c 'tail /dev/zero' || rc=$?
   expect_eq "exit code" 137 "$rc"
-  [ "$OOM_REPORTED" = 1 ] && expect_eq OOMKilled true "$(cli inspect -f '{{.State.OOMKilled}}' m-oom)"
+  if [ "$OOM_REPORTED" = 1 ]; then
+    expect_eq OOMKilled true "$(cli inspect -f '{{.State.OOMKilled}}' m-oom)"
+  else
+    not_checked "$MGR inspect .State.OOMKilled after an OOM kill" "conmon on this cgroup v1 host reports false, with runc too"
+  fi
   rm_c m-oom
 }
 s_bad_entrypoint() {
