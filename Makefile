@@ -49,7 +49,8 @@ release: deps
 
 ## order: record tools/order/husk.order again (root, gdb, runc; ~3 min)
 order: deps
-	@for p in gdb runc binutils; do dpkg -s $$p >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$p; done
+	@# (python3: tools/order/trace.py and the bundles' editspec.py)
+	@for p in gdb runc binutils python3; do dpkg -s $$p >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$p; done
 	integration/bench/mkbundle.sh $(CURDIR)/build/bench/bundles
 	$(RELEASE_ENV) CARGO_TARGET_DIR=$(CURDIR)/build/order/target $(CARGO) build --release --locked --target $(TRIPLE)
 	tools/order/trace.py --binary $(CURDIR)/build/order/target/$(TRIPLE)/release/husk \
@@ -74,8 +75,12 @@ demo: release bundles/busybox/rootfs/bin/busybox bundles/busybox/config.json
 	@echo "== husk run -b bundles/busybox demo"
 	$(HUSK) --root /run/husk-demo run -b bundles/busybox demo
 
-## lint: formatting and clippy, warnings are errors
-lint:
+## lint: formatting and clippy, warnings are errors (deps: libseccomp's
+## build script needs pkg-config and libseccomp-dev)
+lint: deps
+	@# rustfmt and clippy are rustup components: add them where missing
+	@if command -v rustup >/dev/null; then for c in rustfmt clippy; do \
+	  rustup component list --installed 2>/dev/null | grep -q "^$$c" || rustup component add $$c; done; fi
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 

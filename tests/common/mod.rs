@@ -20,6 +20,8 @@ pub fn rootfs() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = manifest.join("target/test-rootfs");
     let lock = manifest.join("target/test-rootfs.lock");
+    // (target/ of the checkout is not cargo's with CARGO_TARGET_DIR set)
+    std::fs::create_dir_all(manifest.join("target")).unwrap();
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
