@@ -5,9 +5,11 @@ IMG=husktest
 state_of() { cli inspect -f '{{.State.Status}}' "$1"; }
 pid_of() { cli inspect -f '{{.State.Pid}}' "$1"; }
 rm_c() { cli rm -f -t 0 "$1" >/dev/null 2>&1 || true; }
-# what the manager offers (podman.sh/docker.sh may turn these off)
-UPDATE_PIDS=${UPDATE_PIDS:-1}     # "update --pids-limit"
-OOM_REPORTED=${OOM_REPORTED:-1}   # inspect .State.OOMKilled
+# what the manager offers: podman.sh/docker.sh may turn these off after
+# sourcing this file. Set here, not defaulted: run.sh sources the manager
+# scripts one after the other, and podman's 0s used to carry over to Docker.
+UPDATE_PIDS=1     # "update --pids-limit"
+OOM_REPORTED=1    # inspect .State.OOMKilled
 running() { [ "$(state_of "$1")" = running ]; }
 exited() { [ "$(state_of "$1")" = exited ]; }
 
