@@ -27,13 +27,14 @@ not_checked() {
 	printf 'not checked here: %s\n' "$line" >&2
 }
 
-# The one summary line; each item once, in the order first recorded.
+# The one summary line; each item once, sorted (tests running in parallel
+# record in no fixed order).
 not_checked_summary() {
 	local f
 	f=$(not_checked_file)
 	if [ -s "$f" ]; then
-		awk 'NF && !seen[$0]++ { s = s (s == "" ? "" : "; ") $0 }
-			END { print "not checked on this host: " (s == "" ? "nothing" : s) }' "$f"
+		LC_ALL=C sort -u "$f" | awk 'NF { s = s (s == "" ? "" : "; ") $0 }
+			END { print "not checked on this host: " (s == "" ? "nothing" : s) }'
 	else
 		echo "not checked on this host: nothing"
 	fi
