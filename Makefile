@@ -18,9 +18,14 @@ RELEASE_RUSTFLAGS := -C target-feature=+crt-static $(if $(wildcard $(ORDER_FILE)
   -C link-arg=-Wl$(comma)--symbol-ordering-file=$(ORDER_FILE) -C link-arg=-Wl$(comma)--no-warn-symbol-ordering)
 RELEASE_ENV := RUSTFLAGS="$(RELEASE_RUSTFLAGS)" LIBSECCOMP_LINK_TYPE=static \
   LIBSECCOMP_LIB_PATH="$$(pkg-config --variable=libdir libseccomp)"
-DEB_PKGS := busybox-static libseccomp-dev pkg-config procps util-linux binutils dbus-daemon
+# gcc and libc6-dev: cargo's linker and the static glibc of the release build.
+DEB_PKGS := busybox-static libseccomp-dev pkg-config procps util-linux binutils gcc libc6-dev dbus-daemon
+# What the tests could not check on this host, one "what (why)" a line
+# (tests/common not_checked, integration/not-checked.sh): make test empties
+# it first and prints it as one line last. The environment may name another.
+export HUSK_NOT_CHECKED ?= $(TARGET_DIR)/not-checked.txt
 
-.PHONY: all deps release order build demo test unit lint clean
+.PHONY: all deps release order build demo test test-suites lint clean
 
 all: release
 
@@ -44,7 +49,8 @@ release: deps
 
 ## order: record tools/order/husk.order again (root, gdb, runc; ~3 min)
 order: deps
-	@for p in gdb runc binutils; do dpkg -s $$p >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$p; done
+	@# (python3: tools/order/trace.py and the bundles' editspec.py)
+	@for p in gdb runc binutils python3; do dpkg -s $$p >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$p; done
 	integration/bench/mkbundle.sh $(CURDIR)/build/bench/bundles
 	$(RELEASE_ENV) CARGO_TARGET_DIR=$(CURDIR)/build/order/target $(CARGO) build --release --locked --target $(TRIPLE)
 	tools/order/trace.py --binary $(CURDIR)/build/order/target/$(TRIPLE)/release/husk \
@@ -69,15 +75,24 @@ demo: release bundles/busybox/rootfs/bin/busybox bundles/busybox/config.json
 	@echo "== husk run -b bundles/busybox demo"
 	$(HUSK) --root /run/husk-demo run -b bundles/busybox demo
 
-## lint: formatting and clippy, warnings are errors
-lint:
+## lint: formatting and clippy, warnings are errors (deps: libseccomp's
+## build script needs pkg-config and libseccomp-dev)
+lint: deps
+	@# rustfmt and clippy are rustup components: add them where missing
+	@if command -v rustup >/dev/null; then for c in rustfmt clippy; do \
+	  rustup component list --installed 2>/dev/null | grep -q "^$$c" || rustup component add $$c; done; fi
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 
 ## test: lint, unit and integration tests (as root: they run real containers),
 ## then the runtime-tools conformance suite, the pure cgroup v2 guest and
-## containerd, podman and Docker driving husk
+## containerd, podman and Docker driving husk; last, one line saying what
+## could not be checked on this host and why (also when a step failed)
 test: deps lint
+	@integration/not-checked.sh reset
+	@$(MAKE) --no-print-directory test-suites; status=$$?; integration/not-checked.sh summary; exit $$status
+
+test-suites:
 	$(CARGO) test --locked -- --test-threads=4
 	$(MAKE) conformance
 	$(MAKE) test-cgroupv2

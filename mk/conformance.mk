@@ -20,6 +20,7 @@ conformance-build:
 # Re-measure the reference runtimes (PEERS.md); results go to
 # build/conformance/peers/{runc,crun}.  Never fails on test results.
 conformance-peers: conformance-build
+	@for p in runc crun; do dpkg -s $$p >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$p; done
 	-CONFORMANCE_EXPECTED=/dev/null CONFORMANCE_RESULTS_DIR=$(CURDIR)/build/conformance/peers/runc \
 		$(CONFORMANCE_DIR)/run.sh $$(command -v runc)
 	-CONFORMANCE_EXPECTED=/dev/null CONFORMANCE_RESULTS_DIR=$(CURDIR)/build/conformance/peers/crun \

@@ -38,11 +38,20 @@ fn the_waiting_init_is_not_dumpable() {
     let xdg = e.base.join("xdg");
     std::fs::create_dir_all(&xdg).unwrap();
     std::os::unix::fs::chown(&xdg, Some(UID), Some(UID)).unwrap();
-    let b = e.bundle("b", &["true"], |v| husk::commands::spec::make_rootless(v, UID, UID));
+    let rootfs = e.rootfs_for_any_user();
+    let b = e.bundle("b", &["true"], |v| {
+        v["root"]["path"] = json!(rootfs);
+        husk::commands::spec::make_rootless(v, UID, UID)
+    });
     let user = |args: &[&str]| as_user(&e, UID, &xdg, args);
-    let o = user(&[HUSK, "create", "-b", b.to_str().unwrap(), "d1"]);
+    let husk = e.husk_for_any_user();
+    let husk = husk.to_str().unwrap();
+    let o = user(&[husk, "create", "-b", b.to_str().unwrap(), "d1"]);
+    if !rootless_possible(&o, "the rootless init not dumpable (CVE-2019-5736)") {
+        return;
+    }
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let st: serde_json::Value = serde_json::from_slice(&user(&[HUSK, "state", "d1"]).stdout).unwrap();
+    let st: serde_json::Value = serde_json::from_slice(&user(&[husk, "state", "d1"]).stdout).unwrap();
     let pid = st["pid"].as_i64().unwrap();
     // the same user cannot read the init's memory map or open its exe
     let o = user(&["cat", &format!("/proc/{pid}/maps")]);

@@ -461,15 +461,170 @@ fn seccomp_notify_hands_the_fd_to_an_agent() {
     assert!(state["pid"].as_i64().unwrap() > 0, "{state}");
 }
 
-#[test]
-fn apparmor_profile_without_apparmor_is_an_error() {
-    if husk::lsm::apparmor_enabled() {
-        return; // this host has AppArmor: the profile would be applied
+/// Is AppArmor enabled on this host? (Found out here, not by husk's code.)
+fn host_apparmor() -> bool {
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y")
+}
+
+/// A complain-mode AppArmor profile loaded with apparmor_parser for one
+/// test, unloaded on drop.
+struct Profile {
+    parser: std::path::PathBuf,
+    file: std::path::PathBuf,
+}
+
+impl Profile {
+    fn load(e: &Env, parser: &std::path::Path, name: &str) -> Profile {
+        let file = e.base.join("profile");
+        std::fs::write(&file, format!("profile {name} flags=(complain) {{\n}}\n")).unwrap();
+        let mut c = std::process::Command::new(parser);
+        c.arg("-r").arg(&file);
+        let o = output_via_files(c, &e.base);
+        assert!(
+            o.status.success(),
+            "apparmor_parser -r: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        Profile {
+            parser: parser.to_path_buf(),
+            file,
+        }
     }
+}
+
+impl Drop for Profile {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(&self.parser)
+            .arg("-R")
+            .arg(&self.file)
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// process.apparmorProfile and exec --apparmor: applied at exec where
+/// AppArmor is enabled (an unknown profile refused), an error where it is
+/// not: husk never ignores a profile.
+#[test]
+fn apparmor_profile_applied_or_refused() {
     let e = Env::new("apparmor");
-    let b = e.bundle("a", &["true"], |v| v["process"]["apparmorProfile"] = json!("husk-test"));
-    let msg = e.err(&["create", "-b", b.to_str().unwrap(), &e.id("a")]);
-    assert!(msg.contains("AppArmor is not enabled on this host"), "{msg}");
+    // exec --help once said both options were "not supported on this build"
+    let help = e.ok(&["exec", "--help"]);
+    assert!(!help.contains("not supported"), "{help}");
+    assert!(help.contains("AppArmor profile to exec the process under"), "{help}");
+    let sleeper = e.bundle("s", &["sleep", "100"], |_| {});
+    let sid = e.id("s");
+    e.ok(&["run", "-d", "-b", sleeper.to_str().unwrap(), &sid]);
+    if !host_apparmor() {
+        let b = e.bundle("a", &["true"], |v| v["process"]["apparmorProfile"] = json!("husk-test"));
+        let msg = e.err(&["create", "-b", b.to_str().unwrap(), &e.id("a")]);
+        assert!(
+            msg.contains("process.apparmorProfile \"husk-test\" is set but AppArmor is not enabled on this host"),
+            "{msg}"
+        );
+        assert!(!e.root.join(e.id("a")).exists(), "state left behind");
+        let msg = e.err(&["exec", "--apparmor", "husk-test", &sid, "true"]);
+        assert!(msg.contains("AppArmor is not enabled on this host"), "{msg}");
+        not_checked(
+            "AppArmor profiles of process.apparmorProfile and exec --apparmor applied",
+            "AppArmor is not enabled: /sys/module/apparmor/parameters/enabled is not Y",
+        );
+        return;
+    }
+    // An unknown profile: the exec into it fails, naming it.
+    let nosuch = format!("husk-nosuch-{}", std::process::id());
+    let b = e.bundle("n", &["true"], |v| v["process"]["apparmorProfile"] = json!(nosuch));
+    let o = e.run(&b, &e.id("n"));
+    let msg = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && msg.contains(&nosuch), "{msg}");
+    let msg = e.err(&["exec", "--apparmor", &nosuch, &sid, "true"]);
+    assert!(msg.contains(&nosuch), "{msg}");
+    // A loaded profile is what the container's process runs under.
+    let Some(parser) = ["/usr/sbin/apparmor_parser", "/sbin/apparmor_parser"]
+        .iter()
+        .map(std::path::Path::new)
+        .find(|p| p.exists())
+    else {
+        not_checked(
+            "AppArmor profiles of process.apparmorProfile and exec --apparmor applied",
+            "apparmor_parser is not installed (Debian package apparmor) to load a test profile",
+        );
+        return;
+    };
+    let name = format!("husk-test-{}", std::process::id());
+    let _profile = Profile::load(&e, parser, &name);
+    let (code, out, err) = run_sh(&e, "p", "cat /proc/self/attr/current", |v| {
+        v["process"]["apparmorProfile"] = json!(name)
+    });
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim_end_matches(['\0', '\n']), format!("{name} (complain)"));
+    let out = e.ok(&["exec", "--apparmor", &name, &sid, "cat", "/proc/self/attr/current"]);
+    assert_eq!(out.trim_end_matches(['\0', '\n']), format!("{name} (complain)"));
+}
+
+/// process.selinuxLabel, exec --process-label and linux.mountLabel: applied
+/// where SELinux is enabled; ignored where it is not, as runc and crun do.
+#[test]
+fn selinux_labels_applied_or_ignored() {
+    let e = Env::new("selinux");
+    let enabled = std::path::Path::new("/sys/fs/selinux/enforce").exists();
+    // Labels the loaded policy surely knows: this process's own context and
+    // the rootfs's file context.
+    let (process_label, mount_label) = if enabled {
+        let own = std::fs::read_to_string("/proc/self/attr/current").unwrap();
+        let file = std::process::Command::new("stat")
+            .args(["-c", "%C"])
+            .arg(rootfs())
+            .output()
+            .unwrap();
+        (
+            own.trim_end_matches(['\0', '\n']).to_string(),
+            String::from_utf8_lossy(&file.stdout).trim().to_string(),
+        )
+    } else {
+        (
+            "system_u:system_r:container_t:s0:c1,c2".to_string(),
+            "system_u:object_r:container_file_t:s0:c1,c2".to_string(),
+        )
+    };
+    let script = "cat /proc/self/attr/current 2>/dev/null; echo; grep ' /dev ' /proc/self/mounts";
+    let b = e.bundle("a", &["sleep", "100"], |v| {
+        v["process"]["selinuxLabel"] = json!(process_label);
+        v["linux"]["mountLabel"] = json!(mount_label);
+    });
+    let id = e.id("a");
+    e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
+    let inside = e.ok(&["exec", &id, "sh", "-c", script]);
+    if enabled {
+        let exec_label = e.ok(&[
+            "exec",
+            "--process-label",
+            &process_label,
+            &id,
+            "cat",
+            "/proc/self/attr/current",
+        ]);
+        let mut lines = inside.lines();
+        assert_eq!(
+            lines.next().map(|l| l.trim_end_matches('\0')),
+            Some(process_label.as_str())
+        );
+        let dev = lines.find(|l| !l.is_empty()).unwrap_or_default();
+        // (/proc/mounts quotes a context that has a comma)
+        assert!(dev.contains("context=") && dev.contains(&mount_label), "{inside}");
+        assert_eq!(exec_label.trim_end_matches(['\0', '\n']), process_label);
+    } else {
+        let dev = inside.lines().find(|l| l.contains(" /dev ")).unwrap_or_default();
+        assert!(
+            dev.starts_with("tmpfs /dev tmpfs") && !dev.contains("context="),
+            "{inside}"
+        );
+        e.ok(&["exec", "--process-label", &process_label, &id, "true"]);
+        not_checked(
+            "SELinux labels of process.selinuxLabel, exec --process-label and linux.mountLabel applied",
+            "SELinux is not enabled: no /sys/fs/selinux/enforce",
+        );
+    }
 }
 
 #[test]

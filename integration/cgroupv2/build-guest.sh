@@ -18,7 +18,8 @@ exec 9>"$B/.build.lock"
 flock 9
 
 source "$HERE/../lib/guest.sh"
-guest_need_pkgs cgroupv2 qemu-system-x86 busybox-static cpio xz-utils jq
+# (jq and strace are for scenarios.sh, which runs on the host's / in the guest)
+guest_need_pkgs cgroupv2 qemu-system-x86 busybox-static cpio xz-utils jq strace
 guest_kernel cgroupv2 "$B"
 pkg=$GUEST_KPKG kver=$GUEST_KVER
 

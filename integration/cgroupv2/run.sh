@@ -56,6 +56,12 @@ if [ -z "$guest_rc" ]; then
   exit 1
 fi
 
+# What a scenario could not check in the guest: "NOT-CHECKED: what (why)"
+# shellcheck source=../not-checked.sh
+source "$HERE/../not-checked.sh"
+tr -d '\r' < "$log" | sed -n 's/^NOT-CHECKED: \(.*\) (\(.*\))$/\1\t\2/p' |
+  while IFS=$'\t' read -r what why; do not_checked "$what" "$why"; done
+
 # Scenario lines: "PASS name" / "FAIL name: why"
 tsv=$RUN/results.tsv
 tr -d '\r' < "$log" | awk '$1 == "PASS" || $1 == "FAIL" { n = $2; sub(":$", "", n); print n "\t" tolower($1) }' > "$tsv"

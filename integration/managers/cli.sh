@@ -5,9 +5,11 @@ IMG=husktest
 state_of() { cli inspect -f '{{.State.Status}}' "$1"; }
 pid_of() { cli inspect -f '{{.State.Pid}}' "$1"; }
 rm_c() { cli rm -f -t 0 "$1" >/dev/null 2>&1 || true; }
-# what the manager offers (podman.sh/docker.sh may turn these off)
-UPDATE_PIDS=${UPDATE_PIDS:-1}     # "update --pids-limit"
-OOM_REPORTED=${OOM_REPORTED:-1}   # inspect .State.OOMKilled
+# what the manager offers: podman.sh/docker.sh may turn these off after
+# sourcing this file. Set here, not defaulted: run.sh sources the manager
+# scripts one after the other, and podman's 0s used to carry over to Docker.
+UPDATE_PIDS=1     # "update --pids-limit"
+OOM_REPORTED=1    # inspect .State.OOMKilled
 running() { [ "$(state_of "$1")" = running ]; }
 exited() { [ "$(state_of "$1")" = exited ]; }
 
@@ -94,6 +96,7 @@ s_update() {
     expect_eq "pids limit after update" 50 "$(cat "$(cg_file "$pid" pids pids.max)")"
   else
     cli update --memory 128m --memory-swap 128m m-upd
+    not_checked "$MGR update --pids-limit" "$MGR $(cli --version | awk '{ print $NF }') has no such option"
   fi
   expect_eq "memory limit after update" 134217728 "$(cat "$(cg_file "$pid" memory memory.limit_in_bytes)")"
   expect_eq "still running" running "$(state_of m-upd)"
@@ -159,7 +162,11 @@ s_oom() {
   local rc=0
   cli run --name m-oom --memory 16m --memory-swap 16m $RUN_FLAGS "$IMG" sh -c 'tail /dev/zero' || rc=$?
   expect_eq "exit code" 137 "$rc"
-  [ "$OOM_REPORTED" = 1 ] && expect_eq OOMKilled true "$(cli inspect -f '{{.State.OOMKilled}}' m-oom)"
+  if [ "$OOM_REPORTED" = 1 ]; then
+    expect_eq OOMKilled true "$(cli inspect -f '{{.State.OOMKilled}}' m-oom)"
+  else
+    not_checked "$MGR inspect .State.OOMKilled after an OOM kill" "conmon on this cgroup v1 host reports false, with runc too"
+  fi
   rm_c m-oom
 }
 s_bad_entrypoint() {

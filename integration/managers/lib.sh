@@ -10,6 +10,9 @@
 
 HERE=${HERE:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
 STEP_TIMEOUT=${STEP_TIMEOUT:-90}
+# not_checked WHAT WHY: what a scenario could not check on this host
+# shellcheck source=../not-checked.sh
+source "$HERE/../not-checked.sh"
 
 say() { printf '%s\n' "$*" >&2; }
 
@@ -70,6 +73,9 @@ wait_for() {
   while [ $n -gt 0 ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; n=$((n-1)); done
   echo "FAIL timed out waiting for: $*"; return 1
 }
+
+# does the v1 memory controller account swap (memory.memsw.* files)?
+memsw_accounting() { [ -e /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes ]; }
 
 # cgroup v1 file of a process: cg_file PID CONTROLLER FILE
 cg_file() {

@@ -4,10 +4,13 @@
 source "$HERE/cli.sh"
 MDIR=$OUT/podman
 podman_env() { echo "CONTAINERS_CONF=$MDIR/containers.conf CONTAINERS_STORAGE_CONF=$MDIR/storage.conf CONTAINERS_REGISTRIES_CONF=$MDIR/registries.conf"; }
-cli() { env $(podman_env) podman "$@"; }
-cli_line() { echo "env $(podman_env) podman"; }
+# From $MDIR: conmon, started by podman in podman's working directory,
+# creates a file "oom" there when the container is OOM-killed.
+cli() { (cd "$MDIR" && env $(podman_env) podman "$@"); }
+cli_line() { echo "cd $MDIR && env $(podman_env) podman"; }
 RUN_FLAGS="--network none"
-UPDATE_PIDS=0     # podman 4.3's update has no --pids-limit
+# podman 4.3's update has no --pids-limit (later ones have)
+UPDATE_PIDS=$(podman update --help 2>/dev/null | grep -q -- '--pids-limit' && echo 1 || echo 0)
 OOM_REPORTED=0    # conmon on this cgroup v1 host reports OOMKilled=false even with runc
 
 podman_setup() {

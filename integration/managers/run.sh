@@ -19,7 +19,8 @@ while [ $# -gt 0 ]; do
 done
 MANAGERS=${*:-containerd podman docker}
 case $RUNTIME in
-  husk) RT_BIN=${HUSK:-${CARGO_TARGET_DIR:-$REPO/target}/release/husk};;
+  # (make exports HUSK; make release builds for the host triple)
+  husk) RT_BIN=${HUSK:-${CARGO_TARGET_DIR:-$REPO/target}/$(rustc -vV 2>/dev/null | sed -n 's/^host: //p')/release/husk};;
   runc) RT_BIN=$(command -v runc);;
   */*) RT_BIN=$RUNTIME; RUNTIME=$(basename "$RUNTIME");;
   *) echo "unknown runtime $RUNTIME" >&2; exit 2;;

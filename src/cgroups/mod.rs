@@ -16,7 +16,10 @@
 //! every resource → setting for v1 and v2 with runc's conversions, the
 //! device rules and the eBPF program, run by a small interpreter in the
 //! unit tests) are unit-tested. tests/cgroups.rs drives the real kernel as
-//! root: the v1 back end fully on a v1/hybrid host, and the v2 back end on
+//! root: the v1 back end fully on a v1/hybrid host (the resources whose
+//! files depend on the host, such as the blkio weight, either way: written
+//! where the files exist, refused naming the config field where they do
+//! not), and the v2 back end on
 //! the cgroup2 mount as far as a hybrid host's cgroup2 reaches (create,
 //! nested directories, subtree_control, hugetlb, the device eBPF program
 //! loaded, attached, replaced and enforced, cgroup.procs, cgroup.freeze,
@@ -76,6 +79,9 @@ pub struct Setting {
     /// File and value used instead when `file` does not exist (for example
     /// io.weight with a converted value when there is no io.bfq.weight).
     pub fallback: Option<(String, String)>,
+    /// Why a kernel may have neither `file` nor the fallback's file, for
+    /// the error that refuses the setting then.
+    pub absent: Option<&'static str>,
     /// Skipped silently when the file does not exist.
     pub optional: bool,
 }
@@ -87,6 +93,7 @@ impl Setting {
             value: value.to_string(),
             what,
             fallback: None,
+            absent: None,
             optional: false,
         }
     }
@@ -96,8 +103,11 @@ impl Setting {
         self
     }
 
-    fn or_file(mut self, file: &str, value: String) -> Setting {
+    /// Use `file` with `value` when the setting's own file does not exist;
+    /// `absent` says why a kernel may have neither.
+    fn or_file(mut self, file: &str, value: String, absent: &'static str) -> Setting {
         self.fallback = Some((file.to_string(), value));
+        self.absent = Some(absent);
         self
     }
 
@@ -136,7 +146,7 @@ fn rdma_settings(res: &LinuxResources) -> Result<Vec<Setting>> {
             v.push_str(&format!(" hca_object={o}"));
         }
         if v.len() > dev.len() {
-            out.push(Setting::new("rdma.max", v, "rdma limit"));
+            out.push(Setting::new("rdma.max", v, "rdma limit (linux.resources.rdma)"));
         }
     }
     Ok(out)
@@ -231,10 +241,11 @@ fn apply_setting(dir: &Path, s: &Setting) -> Result<()> {
                     Err(e2) if e2.kind() == ErrorKind::NotFound && s.optional => return Ok(()),
                     Err(e2) if e2.kind() == ErrorKind::NotFound => {
                         return Err(anyhow!(
-                            "cannot set {}: neither {} nor {} exists",
+                            "cannot set {}: neither {} nor {} exists{}",
                             s.what,
                             path.display(),
-                            fb.display()
+                            fb.display(),
+                            s.absent.map(|a| format!(" ({a})")).unwrap_or_default()
                         ));
                     }
                     Err(e2) => return Err(write_err(s.what, value, &fb, &e2)),
@@ -320,6 +331,21 @@ fn v2_group_of(v1_group: &str) -> Option<&'static str> {
         "hugetlb" => Some("hugetlb"),
         "rdma" => Some("rdma"),
         _ => None,
+    }
+}
+
+/// The config field a v1 resource group comes from (for errors).
+fn config_field_of(v1_group: &str) -> &'static str {
+    match v1_group {
+        "blkio" => "linux.resources.blockIO",
+        "memory" => "linux.resources.memory",
+        "cpu" | "cpuset" => "linux.resources.cpu",
+        "pids" => "linux.resources.pids",
+        "hugetlb" => "linux.resources.hugepageLimits",
+        "net_cls" => "linux.resources.network.classID",
+        "net_prio" => "linux.resources.network.priorities",
+        "rdma" => "linux.resources.rdma",
+        _ => "linux.resources",
     }
 }
 
@@ -536,7 +562,8 @@ impl Cgroup {
                     };
                     let Some((g2, dir)) = fallback else {
                         bail!(
-                            "cannot apply the {g} resources ({}): the {g} cgroup controller is not mounted on this host",
+                            "cannot apply {} ({}): the {g} cgroup controller is not mounted on this host",
+                            config_field_of(g),
                             settings[0].what
                         );
                     };
@@ -1052,6 +1079,7 @@ mod tests {
         let res: LinuxResources = serde_json::from_str(r#"{"network": {"classID": 5}}"#).unwrap();
         let e = cg.plan(&res, true).err().unwrap().to_string();
         assert!(e.contains("net_cls cgroup controller is not mounted"), "{e}");
+        assert!(e.starts_with("cannot apply linux.resources.network.classID"), "{e}");
         let res: LinuxResources =
             serde_json::from_str(r#"{"memory": {"limit": 100}, "devices": [{"allow": false}]}"#).unwrap();
         let e = cg.plan(&res, true).err().unwrap().to_string();
@@ -1061,6 +1089,40 @@ mod tests {
         assert_eq!(plan.writes[0].1.file, "memory.limit_in_bytes");
         let res: LinuxResources = serde_json::from_str(r#"{"unified": {"memory.max": "1"}}"#).unwrap();
         assert!(cg.plan(&res, true).is_err());
+    }
+
+    /// The blkio weight goes to blkio.weight, else blkio.bfq.weight; with
+    /// neither file (no BFQ, no CFQ) it is refused, naming the field and why.
+    #[test]
+    fn blkio_weight_fallback_and_refusal() {
+        struct Removed(PathBuf);
+        impl Drop for Removed {
+            fn drop(&mut self) {
+                let _ = fs::remove_dir_all(&self.0);
+            }
+        }
+        let tmp = Removed(std::env::temp_dir().join(format!("husk-unit-weight-{}", std::process::id())));
+        let dir = tmp.0.clone();
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let res: LinuxResources = serde_json::from_str(r#"{"blockIO": {"weight": 300}}"#).unwrap();
+        let s = &v1::group_settings(&res, "blkio").unwrap()[0];
+        let e = apply_setting(&dir, s).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "cannot set blkio weight (linux.resources.blockIO.weight): neither {} nor {} exists \
+                 (the kernel has a blkio weight only with an I/O scheduler that has one: BFQ, or CFQ before Linux 5.0)",
+                dir.join("blkio.weight").display(),
+                dir.join("blkio.bfq.weight").display()
+            )
+        );
+        fs::write(dir.join("blkio.bfq.weight"), "").unwrap();
+        apply_setting(&dir, s).unwrap();
+        assert_eq!(fs::read_to_string(dir.join("blkio.bfq.weight")).unwrap(), "300");
+        fs::write(dir.join("blkio.weight"), "").unwrap();
+        apply_setting(&dir, s).unwrap();
+        assert_eq!(fs::read_to_string(dir.join("blkio.weight")).unwrap(), "300");
     }
 
     #[test]

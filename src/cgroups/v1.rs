@@ -14,6 +14,10 @@ pub const GROUPS: &[&str] = &[
     "pids", "memory", "cpu", "cpuset", "blkio", "hugetlb", "net_cls", "net_prio", "rdma",
 ];
 
+/// Why a v1 blkio hierarchy may have no weight file.
+const NO_V1_WEIGHT: &str = "the kernel has a blkio weight only with an I/O scheduler that has one: \
+     BFQ, or CFQ before Linux 5.0";
+
 /// Every setting for cgroup v1, in order.
 pub fn settings(res: &LinuxResources) -> Result<Vec<Setting>> {
     if res.unified().as_ref().is_some_and(|u| !u.is_empty()) {
@@ -36,12 +40,21 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
                     out.push(Setting::new("memory.limit_in_bytes", l, "memory limit"));
                 }
                 match m.swap().filter(|s| *s != 0) {
-                    Some(s) => out.push(Setting::new("memory.memsw.limit_in_bytes", s, "memory+swap limit")),
+                    Some(s) => out.push(Setting::new(
+                        "memory.memsw.limit_in_bytes",
+                        s,
+                        "memory+swap limit (linux.resources.memory.swap)",
+                    )),
                     // Unlimited memory and no swap value: swap unlimited too
                     // (when swap accounting exists), like runc.
-                    None if m.limit() == Some(-1) => {
-                        out.push(Setting::new("memory.memsw.limit_in_bytes", -1, "memory+swap limit").optional())
-                    }
+                    None if m.limit() == Some(-1) => out.push(
+                        Setting::new(
+                            "memory.memsw.limit_in_bytes",
+                            -1,
+                            "memory+swap limit (linux.resources.memory.swap)",
+                        )
+                        .optional(),
+                    ),
                     None => {}
                 }
                 if let Some(r) = m.reservation().filter(|r| *r != 0) {
@@ -102,26 +115,38 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
             if let Some(b) = res.block_io() {
                 if let Some(w) = b.weight().filter(|w| *w != 0) {
                     out.push(
-                        Setting::new("blkio.weight", w, "blkio weight").or_file("blkio.bfq.weight", w.to_string()),
+                        Setting::new("blkio.weight", w, "blkio weight (linux.resources.blockIO.weight)").or_file(
+                            "blkio.bfq.weight",
+                            w.to_string(),
+                            NO_V1_WEIGHT,
+                        ),
                     );
                 }
                 if let Some(w) = b.leaf_weight().filter(|w| *w != 0) {
-                    out.push(Setting::new("blkio.leaf_weight", w, "blkio leaf weight"));
+                    out.push(Setting::new(
+                        "blkio.leaf_weight",
+                        w,
+                        "blkio leaf weight (linux.resources.blockIO.leafWeight)",
+                    ));
                 }
                 for d in b.weight_device().iter().flatten() {
                     let dev = format!("{}:{}", d.major(), d.minor());
                     if let Some(w) = d.weight() {
                         let v = format!("{dev} {w}");
                         out.push(
-                            Setting::new("blkio.weight_device", &v, "blkio device weight")
-                                .or_file("blkio.bfq.weight_device", v.clone()),
+                            Setting::new(
+                                "blkio.weight_device",
+                                &v,
+                                "blkio device weight (linux.resources.blockIO.weightDevice[].weight)",
+                            )
+                            .or_file("blkio.bfq.weight_device", v.clone(), NO_V1_WEIGHT),
                         );
                     }
                     if let Some(w) = d.leaf_weight() {
                         out.push(Setting::new(
                             "blkio.leaf_weight_device",
                             format!("{dev} {w}"),
-                            "blkio device leaf weight",
+                            "blkio device leaf weight (linux.resources.blockIO.weightDevice[].leafWeight)",
                         ));
                     }
                 }
@@ -164,7 +189,7 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
                 out.push(Setting::new(
                     format!("hugetlb.{size}.limit_in_bytes"),
                     h.limit(),
-                    "hugepage limit",
+                    "hugepage limit (linux.resources.hugepageLimits)",
                 ));
                 out.push(
                     Setting::new(

@@ -94,7 +94,7 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
                     s => s,
                 };
                 if let Some(s) = swap_str {
-                    let mut st = Setting::new("memory.swap.max", &s, "swap limit");
+                    let mut st = Setting::new("memory.swap.max", &s, "swap limit (linux.resources.memory.swap)");
                     // Without swap, "no swap" and "unlimited swap" both hold.
                     if s == "max" || s == "0" {
                         st = st.optional();
@@ -154,8 +154,11 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
             if let Some(b) = res.block_io() {
                 if let Some(w) = b.weight().filter(|w| *w != 0) {
                     out.push(
-                        Setting::new("io.bfq.weight", w, "blkio weight")
-                            .or_file("io.weight", blkio_weight_to_io_weight(w).to_string()),
+                        Setting::new("io.bfq.weight", w, "blkio weight (linux.resources.blockIO.weight)").or_file(
+                            "io.weight",
+                            blkio_weight_to_io_weight(w).to_string(),
+                            "the kernel has an io weight only with the BFQ I/O scheduler or blk-iocost",
+                        ),
                     );
                 }
                 // leafWeight (CFQ) has no v2 equivalent; runc ignores it.
@@ -164,7 +167,7 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
                         out.push(Setting::new(
                             "io.bfq.weight",
                             format!("{}:{} {w}", d.major(), d.minor()),
-                            "blkio device weight",
+                            "blkio device weight (linux.resources.blockIO.weightDevice[].weight)",
                         ));
                     }
                 }
@@ -194,7 +197,11 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
                 let size = h.page_size();
                 check_hugepage_size(size)?;
                 let v = num(h.limit()).unwrap_or_else(|| "0".into());
-                out.push(Setting::new(format!("hugetlb.{size}.max"), &v, "hugepage limit"));
+                out.push(Setting::new(
+                    format!("hugetlb.{size}.max"),
+                    &v,
+                    "hugepage limit (linux.resources.hugepageLimits)",
+                ));
                 out.push(Setting::new(format!("hugetlb.{size}.rsvd.max"), &v, "hugepage reservation limit").optional());
             }
         }

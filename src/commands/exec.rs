@@ -45,10 +45,10 @@ pub struct ExecArgs {
     /// Set no_new_privs for the process.
     #[arg(long = "no-new-privs")]
     pub no_new_privs: bool,
-    /// AppArmor profile (not supported on this build).
+    /// AppArmor profile to exec the process under (an error where AppArmor is not enabled).
     #[arg(long)]
     pub apparmor: Option<String>,
-    /// SELinux process label (not supported on this build).
+    /// SELinux label to exec the process with (ignored where SELinux is not enabled, like runc).
     #[arg(long = "process-label")]
     pub process_label: Option<String>,
     /// Do not wait for the process.

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use serde_json::{Value, json};
+use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -19,6 +20,8 @@ pub fn rootfs() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = manifest.join("target/test-rootfs");
     let lock = manifest.join("target/test-rootfs.lock");
+    // (target/ of the checkout is not cargo's with CARGO_TARGET_DIR set)
+    std::fs::create_dir_all(manifest.join("target")).unwrap();
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -62,6 +65,26 @@ impl Env {
         let dst = self.base.join("rootfs");
         let st = Command::new("cp").arg("-a").arg(rootfs()).arg(&dst).status().unwrap();
         assert!(st.success(), "copy the rootfs");
+        dst
+    }
+
+    /// The rootfs for a container of another user (rootless): a copy under
+    /// this test's directory in /tmp, made once. The shared rootfs lies in
+    /// the checkout's target/, which another user may not reach (a clone
+    /// under /root, mode 700).
+    pub fn rootfs_for_any_user(&self) -> PathBuf {
+        let dst = self.base.join("rootfs");
+        if dst.exists() { dst } else { self.private_rootfs() }
+    }
+
+    /// The husk binary for another user to run: a copy under this test's
+    /// directory in /tmp, made once (the built one lies in the checkout's
+    /// target/, like the shared rootfs).
+    pub fn husk_for_any_user(&self) -> PathBuf {
+        let dst = self.base.join("husk");
+        if !dst.exists() {
+            std::fs::copy(HUSK, &dst).unwrap_or_else(|e| panic!("copy {HUSK} to {}: {e}", dst.display()));
+        }
         dst
     }
 
@@ -215,4 +238,113 @@ pub fn with_leaked_fd(mut c: Command, fd: i32) -> Command {
         });
     }
     c
+}
+
+/// The file "could not be checked on this host" lines go to:
+/// $HUSK_NOT_CHECKED (`make test` sets it and prints the file at the end),
+/// else target/not-checked.txt of this crate.
+pub fn not_checked_file() -> PathBuf {
+    std::env::var_os("HUSK_NOT_CHECKED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/not-checked.txt"))
+}
+
+/// Record that `what` could not be checked on this host, because `why`.
+/// A test calls this where the host lacks a feature, after asserting what
+/// husk does without it: nothing is skipped silently. One line "what
+/// (why)", appended with O_APPEND in a single write, so that test
+/// processes running in parallel do not mix their lines.
+pub fn not_checked(what: &str, why: &str) {
+    let flat = |s: &str| s.replace(['\n', '\r'], " ");
+    let line = format!("{} ({})\n", flat(what), flat(why));
+    eprintln!("not checked here: {}", line.trim_end());
+    let path = not_checked_file();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let n = f
+        .write(line.as_bytes())
+        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    assert_eq!(n, line.len(), "short write to {}", path.display());
+}
+
+/// Is the v1 hierarchy of `controller` mounted (a v1 or hybrid host)?
+pub fn v1_mounted(controller: &str) -> bool {
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    mi.lines().any(|l| {
+        l.split_once(" - ").is_some_and(|(_, fs)| {
+            let f: Vec<&str> = fs.split(' ').collect();
+            f.first() == Some(&"cgroup") && f.get(2).is_some_and(|o| o.split(',').any(|o| o == controller))
+        })
+    })
+}
+
+/// Tests that read v1 cgroup files (memory.limit_in_bytes, cpu.shares,
+/// /sys/fs/cgroup/<controller>/...) need a v1 or hybrid host: false, and
+/// recorded as not checked, on a pure cgroup v2 host (where `make
+/// test-cgroupv2`'s scenarios check the v2 files instead).
+pub fn v1_host(what: &str) -> bool {
+    if ["memory", "cpu", "cpuset", "pids", "freezer", "devices"]
+        .iter()
+        .all(|c| v1_mounted(c))
+    {
+        return true;
+    }
+    not_checked(
+        what,
+        "it reads cgroup v1 files and this host has no v1 memory/cpu/cpuset/pids/freezer/devices hierarchies; make test-cgroupv2 checks cgroup v2",
+    );
+    false
+}
+
+/// Does the v1 memory hierarchy account swap (memory.memsw.* files)?
+/// Off with the kernel's cgroup.memory=noswap (or swapaccount=0).
+pub fn memsw_accounting() -> bool {
+    Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
+}
+
+/// Does the host have a swap device? (Without one, a memory limit alone
+/// brings the OOM killer; with one, only a memory+swap limit does.)
+pub fn host_has_swap() -> bool {
+    std::fs::read_to_string("/proc/swaps")
+        .unwrap()
+        .lines()
+        .skip(1)
+        .any(|l| !l.trim().is_empty())
+}
+
+/// Can a user other than root make a user namespace on this host? Not
+/// where user.max_user_namespaces is 0, Debian's
+/// kernel.unprivileged_userns_clone is 0 or Ubuntu's
+/// kernel.apparmor_restrict_unprivileged_userns is 1. Rootless tests check
+/// there that husk fails, and record what they could not check.
+pub fn unprivileged_userns() -> bool {
+    let read = |p: &str| std::fs::read_to_string(p).ok().map(|s| s.trim().to_string());
+    read("/proc/sys/user/max_user_namespaces").is_some_and(|v| v != "0")
+        && read("/proc/sys/kernel/unprivileged_userns_clone").is_none_or(|v| v != "0")
+        && read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").is_none_or(|v| v != "1")
+}
+
+/// Where unprivileged user namespaces are off: `o` (a rootless husk run)
+/// must have failed with an error; `what` is recorded as not checked.
+/// Returns whether the test can go on (they are on).
+pub fn rootless_possible(o: &Output, what: &str) -> bool {
+    if unprivileged_userns() {
+        return true;
+    }
+    assert!(
+        !o.status.success() && !o.stderr.is_empty(),
+        "a rootless container ran without unprivileged user namespaces: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    not_checked(
+        what,
+        "unprivileged user namespaces are off: user.max_user_namespaces, kernel.unprivileged_userns_clone or kernel.apparmor_restrict_unprivileged_userns",
+    );
+    false
 }
