@@ -802,3 +802,44 @@ fn a_cgroups_path_not_of_runcs_form_is_refused_before_anything_exists() {
     );
     assert!(!e.root.exists() || !e.root.join(&id).exists());
 }
+
+#[test]
+fn delete_force_of_a_corrupt_state_finds_the_scope_from_the_bundle() {
+    if !is_hybrid_or_v1() {
+        eprintln!("skipped: written for this host's v1 hierarchies");
+        return;
+    }
+    let e = Env::new("sdsalv");
+    let slice = Slice::new(&e);
+    let (hier, _) = systemd_hierarchies(false);
+    let sd = StandIn::start(&e, hier, None);
+    let id = e.id("c");
+    let b = e.bundle("b", &["sleep", "1000"], |v| {
+        v["linux"]["cgroupsPath"] = json!(format!("{}:husk:{id}", slice.0));
+    });
+    ok(
+        husk_ns(
+            &e,
+            Some(&sd.sock),
+            false,
+            &["--systemd-cgroup", "run", "-d", "-b", b.to_str().unwrap(), &id],
+        ),
+        "run",
+    );
+    let dirs = cgroup_dirs(&state_cgroup(&e, &id));
+    // a state whose cgroup no longer decodes: the bundle's cgroupsPath tells
+    let path = e.root.join(&id).join("state.json");
+    let mut st: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    st["cgroup"] = json!("garbage");
+    std::fs::write(&path, st.to_string()).unwrap();
+    ok(
+        husk_ns(&e, Some(&sd.sock), false, &["delete", "--force", &id]),
+        "delete",
+    );
+    assert_eq!(sd.calls("StopUnit").len(), 1);
+    assert!(sd.active().is_empty());
+    for d in &dirs {
+        assert!(!d.exists(), "{} left behind", d.display());
+    }
+    assert!(!e.root.join(&id).exists());
+}
