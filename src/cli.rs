@@ -79,6 +79,9 @@ pub struct CreateArgs {
     /// Rootless mode (from the global --rootless, or not running as root).
     #[arg(skip)]
     pub rootless: bool,
+    /// The systemd cgroup driver (from the global --systemd-cgroup).
+    #[arg(skip)]
+    pub systemd_cgroup: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -14,8 +14,9 @@
 //! - `P pid [cgroup]` intermediate → husk: the init's host pid (`cgroup`:
 //!   cloned into its cgroup)
 //! - `G json`  husk → init: id maps written; go on (hook state)
-//! - `C`       husk → init: in the cgroup now, oom_score_adj written
-//!   (awaited before cgroup work)
+//! - `C`       husk → init: in the cgroup now (systemd driver: its scope
+//!   exists and the limits are written), oom_score_adj written (awaited
+//!   before cgroup work; before the rootfs setup with `cgroup_before_setup`)
 //! - `H`       init → husk: mounts done, run createRuntime hooks (only with hooks)
 //! - `h`       husk → init: createRuntime hooks passed
 //! - `R`       init → husk: ready, waiting for start
@@ -107,6 +108,11 @@ pub struct SpawnOpts<'a> {
     /// Host directory holding the sd_notify socket, bound at /run/notify
     /// in the container (NOTIFY_SOCKET was set for husk).
     pub notify_dir: Option<&'a Path>,
+    /// The init waits for `C` before its rootfs setup, not lazily: the
+    /// systemd driver on a v1 devices hierarchy rewrites the device rules
+    /// (deny all, then allow) while the init is in the cgroup, and a device
+    /// node made or opened meanwhile would be refused.
+    pub cgroup_before_setup: bool,
 }
 
 /// Where the container finds its sd_notify socket.
@@ -511,6 +517,9 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
         }
         Ok(())
     };
+    if o.cgroup_before_setup {
+        cgroup_ready()?;
+    }
     let setup = crate::rootfs::Setup {
         spec,
         rootfs: &o.bundle.rootfs,

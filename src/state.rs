@@ -451,6 +451,8 @@ mod tests {
             }],
             unified: Some("/sys/fs/cgroup/unified/husk/x".into()),
             unified_mount: Some("/sys/fs/cgroup/unified".into()),
+            systemd_unit: None,
+            systemd_user: false,
         };
         let hooks: Vec<oci_spec::runtime::Hook> = serde_json::from_str(
             r#"[{"path": "/bin/sh", "args": ["sh", "-c", "true"], "env": ["A=1"], "timeout": 5}, {"path": "/bin/true"}]"#,

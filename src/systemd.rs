@@ -792,6 +792,92 @@ pub fn resource_properties(r: &LinuxResources, version: u32) -> Result<ResourceP
     Ok(out)
 }
 
+/// `linux.resources` → unit properties on a cgroup v1 or hybrid host, as
+/// runc's systemd v1 driver sends them: there systemd applies `CPUWeight`
+/// as cpu.shares = weight × 1024 / 100, which would not be the cpu.shares
+/// the container asked for, so the v1 names are used (MemoryLimit,
+/// CPUShares, BlockIOWeight) and each maps onto the v1 file with the same
+/// value. The quota as for v2 (systemd writes cpu.cfs_period_us and
+/// cpu.cfs_quota_us from it). Nothing systemd leaves alone on v1 is sent
+/// (memory reservation and swap, cpusets).
+pub fn resource_properties_v1(r: &LinuxResources, version: u32) -> Result<ResourceProperties> {
+    let mut out = ResourceProperties {
+        properties: Vec::new(),
+        cpu_quota: None,
+    };
+    if let Some(m) = r.memory() {
+        let mem = m.limit().unwrap_or(0);
+        if mem != 0 {
+            out.properties.push(Property::u64("MemoryLimit", limit(mem)));
+        }
+    }
+    if let Some(c) = r.cpu() {
+        if let Some(s) = c.shares().filter(|s| *s != 0) {
+            out.properties.push(Property::u64("CPUShares", s));
+        }
+        let quota = c.quota().unwrap_or(0);
+        let period = c.period().unwrap_or(0);
+        if quota != 0 || period != 0 {
+            add_quota(&mut out, quota, period, version);
+        }
+    }
+    if let Some(w) = r.block_io().as_ref().and_then(|b| b.weight()).filter(|w| *w != 0) {
+        out.properties.push(Property::u64("BlockIOWeight", u64::from(w)));
+    }
+    if let Some(p) = r.pids() {
+        match p.limit() {
+            0 => {}
+            l => out.properties.push(Property::u64("TasksMax", limit(l))),
+        }
+    }
+    Ok(out)
+}
+
+/// Whether the properties for `r` depend on systemd's version (see
+/// [`resource_properties`]; `v1`: [`resource_properties_v1`]): only then
+/// is it worth asking systemd for it.
+pub fn needs_version(r: &LinuxResources, v1: bool) -> bool {
+    let cpu = r.cpu().as_ref();
+    let quota = cpu.is_some_and(|c| c.quota().unwrap_or(0) != 0 || c.period().unwrap_or(0) != 0);
+    if v1 {
+        return quota;
+    }
+    let cpuset = cpu.is_some_and(|c| {
+        c.cpus().as_deref().is_some_and(|v| !v.is_empty()) || c.mems().as_deref().is_some_and(|v| !v.is_empty())
+    });
+    let idle = cpu.is_some_and(|c| c.idle() == Some(1));
+    let unified = r
+        .unified()
+        .iter()
+        .flatten()
+        .any(|(k, _)| matches!(k.as_str(), "cpu.idle" | "cpu.max" | "cpuset.cpus" | "cpuset.mems"));
+    quota || cpuset || idle || unified
+}
+
+impl Property {
+    /// `Name=value` for messages: numbers as systemd prints them
+    /// (`infinity` for `u64::MAX`), byte arrays in hex, device lists as
+    /// `path perms` pairs.
+    pub fn describe(&self) -> String {
+        fn text(v: &Value) -> String {
+            match v.unwrap_variant() {
+                Value::U64(u64::MAX) => "infinity".into(),
+                Value::U64(n) => n.to_string(),
+                Value::U32(n) => n.to_string(),
+                Value::I64(n) => n.to_string(),
+                Value::I32(n) => n.to_string(),
+                Value::Bool(b) => if *b { "yes" } else { "no" }.into(),
+                Value::Str(s) | Value::ObjPath(s) => s.clone(),
+                Value::Bytes(b) => b.iter().map(|x| format!("{x:02x}")).collect(),
+                Value::Array(_, items) => items.iter().map(text).collect::<Vec<_>>().join(","),
+                Value::Struct(fields) => fields.iter().map(text).collect::<Vec<_>>().join(" "),
+                other => format!("{other:?}"),
+            }
+        }
+        format!("{}={}", self.name, text(&self.value))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -984,6 +1070,46 @@ mod tests {
         assert!(resource_properties(&r, 252).is_err());
         let r: LinuxResources = serde_json::from_str(r#"{"cpu": {"cpus": "3-1"}}"#).unwrap();
         assert!(resource_properties(&r, 252).is_err());
+    }
+
+    #[test]
+    fn v1_properties_use_the_v1_names() {
+        let r: LinuxResources = serde_json::from_str(
+            r#"{"memory": {"limit": -1, "reservation": 5, "swap": 9}, "cpu": {"shares": 512, "quota": 50000, "cpus": "0"},
+                "blockIO": {"weight": 300}, "pids": {"limit": -1}}"#,
+        )
+        .unwrap();
+        let out = resource_properties_v1(&r, 252).unwrap();
+        let d: Vec<String> = out.properties.iter().map(Property::describe).collect();
+        assert_eq!(
+            d,
+            [
+                "MemoryLimit=infinity",
+                "CPUShares=512",
+                "CPUQuotaPerSecUSec=500000",
+                "BlockIOWeight=300",
+                "TasksMax=infinity"
+            ]
+        );
+        assert_eq!(out.cpu_quota, Some(50_000));
+        let empty: LinuxResources = serde_json::from_str(r#"{"cpu": {"shares": 0}, "pids": {"limit": 0}}"#).unwrap();
+        assert!(resource_properties_v1(&empty, 252).unwrap().properties.is_empty());
+    }
+
+    #[test]
+    fn properties_describe_themselves() {
+        assert_eq!(Property::u64("MemoryMax", 5).describe(), "MemoryMax=5");
+        assert_eq!(Property::u64("TasksMax", u64::MAX).describe(), "TasksMax=infinity");
+        assert_eq!(Property::boolean("Delegate", true).describe(), "Delegate=yes");
+        assert_eq!(
+            Property::bytes("AllowedCPUs", vec![0x27, 1]).describe(),
+            "AllowedCPUs=2701"
+        );
+        assert_eq!(Property::pids(&[7, 8]).describe(), "PIDs=7,8");
+        assert_eq!(
+            Property::device_allow(&[("/dev/null", "rwm"), ("char-pts", "rw")]).describe(),
+            "DeviceAllow=/dev/null rwm,char-pts rw"
+        );
     }
 
     #[test]

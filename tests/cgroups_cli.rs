@@ -185,12 +185,52 @@ fn a_rejected_limit_fails_create_and_leaves_no_cgroup() {
     assert!(!e.root.join(&id).exists());
 }
 
+/// `--systemd-cgroup run` on a host without systemd (this one) is a clear
+/// error that leaves no state, no cgroup and no process; on a host booted
+/// with systemd the same run succeeds and leaves nothing either.
 #[test]
-fn systemd_cgroup_is_refused_honestly() {
+fn systemd_cgroup_without_systemd_is_a_clear_error_and_leaves_nothing() {
     let e = Env::new("sd");
-    let b = e.bundle("b", &["true"], |_| {});
-    let msg = e.err(&["--systemd-cgroup", "create", "-b", b.to_str().unwrap(), &e.id("c")]);
-    assert!(msg.contains("not supported yet: --systemd-cgroup"), "{msg}");
+    let id = e.id("c");
+    let b = e.bundle("b", &["true"], |v| {
+        v["linux"]["cgroupsPath"] = json!(format!("system.slice:husktest:{id}"));
+        v["linux"]["resources"]["pids"] = json!({"limit": 20});
+    });
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mounts = husk::cgroups::mountinfo::parse_mountinfo(&text).unwrap();
+    let mut places: Vec<PathBuf> = mounts.v1.iter().map(|m| m.mountpoint.clone()).collect();
+    places.extend(mounts.v2.iter().map(|m| m.mountpoint.clone()));
+    let cgroups: Vec<PathBuf> = places
+        .iter()
+        .flat_map(|m| {
+            [
+                m.join(format!("system.slice/husktest-{id}.scope")),
+                m.join("husk").join(&id),
+            ]
+        })
+        .collect();
+    let o = e.husk(&["--systemd-cgroup", "run", "-b", b.to_str().unwrap(), &id]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    if std::path::Path::new("/run/systemd/system").is_dir() {
+        assert!(o.status.success(), "{stderr}");
+    } else {
+        assert!(!o.status.success());
+        assert!(
+            stderr
+                .contains("--systemd-cgroup: systemd is not running on this host (/run/systemd/system does not exist"),
+            "{stderr}"
+        );
+    }
+    assert!(!e.root.join(&id).exists());
+    for d in &cgroups {
+        assert!(!d.exists(), "{} left behind", d.display());
+    }
+    let bundle = std::fs::canonicalize(&b).unwrap();
+    let cwd_in_bundle = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .any(|p| std::fs::read_link(p.path().join("cwd")).ok().as_deref() == Some(bundle.as_path()));
+    assert!(!cwd_in_bundle, "a process is left in the bundle directory");
 }
 
 #[test]

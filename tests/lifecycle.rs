@@ -466,6 +466,8 @@ fn version_and_features() {
     assert!(v.contains("husk version") && v.contains("spec: 1."), "{v}");
     let f: serde_json::Value = serde_json::from_str(&e.ok(&["features"])).unwrap();
     assert!(f["linux"]["namespaces"].as_array().unwrap().iter().any(|n| n == "user"));
+    assert_eq!(f["linux"]["cgroup"]["systemd"], true);
+    assert_eq!(f["linux"]["cgroup"]["systemdUser"], true);
 }
 
 #[test]

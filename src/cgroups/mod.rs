@@ -12,6 +12,10 @@
 //! directory in the cgroup2 mount when that controller is available there
 //! (hugetlb on some hosts), and refused with an error otherwise.
 //!
+//! The systemd driver ([`scope`], `--systemd-cgroup`) makes the cgroup a
+//! transient systemd scope and then uses the same placement, settings and
+//! writer; the stored [`Cgroup`] names its unit.
+//!
 //! Testing: the pure parts (mountinfo of all three layouts, placement,
 //! every resource → setting for v1 and v2 with runc's conversions, the
 //! device rules and the eBPF program, run by a small interpreter in the
@@ -30,6 +34,7 @@
 pub mod bpf;
 pub mod devices;
 pub mod mountinfo;
+pub mod scope;
 pub mod v1;
 pub mod v2;
 
@@ -59,7 +64,7 @@ pub enum Layout {
     V2,
 }
 
-fn read_mounts() -> Result<mountinfo::Mounts> {
+pub(crate) fn read_mounts() -> Result<mountinfo::Mounts> {
     let text = fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
     mountinfo::parse_mountinfo(&text)
 }
@@ -300,6 +305,14 @@ pub struct Cgroup {
     pub unified: Option<PathBuf>,
     /// Mountpoint of the cgroup2 hierarchy.
     pub unified_mount: Option<PathBuf>,
+    /// The systemd driver (`--systemd-cgroup`): the transient unit that owns
+    /// the cgroup (`docker-<id>.scope`). Every later command reads the
+    /// driver from here, since managers pass the flag only to some of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<String>,
+    /// The unit belongs to the user's systemd (rootless), not the system's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub systemd_user: bool,
 }
 
 /// An open cgroup2 directory a child can be cloned into
@@ -496,7 +509,28 @@ impl Cgroup {
             v1,
             unified: p.unified,
             unified_mount: mounts.v2.as_ref().map(|m| m.mountpoint.clone()),
+            systemd_unit: None,
+            systemd_user: false,
         })
+    }
+
+    /// The cgroup of a systemd unit whose cgroup path (below the root of
+    /// the hierarchy, the manager's own cgroup included) is `path`: on a
+    /// pure v2 host the directory under the cgroup2 mount, on v1 and
+    /// hybrid hosts the same path in every hierarchy (as runc's v1 systemd
+    /// driver joins them all, systemd's and the others). Pure.
+    pub fn for_systemd(mounts: &mountinfo::Mounts, path: &Path, unit: &str, user: bool) -> Result<Cgroup> {
+        if !path.is_absolute()
+            || path
+                .components()
+                .any(|c| !matches!(c, std::path::Component::RootDir | std::path::Component::Normal(_)))
+        {
+            bail!("invalid cgroup path {} for systemd unit {unit}", path.display());
+        }
+        let mut cg = Self::from_mounts(mounts, &[], Some(path), unit)?;
+        cg.systemd_unit = Some(unit.to_string());
+        cg.systemd_user = user;
+        Ok(cg)
     }
 
     /// A cgroup handled as pure v2 at `path` (absolute below the mount) in
@@ -510,6 +544,8 @@ impl Cgroup {
             v1: Vec::new(),
             unified: Some(mount.join(rel)),
             unified_mount: Some(mount.to_path_buf()),
+            systemd_unit: None,
+            systemd_user: false,
         }
     }
 
@@ -786,8 +822,12 @@ impl Cgroup {
     /// Apply changed resources to the existing cgroup. Device rules are
     /// not changed (like `runc update`). With memory.checkBeforeUpdate a
     /// new limit below the current usage is refused.
+    ///
+    /// Under the systemd driver the unit's properties are set first
+    /// (SetUnitProperties, runtime), then the same values are written to
+    /// the files ([`scope::set_resources`]).
     pub fn update(&self, resources: &LinuxResources) -> Result<()> {
-        let plan = self.plan(resources, false)?;
+        let mut plan = self.plan(resources, false)?;
         if let Some(m) = resources.memory()
             && m.check_before_update() == Some(true)
             && let Some(limit) = m.limit().filter(|l| *l > 0)
@@ -807,6 +847,10 @@ impl Cgroup {
                     usage_file.display()
                 );
             }
+        }
+        if let Some(unit) = &self.systemd_unit {
+            let adjusted = scope::set_resources(self, unit, resources)?;
+            plan = self.plan(&adjusted, false)?;
         }
         Self::apply_plan(&plan)
     }
@@ -952,8 +996,14 @@ impl Cgroup {
         result
     }
 
-    /// Remove the cgroup in every hierarchy, sub-cgroups included.
+    /// Remove the cgroup in every hierarchy, sub-cgroups included. Under
+    /// the systemd driver the unit is stopped first (systemd removes what
+    /// it made; a unit already gone is fine), then whatever is left is
+    /// removed. Call it once the cgroup is empty ([`Cgroup::kill_all`]).
     pub fn destroy(&self) -> Result<()> {
+        if let Some(unit) = &self.systemd_unit {
+            scope::stop(unit, self.systemd_user);
+        }
         let mut first_err = None;
         for d in self.all_dirs() {
             if let Err(e) = remove_tree(d) {
@@ -1075,6 +1125,8 @@ mod tests {
             }],
             unified: None,
             unified_mount: None,
+            systemd_unit: None,
+            systemd_user: false,
         };
         let res: LinuxResources = serde_json::from_str(r#"{"network": {"classID": 5}}"#).unwrap();
         let e = cg.plan(&res, true).err().unwrap().to_string();

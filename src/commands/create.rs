@@ -79,6 +79,18 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
         || bundle::load(&a.bundle),
     )?;
     reject_unsupported(&b)?;
+    // The systemd driver: checked before anything exists (systemd running,
+    // runc's slice:prefix:name); the scope itself is made once the init
+    // exists, in on_clone.
+    let scope = if a.systemd_cgroup {
+        let path = b.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
+        let path = path
+            .map(|p| p.to_str().context("linux.cgroupsPath is not UTF-8"))
+            .transpose()?;
+        Some(crate::cgroups::scope::prepare(path, id, a.rootless)?)
+    } else {
+        None
+    };
     // runc runs the container setup from the bundle directory: relative
     // paths in config.json (bind sources) are relative to it.
     std::env::set_current_dir(&b.dir).with_context(|| format!("chdir to the bundle {}", b.dir.display()))?;
@@ -97,9 +109,12 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
     if !ns.has(oci_spec::runtime::LinuxNamespaceType::Mount) {
         guard.host_mounts = Some((b.rootfs.clone(), crate::rootfs::mount_id(&b.rootfs)?));
     }
-    let cgroup = crate::logging::step("create the cgroup and apply linux.resources", String::new, || {
-        make_cgroup(&b, id, a.rootless)
-    })?;
+    let cgroup = match &scope {
+        None => crate::logging::step("create the cgroup and apply linux.resources", String::new, || {
+            make_cgroup(&b, id, a.rootless)
+        })?,
+        Some(_) => None,
+    };
     guard.cgroup = cgroup.clone();
     let listener = listen_exec_sock(&dir_fd)?;
     // sd_notify (podman --sdnotify=container): the container gets a socket
@@ -130,6 +145,7 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
         console_socket: console.as_deref(),
         has_container_hooks,
         notify_dir: notify_host.as_ref().map(|_| notify_dir.as_path()),
+        cgroup_before_setup: scope.as_ref().is_some_and(|s| s.rewrites_devices()),
     };
     let oom = b.spec.process().as_ref().and_then(|p| p.oom_score_adj());
     // Pure v2: the init is cloned straight into its cgroup (clone3 with
@@ -138,9 +154,15 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
         Some(cg) => cg.open_unified_dir(None)?,
         None => None,
     };
+    let resources = scope.as_ref().map(|_| container_resources(&b));
+    let guard_cgroup = &mut guard.cgroup;
     let mut on_clone = |pid: i32, in_cgroup: bool| -> Result<()> {
         // The init joins its cgroup before it runs anything the container controls.
-        if let Some(cg) = &cgroup
+        if let (Some(s), Some(r)) = (&scope, &resources) {
+            // systemd moves the init into the new scope (PIDs); the cleanup
+            // is told the cgroup once systemd has accepted the start.
+            s.start(id, pid, r, &mut |cg| *guard_cgroup = Some(cg.clone()))?;
+        } else if let Some(cg) = &cgroup
             && !in_cgroup
         {
             cg.add_process(pid)?;
@@ -168,6 +190,7 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
     let Spawned { pid, sock } = process::spawn(&opts, cgroup_dir, &mut on_clone, &mut on_hooks, &hs)?;
     guard.pid = Some(pid);
     drop(listener);
+    let cgroup = guard.cgroup.clone();
 
     let (_, start_time) = state::proc_stat(pid).context("the container init vanished")?;
     let owner = String::new();

@@ -115,7 +115,8 @@ pub fn destroy(c: &Container) -> Result<()> {
 /// every field that still decodes on its own is used. The init is killed
 /// when its pid and start time are readable; the cgroup is the recorded
 /// one, or else the placement create would have chosen (the bundle's
-/// `linux.cgroupsPath` when its config.json is readable, else
+/// `linux.cgroupsPath` when its config.json is readable — a systemd
+/// `slice:prefix:name` one as the systemd driver placed it —, else
 /// `/husk/<id>`), and everything in it is killed. poststop hooks of a
 /// corrupt record are not run.
 fn salvage(dir: PathBuf, dir_fd: OwnedFd, id: &str) -> Result<()> {
@@ -131,7 +132,9 @@ fn salvage(dir: PathBuf, dir_fd: OwnedFd, id: &str) -> Result<()> {
         Some(cg) => Some(cg),
         None => {
             let path = bundle.as_deref().and_then(cgroups_path_of);
-            match crate::cgroups::Cgroup::new(path.as_deref(), id) {
+            match systemd_cgroup_of(path.as_deref(), id)
+                .map_or_else(|| crate::cgroups::Cgroup::new(path.as_deref(), id), Ok)
+            {
                 Ok(cg) => Some(cg),
                 Err(e) => {
                     crate::warn!("container {id:?}: cannot work out its cgroup: {e:#}");
@@ -157,6 +160,20 @@ fn salvage(dir: PathBuf, dir_fd: OwnedFd, id: &str) -> Result<()> {
         kill_init(&c)?;
     }
     destroy(&c)
+}
+
+/// A `slice:prefix:name` cgroupsPath on a host running systemd: the
+/// placement the systemd driver chose (its unit is stopped by destroy).
+/// Root only: a user's unit needs its manager's cgroup.
+fn systemd_cgroup_of(path: Option<&Path>, id: &str) -> Option<crate::cgroups::Cgroup> {
+    let path = path?.to_str()?;
+    if path.split(':').count() != 3 || !crate::systemd::booted() || !nix::unistd::geteuid().is_root() {
+        return None;
+    }
+    let p = crate::systemd::parse_cgroups_path(path, id, false).ok()?;
+    let dir = p.dir(Path::new("/"), "/").ok()?;
+    let mounts = crate::cgroups::read_mounts().ok()?;
+    crate::cgroups::Cgroup::for_systemd(&mounts, &dir, &p.unit, false).ok()
 }
 
 /// `linux.cgroupsPath` of the bundle's config.json, if it can be read.

@@ -54,7 +54,7 @@ pub fn features() -> Result<()> {
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps,
-            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true},
+            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": true, "rdma": true},
             "seccomp": {
                 "enabled": true,
                 "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
@@ -71,7 +71,8 @@ pub fn features() -> Result<()> {
             "mountExtensions": {"idmap": {"enabled": false}}
         },
         "annotations": {
-            "io.github.husk.version": crate::cli::VERSION
+            "io.github.husk.version": crate::cli::VERSION,
+            "io.github.husk.cgroup.systemd": "--systemd-cgroup: transient scopes over D-Bus (runc's slice:prefix:name); cgroup v2, v1 and hybrid hosts; rootless through the user's systemd on pure cgroup v2 only"
         }
     });
     crate::cli::out(&(serde_json::to_string_pretty(&v)? + "\n"));

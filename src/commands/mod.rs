@@ -45,19 +45,14 @@ pub fn state_root(g: &Global) -> Result<std::path::PathBuf> {
 
 pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
     let rootless = rootless(g)?;
-
-    if g.systemd_cgroup
-        && !matches!(
-            cmd,
-            Command::Spec { .. } | Command::Features | Command::State { .. } | Command::List { .. }
-        )
-    {
-        bail!("not supported yet: --systemd-cgroup (husk manages cgroups through cgroupfs only)");
-    }
+    // --systemd-cgroup matters to create and run only: every later command
+    // uses the driver recorded in the container's state (podman passes the
+    // flag only to create, Docker not to `delete --force`).
     let store = crate::state::Store::new(&state_root(g)?);
     match cmd {
         Command::Create { mut args, id } => {
             args.rootless = rootless;
+            args.systemd_cgroup = g.systemd_cgroup;
             create::create(&store, &id, &args).map(|_| 0)
         }
         Command::Start { id } => start::start(&store, &id).map(|_| 0),
@@ -68,6 +63,7 @@ pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
             id,
         } => {
             args.rootless = rootless;
+            args.systemd_cgroup = g.systemd_cgroup;
             run::run(&store, &id, &args, detach, keep)
         }
         Command::Exec { args, id, command } => exec::exec(&store, &id, &args, &command),
