@@ -85,8 +85,9 @@ lint: deps
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 
 ## test: lint, unit and integration tests (as root: they run real containers),
-## then the runtime-tools conformance suite, the pure cgroup v2 guest and
-## containerd, podman and Docker driving husk; last, one line saying what
+## then the runtime-tools conformance suite, the pure cgroup v2 guest, the
+## systemd guest (--systemd-cgroup under systemd as PID 1) and containerd,
+## podman and Docker driving husk; last, one line saying what
 ## could not be checked on this host and why (also when a step failed)
 test: deps lint
 	@integration/not-checked.sh reset
@@ -96,6 +97,7 @@ test-suites:
 	$(CARGO) test --locked -- --test-threads=4
 	$(MAKE) conformance
 	$(MAKE) test-cgroupv2
+	$(MAKE) test-systemd RUNTIME=husk
 	$(MAKE) test-managers
 
 clean:
