@@ -170,29 +170,18 @@ run_one() {
 	esac
 
 	start=$SECONDS
-	local result note try
-	# A test whose own timing races with the container (cause "race" in
-	# expected.tsv) gets a second run when the first fails; the note says so.
-	for try in 1 2; do
-		rc=0
-		HUSK_CONFORMANCE_DIR="$d" RUNTIME="$d/runtime" TMPDIR="$d/tmp" \
-			BIN="$BIN" HIDE_CGROUP2="$HIDE_CGROUP2" \
-			"${lock[@]}" timeout -k 5 "$TIMEOUT" \
-			unshare -m --propagation private bash -c "$INNER" inner "$t" \
-			>"$LOGS/$t.tap" 2>"$LOGS/$t.stderr" </dev/null || rc=$?
-		echo "$rc $((SECONDS - start))" >"$d/status"
-		cleanup_test "$d" || true
-		cp "$d/argv" "$LOGS/$t.argv" 2>/dev/null || : >"$LOGS/$t.argv"
-		summarize "$t" >"$d/summary"
-		IFS=$'\t' read -r _ _ _ _ _ _ result note <"$d/summary"
-		[ "$result" != pass ] && [ "$try" = 1 ] && [[ " $RACY " == *" $t "* ]] || break
-		cp "$LOGS/$t.tap" "$LOGS/$t.first-try.tap"
-		cp "$LOGS/$t.stderr" "$LOGS/$t.first-try.stderr"
-		printf '%-5s %-40s %3ss %s\n' "RETRY" "$t" "$((SECONDS - start))" "racy test failed once: $note (logs: $t.first-try.*)" >&2
-		rm -rf "$d/root" "$d/tmp" "$d/argv"
-		mkdir -p "$d/root" "$d/tmp"
-		chmod 755 "$d/tmp"
-	done
+	rc=0
+	HUSK_CONFORMANCE_DIR="$d" RUNTIME="$d/runtime" TMPDIR="$d/tmp" \
+		BIN="$BIN" HIDE_CGROUP2="$HIDE_CGROUP2" \
+		"${lock[@]}" timeout -k 5 "$TIMEOUT" \
+		unshare -m --propagation private bash -c "$INNER" inner "$t" \
+		>"$LOGS/$t.tap" 2>"$LOGS/$t.stderr" </dev/null || rc=$?
+	echo "$rc $((SECONDS - start))" >"$d/status"
+	cleanup_test "$d" || true
+	cp "$d/argv" "$LOGS/$t.argv" 2>/dev/null || : >"$LOGS/$t.argv"
+	summarize "$t" >"$d/summary"
+	local result note
+	IFS=$'\t' read -r _ _ _ _ _ _ result note <"$d/summary"
 	printf '%-5s %-40s %3ss %s\n' "${result^^}" "$t" "$((SECONDS - start))" "$note" >&2
 	rm -rf "$d/root" "$d/tmp"
 }
@@ -347,9 +336,6 @@ main() {
 	trap 'exit 143' TERM
 	cleanup_test_cgroups
 
-	# Tests whose own timing races with the container: a second run when
-	# the first fails (cause "race" in expected.tsv).
-	RACY=" $(awk -F'\t' '$3 == "race" { printf "%s ", $1 }' "$EXPECTED") "
 	find_missing
 	log "this host lacks:${MISSING:- nothing expected.tsv probes for}"
 
