@@ -7,19 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 fn cgroup_dirs(e: &Env, id: &str) -> Vec<PathBuf> {
-    let st: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(e.root.join(id).join("state.json")).unwrap()).unwrap();
-    let cg = &st["cgroup"];
-    let mut v: Vec<PathBuf> = cg["v1"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| PathBuf::from(d["path"].as_str().unwrap()))
-        .collect();
-    if let Some(u) = cg["unified"].as_str() {
-        v.push(PathBuf::from(u));
-    }
-    v
+    stored_cgroup_dirs(&e.state_cgroup(id))
 }
 
 fn find(dirs: &[PathBuf], file: &str) -> String {

@@ -17,22 +17,6 @@ fn mounts_under(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The container's cgroup directories (default placement /husk/<id>) in
-/// every hierarchy: v1 and hybrid (/sys/fs/cgroup/<ctrl>/husk/<id>) or
-/// pure v2 (/sys/fs/cgroup/husk/<id>).
-fn cgroup_dirs(id: &str) -> Vec<std::path::PathBuf> {
-    let top = Path::new("/sys/fs/cgroup");
-    let mut v: Vec<_> = std::fs::read_dir(top)
-        .unwrap()
-        .flatten()
-        .map(|h| h.path().join("husk").join(id))
-        .chain([top.join("husk").join(id)])
-        .filter(|p| p.exists())
-        .collect();
-    v.dedup();
-    v
-}
-
 /// Detaches whatever a test left mounted on its private rootfs, so that
 /// removing the test directory never walks into a mounted /proc or /sys.
 struct Unmount<'a>(&'a Path);
@@ -113,7 +97,7 @@ fn failed_create_without_a_mount_namespace_leaves_no_mounts() {
         assert_eq!(mounts_under(&rootfs), Vec::<String>::new(), "after: {err}");
         assert!(!e.root.join(&id).exists(), "state left behind");
         assert_eq!(
-            cgroup_dirs(&id),
+            default_cgroup_dirs_left(&id),
             Vec::<std::path::PathBuf>::new(),
             "cgroups left behind"
         );
@@ -175,7 +159,7 @@ fn failed_pid_file_leaves_nothing() {
     assert!(err.contains("pid file"), "{err}");
     assert!(!e.root.join(&id).exists(), "state left behind");
     assert_eq!(
-        cgroup_dirs(&id),
+        default_cgroup_dirs_left(&id),
         Vec::<std::path::PathBuf>::new(),
         "cgroups left behind"
     );

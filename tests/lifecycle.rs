@@ -74,7 +74,7 @@ fn delete_force_of_a_created_container() {
     e.ok(&["delete", "-f", &id]);
     assert!(!init_alive(pid, start));
     assert!(!e.root.join(&id).exists());
-    assert_eq!(cgroup_dirs_left(&id), Vec::<std::path::PathBuf>::new());
+    assert_eq!(default_cgroup_dirs_left(&id), Vec::<std::path::PathBuf>::new());
 }
 
 /// The start time of a live process (field 22 of /proc/<pid>/stat).
@@ -85,18 +85,6 @@ fn start_time(pid: i32) -> u64 {
 /// Is `pid` still the process that started at `start`, and not a zombie?
 fn init_alive(pid: i32, start: u64) -> bool {
     husk::state::proc_stat(pid).is_some_and(|(st, t)| t == start && st != 'Z' && st != 'X')
-}
-
-/// The container's default cgroup directories (`/husk/<id>` in every
-/// hierarchy).
-fn cgroup_dirs(id: &str) -> Vec<std::path::PathBuf> {
-    let cg = husk::cgroups::Cgroup::new(None, id).unwrap();
-    cg.v1.iter().map(|d| d.path.clone()).chain(cg.unified.clone()).collect()
-}
-
-/// Those of [`cgroup_dirs`] that still exist.
-fn cgroup_dirs_left(id: &str) -> Vec<std::path::PathBuf> {
-    cgroup_dirs(id).into_iter().filter(|d| d.exists()).collect()
 }
 
 #[test]
@@ -112,11 +100,11 @@ fn delete_of_a_created_container_kills_it_without_force() {
     e.ok(&["create", "-b", b.to_str().unwrap(), &id]);
     let pid = e.state(&id)["pid"].as_i64().unwrap() as i32;
     let start = start_time(pid);
-    assert_eq!(cgroup_dirs_left(&id), cgroup_dirs(&id));
+    assert_eq!(default_cgroup_dirs_left(&id), default_cgroup_dirs(&id));
     e.ok(&["delete", &id]);
     // delete returns once the init has exited (a zombie until its parent reaps it)
     assert!(!init_alive(pid, start), "init {pid} still runs");
-    assert_eq!(cgroup_dirs_left(&id), Vec::<std::path::PathBuf>::new());
+    assert_eq!(default_cgroup_dirs_left(&id), Vec::<std::path::PathBuf>::new());
     assert!(!e.root.join(&id).exists());
     let st: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&hooklog).unwrap()).unwrap();
     assert_eq!(st["status"], "stopped");
@@ -145,7 +133,11 @@ fn kill_then_delete_at_once_never_races() {
         );
         assert!(!init_alive(pid, start), "iteration {i}: init {pid} still runs");
         assert!(!e.root.join(&id).exists(), "iteration {i}: state left");
-        assert_eq!(cgroup_dirs_left(&id), Vec::<std::path::PathBuf>::new(), "iteration {i}");
+        assert_eq!(
+            default_cgroup_dirs_left(&id),
+            Vec::<std::path::PathBuf>::new(),
+            "iteration {i}"
+        );
     }
 }
 
@@ -165,7 +157,7 @@ fn kill_of_a_paused_container_then_delete() {
     assert!(!init_alive(pid, start), "init {pid} still runs");
     e.ok(&["delete", &id]);
     assert!(!e.root.join(&id).exists());
-    assert_eq!(cgroup_dirs_left(&id), Vec::<std::path::PathBuf>::new());
+    assert_eq!(default_cgroup_dirs_left(&id), Vec::<std::path::PathBuf>::new());
 }
 
 #[test]
@@ -190,7 +182,11 @@ fn delete_waits_for_an_init_killed_from_outside() {
         );
         assert!(!init_alive(pid, start), "iteration {i}: init {pid} still runs");
         assert!(!e.root.join(&id).exists(), "iteration {i}: state left");
-        assert_eq!(cgroup_dirs_left(&id), Vec::<std::path::PathBuf>::new(), "iteration {i}");
+        assert_eq!(
+            default_cgroup_dirs_left(&id),
+            Vec::<std::path::PathBuf>::new(),
+            "iteration {i}"
+        );
     }
 }
 
@@ -221,10 +217,10 @@ fn check_corrupt(e: &Env, id: &str, pid: i32, start: u64, what: &str, pid_readab
         assert!(!msg.contains("panicked"), "{args:?}: {msg}");
     }
     assert!(init_alive(pid, start), "a failed delete killed the init");
-    assert_eq!(cgroup_dirs_left(id), cgroup_dirs(id));
+    assert_eq!(default_cgroup_dirs_left(id), default_cgroup_dirs(id));
     e.ok(&["delete", "--force", id]);
     assert!(!e.root.join(id).exists());
-    assert_eq!(cgroup_dirs_left(id), Vec::<std::path::PathBuf>::new());
+    assert_eq!(default_cgroup_dirs_left(id), Vec::<std::path::PathBuf>::new());
     if pid_readable {
         assert!(!init_alive(pid, start), "init {pid} survived delete --force");
     } else {

@@ -408,25 +408,6 @@ fn no_process_in(dir: &Path) -> bool {
     })
 }
 
-fn state_cgroup(e: &Env, id: &str) -> serde_json::Value {
-    let st: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(e.root.join(id).join("state.json")).unwrap()).unwrap();
-    st["cgroup"].clone()
-}
-
-fn cgroup_dirs(cg: &serde_json::Value) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = cg["v1"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| PathBuf::from(d["path"].as_str().unwrap()))
-        .collect();
-    if let Some(u) = cg["unified"].as_str() {
-        v.push(PathBuf::from(u));
-    }
-    v
-}
-
 fn read(dir: &Path, file: &str) -> String {
     std::fs::read_to_string(dir.join(file))
         .unwrap_or_else(|e| panic!("{}: {e}", dir.join(file).display()))
@@ -468,9 +449,9 @@ fn create_update_delete_on_this_hosts_v1_hierarchies() {
         "run",
     );
     // the driver is in the state
-    let cg = state_cgroup(&e, &id);
+    let cg = e.state_cgroup(&id);
     assert_eq!(cg["systemd_unit"], json!(unit), "{cg}");
-    let dirs = cgroup_dirs(&cg);
+    let dirs = stored_cgroup_dirs(&cg);
     assert!(
         dirs.iter().all(|d| d.ends_with(format!("{}/{unit}", slice.0))),
         "{dirs:?}"
@@ -593,7 +574,7 @@ fn pure_v2_scope_is_joined_by_systemd_and_keeps_huskss_device_program() {
         ),
         "create",
     );
-    let cg = state_cgroup(&e, &id);
+    let cg = e.state_cgroup(&id);
     assert_eq!(cg["layout"], "v2", "{cg}");
     assert_eq!(
         cg["unified"],
@@ -826,7 +807,7 @@ fn delete_force_of_a_corrupt_state_finds_the_scope_from_the_bundle() {
         ),
         "run",
     );
-    let dirs = cgroup_dirs(&state_cgroup(&e, &id));
+    let dirs = stored_cgroup_dirs(&e.state_cgroup(&id));
     // a state whose cgroup no longer decodes: the bundle's cgroupsPath tells
     let path = e.root.join(&id).join("state.json");
     let mut st: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();

@@ -151,6 +151,13 @@ impl Env {
             .unwrap_or_else(|_| panic!("{id} never became {want} (is {})", self.status(id)));
     }
 
+    /// The `cgroup` record of container `id`'s state.json.
+    pub fn state_cgroup(&self, id: &str) -> Value {
+        let st: Value =
+            serde_json::from_str(&std::fs::read_to_string(self.root.join(id).join("state.json")).unwrap()).unwrap();
+        st["cgroup"].clone()
+    }
+
     /// `husk run` and its output, with the bundle as cwd.
     pub fn run(&self, bundle: &Path, id: &str) -> Output {
         self.husk(&["run", "-b", bundle.to_str().unwrap(), id])
@@ -347,4 +354,30 @@ pub fn rootless_possible(o: &Output, what: &str) -> bool {
         "unprivileged user namespaces are off: user.max_user_namespaces, kernel.unprivileged_userns_clone or kernel.apparmor_restrict_unprivileged_userns",
     );
     false
+}
+
+/// Every directory of a stored cgroup record (v1 hierarchies, then cgroup2).
+pub fn stored_cgroup_dirs(cg: &Value) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = cg["v1"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| PathBuf::from(d["path"].as_str().unwrap()))
+        .collect();
+    if let Some(u) = cg["unified"].as_str() {
+        v.push(PathBuf::from(u));
+    }
+    v
+}
+
+/// The directories of husk's default placement `/husk/<id>` in every
+/// hierarchy of this host (existing or not).
+pub fn default_cgroup_dirs(id: &str) -> Vec<PathBuf> {
+    let cg = husk::cgroups::Cgroup::new(None, id).unwrap();
+    cg.v1.iter().map(|d| d.path.clone()).chain(cg.unified.clone()).collect()
+}
+
+/// Those of [`default_cgroup_dirs`] that exist now.
+pub fn default_cgroup_dirs_left(id: &str) -> Vec<PathBuf> {
+    default_cgroup_dirs(id).into_iter().filter(|d| d.exists()).collect()
 }
