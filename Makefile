@@ -85,7 +85,8 @@ lint: deps
 	$(CARGO) clippy --all-targets --locked -- -D warnings
 
 ## test: lint, unit and integration tests (as root: they run real containers),
-## then the runtime-tools conformance suite, the pure cgroup v2 guest, the
+## then make install/uninstall into a temporary tree (test-install), the
+## runtime-tools conformance suite, the pure cgroup v2 guest, the
 ## systemd guest (--systemd-cgroup under systemd as PID 1) and containerd,
 ## podman and Docker driving husk; last, one line saying what
 ## could not be checked on this host and why (also when a step failed)
@@ -95,6 +96,7 @@ test: deps lint
 
 test-suites:
 	$(CARGO) test --locked -- --test-threads=4
+	$(MAKE) test-install
 	$(MAKE) conformance
 	$(MAKE) test-cgroupv2
 	$(MAKE) test-systemd RUNTIME=husk

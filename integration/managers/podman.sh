@@ -28,6 +28,10 @@ default_ulimits = ["nofile=$(ulimit -Hn):$(ulimit -Hn)", "nproc=4096:4096"]
 [engine]
 runtime = "$RUNTIME"
 cgroup_manager = "cgroupfs"
+# podman 4.3's list plus husk (setting it replaces the list): for these
+# runtimes conmon adds --log-format=json --log <rundir>/oci-log and podman
+# reports a failed create from that file (as the README tells users to)
+runtime_supports_json = ["crun", "runc", "kata", "runsc", "krun", "husk"]
 events_logger = "file"
 events_logfile_path = "$MDIR/events.log"
 tmp_dir = "$MDIR/tmp"

@@ -19,10 +19,17 @@ pub fn completion(shell: &str) -> Result<()> {
     Ok(())
 }
 
+/// Section 8 (system administration commands), as runc's pages: a runtime
+/// is run by root and by container managers. `make install` puts this page
+/// at share/man/man8/husk.8.gz.
 pub fn man() -> Result<()> {
     let cmd = crate::cli::Cli::command();
     let mut buf = Vec::new();
-    clap_mangen::Man::new(cmd).render(&mut buf)?;
+    clap_mangen::Man::new(cmd)
+        .section("8")
+        .source(format!("husk {}", crate::cli::VERSION))
+        .manual("System Manager's Manual")
+        .render(&mut buf)?;
     crate::cli::out(&String::from_utf8_lossy(&buf));
     Ok(())
 }
