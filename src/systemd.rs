@@ -878,8 +878,132 @@ impl Property {
     }
 }
 
+/// The unit properties asked for by `org.systemd.property.NAME`
+/// annotations, as runc reads them: NAME is an identifier starting with
+/// an upper-case letter, the value is GVariant text (`uint64 5`, `true`,
+/// `'text'`, a bare integer is an int32), and a NAME ending in a lower-case
+/// letter + `Sec` is sent as `…USec` with the value in microseconds
+/// (`TimeoutStopSec=uint64 5` → `TimeoutStopUSec` 5000000).
+pub fn annotation_properties<'a>(
+    annotations: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Result<Vec<Property>> {
+    const PREFIX: &str = "org.systemd.property.";
+    let mut out = Vec::new();
+    let mut sorted: Vec<_> = annotations.into_iter().filter(|(k, _)| k.starts_with(PREFIX)).collect();
+    sorted.sort();
+    for (k, v) in sorted {
+        let name = &k[PREFIX.len()..];
+        let valid = name.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+            && name.chars().all(|c| c.is_ascii_alphanumeric());
+        if !valid {
+            bail!("annotation {k:?}: {name:?} is not a systemd property name");
+        }
+        let value = parse_gvariant(v).with_context(|| format!("annotation {k:?}: value {v:?}"))?;
+        let sec = name
+            .strip_suffix("Sec")
+            .filter(|t| t.chars().last().is_some_and(|c| c.is_ascii_lowercase()));
+        let (name, value) = match sec {
+            Some(t) => (
+                format!("{t}USec"),
+                sec_to_usec(value).with_context(|| format!("annotation {k:?}"))?,
+            ),
+            None => (name.to_string(), value),
+        };
+        out.push(Property::new(&name, value));
+    }
+    Ok(out)
+}
+
+/// A seconds value of an annotation in microseconds (u64), as runc does.
+fn sec_to_usec(v: Value) -> Result<Value> {
+    const M: u64 = 1_000_000;
+    let us = match v {
+        Value::U64(n) => n.checked_mul(M),
+        Value::U32(n) => u64::from(n).checked_mul(M),
+        Value::I64(n) => u64::try_from(n).ok().and_then(|n| n.checked_mul(M)),
+        Value::I32(n) => u64::try_from(n).ok().and_then(|n| n.checked_mul(M)),
+        Value::Double(d) if d.is_finite() && d >= 0.0 && d * 1e6 < u64::MAX as f64 => Some((d * 1e6) as u64),
+        other => bail!("a time in seconds must be a non-negative number, not {other:?}"),
+    };
+    us.map(Value::U64)
+        .context("the time in seconds does not fit in microseconds")
+}
+
+/// The GVariant text forms runc's annotations use: a typed number
+/// (`byte|int16|uint16|int32|uint32|int64|uint64|double N`), a bare
+/// integer (int32) or decimal (double), `true`/`false`, a quoted string.
+pub fn parse_gvariant(s: &str) -> Result<Value> {
+    let s = s.trim();
+    match s {
+        "true" => return Ok(Value::Bool(true)),
+        "false" => return Ok(Value::Bool(false)),
+        _ => {}
+    }
+    for q in ['\'', '"'] {
+        if let Some(inner) = s.strip_prefix(q).and_then(|r| r.strip_suffix(q)) {
+            if inner.contains(q) || inner.contains('\\') {
+                bail!("escapes in strings are not supported");
+            }
+            return Ok(Value::Str(inner.to_string()));
+        }
+    }
+    let (ty, num) = match s.split_once(char::is_whitespace) {
+        Some((t, n)) => (t, n.trim()),
+        None => ("", s),
+    };
+    let bad = || anyhow!("expected a GVariant value such as uint64 5, true or 'text'");
+    Ok(match ty {
+        "byte" => Value::Byte(num.parse().map_err(|_| bad())?),
+        "int16" => Value::I16(num.parse().map_err(|_| bad())?),
+        "uint16" => Value::U16(num.parse().map_err(|_| bad())?),
+        "int32" => Value::I32(num.parse().map_err(|_| bad())?),
+        "uint32" => Value::U32(num.parse().map_err(|_| bad())?),
+        "int64" => Value::I64(num.parse().map_err(|_| bad())?),
+        "uint64" => Value::U64(num.parse().map_err(|_| bad())?),
+        "double" => Value::Double(num.parse().map_err(|_| bad())?),
+        "" if num.contains('.') => Value::Double(num.parse().map_err(|_| bad())?),
+        "" => Value::I32(num.parse().map_err(|_| bad())?),
+        _ => return Err(bad()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn annotations_become_unit_properties_as_with_runc() {
+        let a: Vec<(String, String)> = vec![
+            ("org.systemd.property.TimeoutStopSec".into(), "uint64 5".into()),
+            ("org.systemd.property.CollectMode".into(), "'inactive-or-failed'".into()),
+            ("org.systemd.property.TimeoutStopUSec".into(), "uint64 7".into()),
+            ("org.systemd.property.Delegate".into(), "true".into()),
+            ("other".into(), "x".into()),
+        ];
+        let p = annotation_properties(a.iter().map(|(k, v)| (k, v))).unwrap();
+        let got: Vec<(String, Value)> = p.into_iter().map(|p| (p.name, p.value)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("CollectMode".to_string(), Value::Str("inactive-or-failed".into())),
+                ("Delegate".to_string(), Value::Bool(true)),
+                ("TimeoutStopUSec".to_string(), Value::U64(5_000_000)),
+                ("TimeoutStopUSec".to_string(), Value::U64(7)),
+            ]
+        );
+        for (k, v) in [
+            ("org.systemd.property.lower", "true"),
+            ("org.systemd.property.A-b", "true"),
+            ("org.systemd.property.TimeoutStopSec", "'five'"),
+            ("org.systemd.property.TimeoutStopSec", "int64 -1"),
+            ("org.systemd.property.X", "uint64 x"),
+            ("org.systemd.property.X", "array [1]"),
+            ("org.systemd.property.TimeoutStopSec", "uint64 18446744073709551615"),
+        ] {
+            let (k, v) = (k.to_string(), v.to_string());
+            let e = annotation_properties([(&k, &v)]).unwrap_err();
+            assert!(format!("{e:#}").contains(&k), "{e:#}");
+        }
+    }
     use super::*;
 
     #[test]

@@ -287,3 +287,43 @@ fn without_cgroup_namespace_the_mount_shows_the_container_cgroup() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(String::from_utf8_lossy(&o.stdout), "66\n");
 }
+
+/// `org.systemd.property.*` annotations become unit properties of the
+/// scope, as with runc; one that is not a property name or whose value is
+/// not GVariant text is refused by name before anything is made (also on a
+/// host without systemd, where valid ones get as far as the "systemd is not
+/// running" error). The cgroupfs driver ignores them, as runc's does.
+#[test]
+fn systemd_property_annotations_are_checked_before_anything_is_made() {
+    let e = Env::new("sdprop");
+    let id = e.id("c");
+    let with = |name: &str, annotations: serde_json::Value| {
+        let id = id.clone();
+        e.bundle(name, &["true"], move |v| {
+            v["linux"]["cgroupsPath"] = json!(format!("system.slice:husktest:{id}"));
+            v["annotations"] = annotations;
+        })
+    };
+    let bad = with("bad", json!({"org.systemd.property.TimeoutStopSec": "'five'"}));
+    let err = e.err(&["--systemd-cgroup", "create", "-b", bad.to_str().unwrap(), &id]);
+    assert!(
+        err.contains("annotation \"org.systemd.property.TimeoutStopSec\""),
+        "{err}"
+    );
+    assert!(!e.root.join(&id).exists());
+    let good = with("good", json!({"org.systemd.property.TimeoutStopSec": "uint64 5"}));
+    let o = e.husk(&["--systemd-cgroup", "create", "-b", good.to_str().unwrap(), &id]);
+    if std::path::Path::new("/run/systemd/system").is_dir() {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        e.ok(&["delete", "--force", &id]);
+    } else {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("systemd is not running"), "{err}");
+    }
+    assert!(!e.root.join(&id).exists());
+    let plain = e.bundle("plain", &["true"], |v| {
+        v["annotations"] = json!({"org.systemd.property.TimeoutStopSec": "'five'"});
+    });
+    let o = e.run(&plain, &e.id("plain"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -424,7 +424,10 @@ fn is_hybrid_or_v1() -> bool {
 #[test]
 fn create_update_delete_on_this_hosts_v1_hierarchies() {
     if !is_hybrid_or_v1() {
-        eprintln!("skipped: this host has no cgroup v1 hierarchies (the v2 test covers it)");
+        not_checked(
+            "systemd driver on v1 hierarchies against the stand-in (tests/systemd_driver.rs)",
+            "this host has no cgroup v1 hierarchies; the pure-v2 stand-in test and the systemd guest cover v2",
+        );
         return;
     }
     let e = Env::new("sdhy");
@@ -437,6 +440,7 @@ fn create_update_delete_on_this_hosts_v1_hierarchies() {
         v["linux"]["resources"]["memory"] = json!({"limit": 64 << 20});
         v["linux"]["resources"]["cpu"] = json!({"shares": 512, "quota": 12345, "period": 100000});
         v["linux"]["resources"]["pids"] = json!({"limit": 50});
+        v["annotations"] = json!({"org.systemd.property.TimeoutStopSec": "uint64 5"});
     });
     let unit = format!("husk-{id}.scope");
     ok(
@@ -472,6 +476,8 @@ fn create_update_delete_on_this_hosts_v1_hierarchies() {
         "CPUQuotaPeriodUSec=100000".into(),
         "CPUQuotaPerSecUSec=130000".into(),
         "TasksMax=50".into(),
+        // from the annotation, seconds turned into microseconds as runc does
+        "TimeoutStopUSec=5000000".into(),
     ] {
         assert!(p.contains(&want), "{want} not in {p:?}");
     }
@@ -545,7 +551,10 @@ fn create_update_delete_on_this_hosts_v1_hierarchies() {
 fn pure_v2_scope_is_joined_by_systemd_and_keeps_huskss_device_program() {
     let (hier, unified) = systemd_hierarchies(true);
     let Some(unified) = unified else {
-        eprintln!("skipped: no cgroup2 mount");
+        not_checked(
+            "systemd driver on a pure v2 layout against the stand-in (tests/systemd_driver.rs)",
+            "this host has no cgroup2 mount",
+        );
         return;
     };
     let e = Env::new("sdv2");
@@ -695,7 +704,10 @@ fn a_unit_in_use_is_refused_without_touching_it() {
 #[test]
 fn a_failure_after_the_scope_exists_stops_it_and_removes_everything() {
     if !is_hybrid_or_v1() {
-        eprintln!("skipped: needs a v1 cpuset hierarchy");
+        not_checked(
+            "systemd driver: a failure after the scope exists (tests/systemd_driver.rs)",
+            "the test fails the create through a v1 cpuset hierarchy, which this host lacks",
+        );
         return;
     }
     let e = Env::new("sdfail");
@@ -787,7 +799,10 @@ fn a_cgroups_path_not_of_runcs_form_is_refused_before_anything_exists() {
 #[test]
 fn delete_force_of_a_corrupt_state_finds_the_scope_from_the_bundle() {
     if !is_hybrid_or_v1() {
-        eprintln!("skipped: written for this host's v1 hierarchies");
+        not_checked(
+            "systemd driver: delete --force of a corrupt state (tests/systemd_driver.rs)",
+            "the test is written for v1 hierarchies, which this host lacks",
+        );
         return;
     }
     let e = Env::new("sdsalv");

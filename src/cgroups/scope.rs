@@ -55,6 +55,9 @@ pub struct ScopePlan {
     pub user: bool,
     mounts: mountinfo::Mounts,
     cgroups_path: String,
+    /// Unit properties from `org.systemd.property.*` annotations, sent
+    /// after the resource properties (as runc does).
+    pub annotation_properties: Vec<systemd::Property>,
 }
 
 /// The error for a host without systemd.
@@ -89,6 +92,7 @@ pub fn prepare(cgroups_path: Option<&str>, id: &str, rootless: bool) -> Result<S
         user: rootless,
         mounts,
         cgroups_path,
+        annotation_properties: Vec::new(),
     })
 }
 
@@ -165,7 +169,8 @@ impl ScopePlan {
         } else {
             String::new()
         };
-        let (extra, adjusted) = unit_properties(&cg, resources, version, &devices_text)?;
+        let (mut extra, adjusted) = unit_properties(&cg, resources, version, &devices_text)?;
+        extra.extend(self.annotation_properties.iter().cloned());
         // refuse what the files cannot take before the unit exists
         let plan = cg.plan(&adjusted, true)?;
         let spec = ScopeSpec {

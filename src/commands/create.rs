@@ -83,11 +83,16 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
     // runc's slice:prefix:name); the scope itself is made once the init
     // exists, in on_clone.
     let scope = if a.systemd_cgroup {
+        // org.systemd.property.* annotations become unit properties of the
+        // scope, as with runc (checked before anything is made).
+        let annotation_properties = crate::systemd::annotation_properties(b.spec.annotations().iter().flatten())?;
         let path = b.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
         let path = path
             .map(|p| p.to_str().context("linux.cgroupsPath is not UTF-8"))
             .transpose()?;
-        Some(crate::cgroups::scope::prepare(path, id, a.rootless)?)
+        let mut plan = crate::cgroups::scope::prepare(path, id, a.rootless)?;
+        plan.annotation_properties = annotation_properties;
+        Some(plan)
     } else {
         None
     };
