@@ -960,13 +960,25 @@ impl Cgroup {
     /// cgroup thawed again (left frozen for other signals if it was
     /// frozen before), so that no process forks away unsignalled.
     pub fn kill_all(&self, sig: i32) -> Result<()> {
+        // A cgroup that is gone holds no process: systemd removes an empty
+        // scope's cgroup as soon as its last process died, which may be
+        // between our look and our write (ENODEV from a removed cgroup's
+        // file, ENOENT once its directory is gone).
+        let gone = |e: &std::io::Error| matches!(e.raw_os_error(), Some(libc::ENODEV | libc::ENOENT));
+        if self.all_dirs().iter().all(|d| !d.exists()) {
+            return Ok(());
+        }
         if sig == libc::SIGKILL
             && self.layout != Layout::V1
             && let Some(u) = &self.unified
             && u.join("cgroup.kill").exists()
         {
             let path = u.join("cgroup.kill");
-            write_file(&path, "1").map_err(|e| write_err("cgroup kill", "1", &path, &e))?;
+            match write_file(&path, "1") {
+                Ok(()) => {}
+                Err(e) if gone(&e) => return Ok(()),
+                Err(e) => return Err(write_err("cgroup kill", "1", &path, &e)),
+            }
             // A task frozen by the v1 freezer of a hybrid host only dies
             // once thawed.
             if self.layout == Layout::Hybrid && self.v1_dir("freezer").is_some() && self.is_frozen()? {
@@ -991,6 +1003,9 @@ impl Cgroup {
         }
         if froze || (was_frozen && sig == libc::SIGKILL) {
             self.thaw()?;
+        }
+        if pids.is_err() && self.all_dirs().iter().all(|d| !d.exists()) {
+            return Ok(());
         }
         pids?;
         result
