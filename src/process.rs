@@ -64,13 +64,20 @@ pub fn send(fd: &OwnedFd, tag: u8, payload: &[u8]) -> Result<()> {
 
 /// Receive one message; None when the other side is gone. The buffer is
 /// sized to the datagram (MSG_PEEK|MSG_TRUNC), not a fixed large one.
+///
+/// A peer that closed with a message of ours unread (the init failed and
+/// sent `E` before reading our `C`) makes the kernel report ECONNRESET
+/// once, ahead of what the peer sent before closing: that error is taken
+/// and the queue read on, so the peer's last words are not lost.
 pub fn recv(fd: &OwnedFd) -> Result<Option<(u8, Vec<u8>)>> {
     use nix::sys::socket::MsgFlags;
+    let mut reset_seen = false;
     let mut probe = [0u8; 1];
     let len = loop {
         match nix::sys::socket::recv(fd.as_raw_fd(), &mut probe, MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC) {
             Ok(n) => break n,
             Err(nix::errno::Errno::EINTR) => continue,
+            Err(nix::errno::Errno::ECONNRESET) if !reset_seen => reset_seen = true,
             Err(nix::errno::Errno::ECONNRESET) => return Ok(None),
             Err(e) => return Err(e).context("receive on the init sync channel"),
         }
@@ -88,6 +95,7 @@ pub fn recv(fd: &OwnedFd) -> Result<Option<(u8, Vec<u8>)>> {
                 return Ok(Some((tag, buf)));
             }
             Err(nix::errno::Errno::EINTR) => continue,
+            Err(nix::errno::Errno::ECONNRESET) if !reset_seen => reset_seen = true,
             Err(nix::errno::Errno::ECONNRESET) => return Ok(None),
             Err(e) => return Err(e).context("receive on the init sync channel"),
         }
@@ -1036,6 +1044,20 @@ mod tests {
         assert_eq!(interpreter_of(&elf(64, 56, Some((u64::MAX, 2)))), None);
         assert_eq!(interpreter_of(&elf(64, 56, Some((8, u64::MAX)))), None);
         assert_eq!(interpreter_of(&elf(64, 56, Some((0, 4)))).as_deref(), Some("\u{7f}ELF"));
+    }
+
+    /// The init sends `E` and exits while our `C` sits unread in its
+    /// queue: the kernel reports ECONNRESET first; the `E` must still come
+    /// through (it was lost: "exited during setup without reporting an
+    /// error", seen in CI with a create refused at its first mount).
+    #[test]
+    fn last_words_of_a_peer_that_closed_with_our_message_unread() {
+        let (husk, init) = socketpair().unwrap();
+        send(&init, b'E', b"the reason").unwrap();
+        send(&husk, b'C', b"").unwrap();
+        drop(init);
+        assert_eq!(recv(&husk).unwrap(), Some((b'E', b"the reason".to_vec())));
+        assert_eq!(recv(&husk).unwrap(), None);
     }
 
     #[test]
