@@ -86,9 +86,10 @@ lint: deps
 
 ## test: lint, unit and integration tests (as root: they run real containers),
 ## then make install/uninstall into a temporary tree (test-install), the
-## runtime-tools conformance suite, the pure cgroup v2 guest, the
-## systemd guest (--systemd-cgroup under systemd as PID 1) and containerd,
-## podman and Docker driving husk; last, one line saying what
+## runtime-tools conformance suite, the pure cgroup v2 guest, the systemd
+## guest (--systemd-cgroup under systemd as PID 1, then Docker, podman and
+## containerd with their systemd driver there) and containerd, podman and
+## Docker driving husk on this host; last, one line saying what
 ## could not be checked on this host and why (also when a step failed)
 test: deps lint
 	@integration/not-checked.sh reset
@@ -100,6 +101,7 @@ test-suites:
 	$(MAKE) conformance
 	$(MAKE) test-cgroupv2
 	$(MAKE) test-systemd RUNTIME=husk
+	$(MAKE) test-systemd-managers RUNTIME=husk
 	$(MAKE) test-managers
 
 clean:

@@ -1,20 +1,31 @@
 # systemd test bed: a QEMU guest with systemd as PID 1 on pure cgroup v2, in
 # which the --systemd-cgroup scenarios run.  See integration/systemd/README.md.
 # Included by the top Makefile, which defines "release" (builds $(HUSK)).
-#   make test-systemd                        husk (expected.tsv: husk's lines)
+#   make test-systemd                        husk, the driver's scenarios (expected.tsv: husk's lines)
 #   make test-systemd RUNTIME=runc           the same scenarios with Debian's runc
 #   make test-systemd SYSTEMD_SCENARIOS="direct update"
+#   make test-systemd-managers [RUNTIME=runc]  Docker, podman, containerd with their
+#                                            default systemd driver, in a boot of their own
 
 SYSTEMD_DIR := $(CURDIR)/integration/systemd
 SYSTEMD_BUILD := $(CURDIR)/build/systemd
 RUNTIME ?= husk
-SYSTEMD_SCENARIOS ?=
+# scenario names, or the groups "driver" (the runtime alone) and "managers"
+SYSTEMD_SCENARIOS ?= driver
 
-.PHONY: test-systemd systemd-guest systemd-runc
+.PHONY: test-systemd test-systemd-managers systemd-guest systemd-runc
 
 # husk needs the release binary; runc needs Debian's runc package
-test-systemd: $(if $(filter runc,$(RUNTIME)),systemd-runc,$(if $(filter husk,$(RUNTIME)),release)) systemd-guest
+SYSTEMD_RUNTIME_DEP = $(if $(filter runc,$(RUNTIME)),systemd-runc,$(if $(filter husk,$(RUNTIME)),release))
+
+test-systemd: $(SYSTEMD_RUNTIME_DEP) systemd-guest
 	$(SYSTEMD_DIR)/run.sh --runtime $(RUNTIME) $(SYSTEMD_SCENARIOS)
+
+# a boot of its own: about 3-5 min under TCG (dockerd, podman and
+# containerd start in the guest); run.sh installs the managers' packages and
+# builds their image (integration/managers/mkimage.sh) on the host
+test-systemd-managers: $(SYSTEMD_RUNTIME_DEP) systemd-guest
+	$(SYSTEMD_DIR)/run.sh --runtime $(RUNTIME) managers
 
 # Build the guest once (kernel, vmlinux, initramfs; cached in build/systemd)
 systemd-guest:

@@ -30,7 +30,7 @@ T
   PATH=$CD_DIR/path:$PATH containerd --config "$CD_DIR/config.toml" >"$CD_DIR/containerd.log" 2>&1 &
   local pid=$!
   register_pid "$pid" containerd
-  wait_for 20 ctr_ version || { tail -20 "$CD_DIR/containerd.log" >&2; return 1; }
+  wait_for "${START_WAIT:-20}" ctr_ version || { tail -20 "$CD_DIR/containerd.log" >&2; return 1; }
   ctr_ image import "$IMAGE_DIR/oci-image.tar" >"$CD_DIR/import.log" 2>&1 || { cat "$CD_DIR/import.log" >&2; return 1; }
   ctr_ image ls -q | grep -qx "$IMG" || { say "image not imported"; ctr_ image ls >&2; return 1; }
 }
@@ -51,7 +51,6 @@ containerd_teardown() {
 
 task_status() { ctr_ task ls 2>/dev/null | awk -v id="$1" '$1==id{print $3}'; }
 task_pid() { ctr_ task ls 2>/dev/null | awk -v id="$1" '$1==id{print $2}'; }
-gone() { ! ctr_ task ls -q | grep -qx "$1"; }
 # start a detached task with its output in a file; echo nothing
 run_bg() { local id=$1; shift; crun_ -d --log-uri "file://$CD_DIR/$id.out" "$@"; wait_for 10 test "$(task_status "$id")" = RUNNING; }
 cleanup_task() { ctr_ task kill -s KILL "$1" >/dev/null 2>&1 || true; sleep 0.3; ctr_ task rm -f "$1" >/dev/null 2>&1 || true; ctr_ c rm "$1" >/dev/null 2>&1 || true; }

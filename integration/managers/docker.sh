@@ -8,6 +8,10 @@ cli() { DOCKER_CONFIG=$MDIR/client "$DOCKER" -H "unix://$MDIR/docker.sock" "$@";
 cli_line() { echo "env DOCKER_CONFIG=$MDIR/client $DOCKER -H unix://$MDIR/docker.sock"; }
 DRT=$RUNTIME; [ "$DRT" = runc ] && DRT=runc-logged   # "runc" is reserved
 RUN_FLAGS="--runtime $DRT --network none"
+# the cgroup settings of daemon.json: cgroupfs under /husktest on this host;
+# the systemd guest sets Docker's default there, the systemd driver
+DOCKER_CGROUP_JSON=${DOCKER_CGROUP_JSON:-'  "cgroup-parent": "husktest",
+  "exec-opts": ["native.cgroupdriver=cgroupfs"]'}
 
 docker_setup() {
   mkdir -p "$MDIR/client"
@@ -21,13 +25,12 @@ docker_setup() {
   "iptables": false,
   "ip6tables": false,
   "bridge": "none",
-  "cgroup-parent": "husktest",
-  "exec-opts": ["native.cgroupdriver=cgroupfs"]
+$DOCKER_CGROUP_JSON
 }
 J
   dockerd --config-file "$MDIR/daemon.json" >"$MDIR/dockerd.log" 2>&1 &
   register_pid $! dockerd
-  wait_for 30 cli version || { tail -20 "$MDIR/dockerd.log" >&2; return 1; }
+  wait_for "${START_WAIT:-30}" cli version || { tail -20 "$MDIR/dockerd.log" >&2; return 1; }
   cli info --format '{{json .Runtimes}}' | grep -qF "$WRAP" || { say "dockerd does not know $WRAP"; return 1; }
   cli import "$IMAGE_DIR/rootfs.tar" "$IMG" >"$MDIR/import.log" 2>&1 || { cat "$MDIR/import.log" >&2; return 1; }
 }

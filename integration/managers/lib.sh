@@ -67,10 +67,16 @@ expect_rc() { # expect_rc WHAT RC CMD...
   if [ "$got" != "$want" ]; then echo "FAIL rc of [$*]: expected $want, got $got"; return 1; fi
   echo "ok rc $got of [$*]"
 }
-# wait_for SECONDS CMD...: retry CMD every 0.2s until it succeeds
+# wait_for SECONDS CMD...: retry CMD every 0.2s until it succeeds, for
+# SECONDS of wall time (a count of polls is not: under TCG, in the systemd
+# guest, one poll can take a second)
 wait_for() {
-  local n=$(( $1 * 5 )); shift
-  while [ $n -gt 0 ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; n=$((n-1)); done
+  local end=$((SECONDS + $1)); shift
+  while :; do
+    "$@" >/dev/null 2>&1 && return 0
+    [ $SECONDS -lt "$end" ] || break
+    sleep 0.2
+  done
   echo "FAIL timed out waiting for: $*"; return 1
 }
 
@@ -102,7 +108,9 @@ kill_registered() {
 # processes whose command line mentions DIR (shims, conmon of our daemons): kill by pid
 kill_mentioning() {
   local dir=$1 f p c
-  for f in /proc/[0-9]*/cmdline; do
+  # (one grep over all of them: a subshell per process costs seconds under
+  # TCG, in the systemd guest; then each candidate is read again)
+  for f in $(grep -lsF -- "$dir" /proc/[0-9]*/cmdline); do
     p=${f#/proc/}; p=${p%/cmdline}
     [ "$p" = $$ ] || [ "$p" = "$BASHPID" ] && continue
     c=$( { tr '\0' ' ' <"$f"; } 2>/dev/null) || continue

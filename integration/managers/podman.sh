@@ -12,6 +12,10 @@ RUN_FLAGS="--network none"
 # podman 4.3's update has no --pids-limit (later ones have)
 UPDATE_PIDS=$(podman update --help 2>/dev/null | grep -q -- '--pids-limit' && echo 1 || echo 0)
 OOM_REPORTED=0    # conmon on this cgroup v1 host reports OOMKilled=false even with runc
+# cgroupfs on this host (no systemd); the systemd guest sets podman's
+# default, systemd, and more [engine] lines (runtime_supports_json)
+PODMAN_CGROUP_MANAGER=${PODMAN_CGROUP_MANAGER:-cgroupfs}
+PODMAN_ENGINE_EXTRA=${PODMAN_ENGINE_EXTRA:-}
 
 podman_setup() {
   mkdir -p "$MDIR/tmp"
@@ -27,11 +31,12 @@ default_ulimits = ["nofile=$(ulimit -Hn):$(ulimit -Hn)", "nproc=4096:4096"]
 
 [engine]
 runtime = "$RUNTIME"
-cgroup_manager = "cgroupfs"
+cgroup_manager = "$PODMAN_CGROUP_MANAGER"
 # podman 4.3's list plus husk (setting it replaces the list): for these
 # runtimes conmon adds --log-format=json --log <rundir>/oci-log and podman
 # reports a failed create from that file (as the README tells users to)
 runtime_supports_json = ["crun", "runc", "kata", "runsc", "krun", "husk"]
+$PODMAN_ENGINE_EXTRA
 events_logger = "file"
 events_logfile_path = "$MDIR/events.log"
 tmp_dir = "$MDIR/tmp"
@@ -48,8 +53,10 @@ graphroot = "$MDIR/root"
 T
   echo 'unqualified-search-registries = []' >"$MDIR/registries.conf"
   cli import "$IMAGE_DIR/rootfs.tar" "$IMG" >"$MDIR/import.log" 2>&1 || { cat "$MDIR/import.log" >&2; return 1; }
-  cli info --format '{{.Host.OCIRuntime.Path}}' >"$MDIR/info.log" 2>&1
-  grep -qF "$WRAP" "$MDIR/info.log" || { say "podman does not use $WRAP:"; cat "$MDIR/info.log" >&2; return 1; }
+  # all of it (info.json: the systemd guest reads the cgroup manager there;
+  # one podman info costs 15-25 s under TCG), and the runtime's path in it
+  cli info --format json >"$MDIR/info.json" 2>"$MDIR/info.err"
+  grep -qF "\"$WRAP\"" "$MDIR/info.json" || { say "podman does not use $WRAP:"; cat "$MDIR/info.err" "$MDIR/info.json" >&2; return 1; }
 }
 podman_teardown() {
   [ -f "$MDIR/containers.conf" ] || return 0

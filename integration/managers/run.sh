@@ -59,19 +59,9 @@ export PIDS_FILE ARGV_LOG RESULTS
 # the wrapper the managers call: logs argv (and the exit status, and the
 # runtime's own --log on failure) then runs the real runtime with the
 # manager's stdio, fds, environment untouched
+source "$HERE/wrapper.sh"
 WRAP=$OUT/bin/$RUNTIME-logged
-cat >"$WRAP" <<W
-#!/bin/bash
-{ printf '%s [%s] cwd=%s:' "\$(date +%T.%3N)" "\$\$" "\$PWD"; printf ' %q' "\$0" "\$@"; echo; } >>'$ARGV_LOG'
-'$RT_BIN' "\$@"; rc=\$?
-if [ \$rc != 0 ]; then
-  log=""; prev=""
-  for a in "\$@"; do case \$a in --log=*) log=\${a#--log=};; esac; [ "\$prev" = --log ] && log=\$a; prev=\$a; done
-  { echo "  [\$\$] -> exit \$rc"; [ -n "\$log" ] && [ -f "\$log" ] && tail -n 3 "\$log" | sed 's/^/  [log] /'; } >>'$ARGV_LOG'
-fi
-exit \$rc
-W
-chmod +x "$WRAP"
+write_argv_wrapper "$WRAP" "$RT_BIN" "$ARGV_LOG"
 export WRAP
 
 "$HERE/mkimage.sh" "$BASE/image" || exit 2

@@ -2,6 +2,9 @@
 # Boot the systemd guest (built by build-guest.sh) and run the scenarios in
 # it against a runtime of the host:
 #   integration/systemd/run.sh [--runtime husk|runc|PATH] [SCENARIO...]
+# SCENARIO: a name of scenarios.sh, or a group: driver, managers (default:
+# all of them, in one boot). The manager scenarios' packages (docker.io,
+# podman, containerd) are installed and their image built here, on the host.
 # husk: $HUSK (make's release binary), runc: /usr/bin/runc. The guest's
 # systemd (PID 1), dbus and the runtime are the host's binaries, seen
 # through an overlay of the host's / (see README.md). Console:
@@ -13,7 +16,8 @@
 # not boot or finish.
 # Environment:
 #   SYSTEMD_BUILD      build directory (default build/systemd of the repo)
-#   SYSTEMD_TIMEOUT    seconds for the whole boot (default 420)
+#   SYSTEMD_TIMEOUT    seconds for the whole boot (default 420, plus 240 for
+#                      each manager scenario: docker, podman, containerd)
 #   SYSTEMD_FIRST      seconds to wait for the first console line (default 30);
 #                      a boot that prints nothing by then is retried once
 #   SYSTEMD_MEM        guest memory in MiB (default 1024)
@@ -23,14 +27,13 @@ set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 B=${SYSTEMD_BUILD:-$REPO/build/systemd}
-TIMEOUT=${SYSTEMD_TIMEOUT:-420}
 FIRST=${SYSTEMD_FIRST:-30}
 RUNTIME=husk
 while [ $# -gt 0 ]; do
   case $1 in
     --runtime) RUNTIME=$2; shift 2 ;;
     --runtime=*) RUNTIME=${1#*=}; shift ;;
-    -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
     *) break ;;
   esac
 done
@@ -47,6 +50,11 @@ tsv=$RUN/results.tsv
 only=$(echo "$*" | tr ' ' ',')
 plan=$(RTEST_ONLY=$only bash "$HERE/scenarios.sh" --list)
 [ -n "$plan" ] || { echo "systemd: no scenario named: $*" >&2; exit 2; }
+# the manager scenarios of the plan (they run the host's Docker, podman,
+# containerd in the guest, on the busybox image of integration/managers)
+managers=$(for s in $plan; do case $s in docker | podman | containerd) echo "$s" ;; esac; done)
+nmgr=$(echo $managers | wc -w)
+TIMEOUT=${SYSTEMD_TIMEOUT:-$((420 + 240 * nmgr))}
 
 # Anything that keeps the guest from running the scenarios fails loudly:
 # every scenario "unchecked" in results.tsv, exit 1. Never a silent skip.
@@ -68,6 +76,15 @@ done
 for f in /lib/systemd/systemd /usr/bin/dbus-daemon /bin/busybox /usr/bin/jq; do
   [ -x "$f" ] || could_not_check "$f missing on the host (the guest runs the host's)"
 done
+if [ -n "$managers" ]; then
+  pkgs=""
+  for m in $managers; do
+    case $m in docker) pkgs="$pkgs docker.io containerd" ;; podman) pkgs="$pkgs podman" ;; containerd) pkgs="$pkgs containerd" ;; esac
+  done
+  guest_need_pkgs systemd $pkgs || could_not_check "could not install$pkgs"
+  IMAGE=$REPO/build/managers/image
+  "$HERE/../managers/mkimage.sh" "$IMAGE" || could_not_check "could not build the test image (integration/managers/mkimage.sh)"
+fi
 case $REPO in *' '*) could_not_check "the checkout's path has a space (it goes on the kernel command line): $REPO" ;; esac
 
 # the scenarios' bound in the guest: the boot's, less ~90 s for booting and
@@ -82,6 +99,7 @@ cmdline="console=ttyS0 quiet panic=-1 apparmor=0"
 cmdline="$cmdline systemd.unified_cgroup_hierarchy=1 cgroup_no_v1=all systemd.unit=rtest.target"
 cmdline="$cmdline RTEST_DIR=$HERE RTEST_RT=$RT RTEST_RT_NAME=$RUNTIME RTEST_TIMEOUT=$gtimeout"
 [ -n "$only" ] && cmdline="$cmdline RTEST_ONLY=$only"
+[ -n "$managers" ] && cmdline="$cmdline RTEST_IMAGE=$IMAGE"
 [ "${SYSTEMD_VERBOSE:-0}" = 1 ] && cmdline="$cmdline RTEST_VERBOSE=1"
 
 echo "systemd: booting the guest, runtime $RUNTIME ($RT), run directory $RUN" >&2
