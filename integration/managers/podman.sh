@@ -13,7 +13,7 @@ RUN_FLAGS="--network none"
 UPDATE_PIDS=$(podman update --help 2>/dev/null | grep -q -- '--pids-limit' && echo 1 || echo 0)
 OOM_REPORTED=0    # conmon on this cgroup v1 host reports OOMKilled=false even with runc
 # cgroupfs on this host (no systemd); the systemd guest sets podman's
-# default, systemd, and more [engine] lines (runtime_supports_json)
+# default, systemd (PODMAN_ENGINE_EXTRA: more [engine] lines, none today)
 PODMAN_CGROUP_MANAGER=${PODMAN_CGROUP_MANAGER:-cgroupfs}
 PODMAN_ENGINE_EXTRA=${PODMAN_ENGINE_EXTRA:-}
 
