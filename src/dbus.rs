@@ -298,9 +298,14 @@ impl Writer {
         }
     }
 
+    /// A fixed-size value: padded to its own size, then its bytes.
+    fn fixed<const N: usize>(&mut self, bytes: [u8; N]) {
+        self.pad(N);
+        self.buf.extend_from_slice(&bytes);
+    }
+
     fn u32_at(&mut self, v: u32) {
-        self.pad(4);
-        self.buf.extend_from_slice(&v.to_le_bytes());
+        self.fixed(v.to_le_bytes());
     }
 
     fn string(&mut self, s: &str) -> Result<()> {
@@ -354,31 +359,13 @@ impl Writer {
         match v {
             Value::Byte(b) => self.buf.push(*b),
             Value::Bool(b) => self.u32_at(u32::from(*b)),
-            Value::I16(x) => {
-                self.pad(2);
-                self.buf.extend_from_slice(&x.to_le_bytes());
-            }
-            Value::U16(x) => {
-                self.pad(2);
-                self.buf.extend_from_slice(&x.to_le_bytes());
-            }
-            Value::I32(x) => {
-                self.pad(4);
-                self.buf.extend_from_slice(&x.to_le_bytes());
-            }
+            Value::I16(x) => self.fixed(x.to_le_bytes()),
+            Value::U16(x) => self.fixed(x.to_le_bytes()),
+            Value::I32(x) => self.fixed(x.to_le_bytes()),
             Value::U32(x) | Value::UnixFd(x) => self.u32_at(*x),
-            Value::I64(x) => {
-                self.pad(8);
-                self.buf.extend_from_slice(&x.to_le_bytes());
-            }
-            Value::U64(x) => {
-                self.pad(8);
-                self.buf.extend_from_slice(&x.to_le_bytes());
-            }
-            Value::Double(x) => {
-                self.pad(8);
-                self.buf.extend_from_slice(&x.to_le_bytes());
-            }
+            Value::I64(x) => self.fixed(x.to_le_bytes()),
+            Value::U64(x) => self.fixed(x.to_le_bytes()),
+            Value::Double(x) => self.fixed(x.to_le_bytes()),
             Value::Str(s) => self.string(s)?,
             Value::ObjPath(p) => {
                 if !valid_object_path(p) {

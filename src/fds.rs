@@ -54,17 +54,21 @@ pub fn reserve(listen: u32, preserve: u32) -> Result<()> {
     let count = listen
         .checked_add(preserve)
         .context("LISTEN_FDS + --preserve-fds is too large")?;
-    let limit = nofile_limit();
-    if u64::from(count) + 3 > limit || RawFd::try_from(u64::from(count) + 3).is_err() {
-        bail!(
-            "--preserve-fds {preserve}{}: fds up to {} do not fit in the open file limit ({limit})",
-            if listen > 0 {
-                format!(" (after LISTEN_FDS={listen})")
-            } else {
-                String::new()
-            },
-            u64::from(count) + 2,
-        );
+    // (No range, as for every command but create/run/exec passing fds: no
+    // system call on this path.)
+    if count > 0 {
+        let limit = nofile_limit();
+        if u64::from(count) + 3 > limit || RawFd::try_from(u64::from(count) + 3).is_err() {
+            bail!(
+                "--preserve-fds {preserve}{}: fds up to {} do not fit in the open file limit ({limit})",
+                if listen > 0 {
+                    format!(" (after LISTEN_FDS={listen})")
+                } else {
+                    String::new()
+                },
+                u64::from(count) + 2,
+            );
+        }
     }
     let mut placeholders = Vec::new();
     for fd in 3..3 + count as RawFd {
