@@ -157,6 +157,27 @@ pub fn problems(spec: &Spec) -> Vec<Problem> {
                 format!("mounts[{i}].destination {:?} must not contain \"..\"", m.destination()),
             );
         }
+        // Id-mapped mounts (runtime-spec 1.1+) are not implemented: refused,
+        // never mounted without the mapping.
+        if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
+            let f = if m.uid_mappings().is_some() {
+                "uidMappings"
+            } else {
+                "gidMappings"
+            };
+            e(
+                format!("mounts[{i}].{f}"),
+                format!("mounts[{i}].{f}: id-mapped mounts are not supported by husk"),
+            );
+        }
+        for o in m.options().iter().flatten() {
+            if o == "idmap" || o == "ridmap" {
+                e(
+                    format!("mounts[{i}].options"),
+                    format!("mounts[{i}].options: {o:?} (an id-mapped mount) is not supported by husk"),
+                );
+            }
+        }
     }
     let linux = spec.linux().as_ref();
     let mut types = HashSet::new();
@@ -275,7 +296,7 @@ pub fn problems(spec: &Spec) -> Vec<Problem> {
         }
         if let Some(p) = l.rootfs_propagation()
             && !p.is_empty()
-            && crate::rootfs::propagation_flag(p).is_none()
+            && crate::mount_options::propagation_flag(p).is_none()
         {
             e(
                 "linux.rootfsPropagation".into(),

@@ -12,6 +12,7 @@ pub mod fds;
 pub mod hooks;
 pub mod logging;
 pub mod lsm;
+pub mod mount_options;
 pub mod namespaces;
 pub mod process;
 pub mod process_attrs;

@@ -13,6 +13,9 @@
 //! Messages on a SOCK_SEQPACKET pair, one datagram each, first byte a tag:
 //! - `P pid [cgroup]` intermediate → husk: the init's host pid (`cgroup`:
 //!   cloned into its cgroup)
+//! - `F index` + fd  husk → init, before `G` (user namespace, husk root):
+//!   the source of bind mount `mounts[index]`, opened O_PATH by husk
+//!   through /proc/<init>/root (`rootfs::open_bind_sources`)
 //! - `G json`  husk → init: id maps written; go on (hook state)
 //! - `C`       husk → init: in the cgroup now (systemd driver: its scope
 //!   exists and the limits are written), oom_score_adj written (awaited
@@ -271,6 +274,20 @@ fn drive(
             || write_id_maps(&o.bundle.spec, pid),
         )?;
     }
+    if plan.has(LinuxNamespaceType::User) && nix::unistd::geteuid().is_root() {
+        step(
+            "open the bind sources on the host side",
+            || format!("pid {pid}"),
+            || {
+                for (i, fd) in crate::rootfs::open_bind_sources(&o.bundle.spec, pid)? {
+                    let mut msg = vec![b'F'];
+                    msg.extend_from_slice(i.to_string().as_bytes());
+                    crate::tty::send_fd(sock, &msg, &fd).context("send a bind source fd to the init")?;
+                }
+                Ok::<(), anyhow::Error>(())
+            },
+        )?;
+    }
     let st = if o.has_container_hooks {
         hook_state(pid)
     } else {
@@ -465,9 +482,27 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
     // husk's and every other fd of the caller's is close-on-exec.
     crate::fds::pass_on_exec().context("mark inherited fds close-on-exec")?;
 
-    let hook_state = match recv(sock)? {
-        Some((b'G', st)) => st,
-        _ => sys::exit_now(1),
+    // Bind sources husk opened for us ('F' index + fd), then 'G'.
+    let mut bind_sources: Vec<(usize, OwnedFd)> = Vec::new();
+    let hook_state = loop {
+        let mut tag = [0u8; 1];
+        match nix::sys::socket::recv(sock.as_raw_fd(), &mut tag, nix::sys::socket::MsgFlags::MSG_PEEK) {
+            Ok(1) if tag[0] == b'F' => {
+                let (msg, fd) = crate::tty::recv_fd(sock).context("receive a bind source fd")?;
+                let i = std::str::from_utf8(&msg[1..])
+                    .ok()
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .context("bad bind source message from husk")?;
+                bind_sources.push((i, fd));
+                continue;
+            }
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => sys::exit_now(1),
+        }
+        match recv(sock)? {
+            Some((b'G', st)) => break st,
+            _ => sys::exit_now(1),
+        }
     };
     if rootless {
         sys::prctl(libc::PR_SET_DUMPABLE, 0).context("make the init non-dumpable")?;
@@ -532,10 +567,12 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
         spec,
         rootfs: &o.bundle.rootfs,
         in_userns,
+        rootless,
         new_mnt_ns: plan.new_ns(LinuxNamespaceType::Mount),
         new_cgroup_ns: plan.new_cgroup_ns,
         no_pivot: o.no_pivot,
         cgroup_ready: &cgroup_ready,
+        bind_sources: &bind_sources,
     };
     step(
         "rootfs setup",

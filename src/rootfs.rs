@@ -13,102 +13,8 @@ use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
+use crate::mount_options::{MS_NOSYMFOLLOW, MountOptions, RecAttr, parse_options, propagation_flag};
 use crate::sys::{RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, openat2};
-
-pub fn propagation_flag(s: &str) -> Option<MsFlags> {
-    Some(match s {
-        "shared" => MsFlags::MS_SHARED,
-        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
-        "slave" => MsFlags::MS_SLAVE,
-        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        "private" => MsFlags::MS_PRIVATE,
-        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-        "unbindable" => MsFlags::MS_UNBINDABLE,
-        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
-        _ => return None,
-    })
-}
-
-#[derive(Debug, PartialEq)]
-pub struct MountOptions {
-    pub flags: MsFlags,
-    pub propagation: Vec<MsFlags>,
-    pub data: Vec<String>,
-    pub bind: bool,
-    /// runc's `tmpcopyup`: copy what the rootfs has at the destination into
-    /// the new tmpfs (podman --read-only uses it for /run, /tmp, /var/tmp).
-    pub copy_up: bool,
-}
-
-/// Split mount option words into flags, propagation changes and the data
-/// string passed to the filesystem (runc's table of option words).
-pub fn parse_options(opts: &[String]) -> MountOptions {
-    let mut o = MountOptions {
-        flags: MsFlags::empty(),
-        propagation: Vec::new(),
-        data: Vec::new(),
-        bind: false,
-        copy_up: false,
-    };
-    for w in opts {
-        let (set, clear): (MsFlags, MsFlags) = match w.as_str() {
-            "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
-            "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
-            "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
-            "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
-            "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
-            "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
-            "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
-            "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
-            "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
-            "async" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
-            "dirsync" => (MsFlags::MS_DIRSYNC, MsFlags::empty()),
-            "remount" => (MsFlags::MS_REMOUNT, MsFlags::empty()),
-            "mand" => (MsFlags::MS_MANDLOCK, MsFlags::empty()),
-            "nomand" => (MsFlags::empty(), MsFlags::MS_MANDLOCK),
-            "atime" => (MsFlags::empty(), MsFlags::MS_NOATIME),
-            "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
-            "diratime" => (MsFlags::empty(), MsFlags::MS_NODIRATIME),
-            "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
-            "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
-            "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME),
-            "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
-            "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
-            "lazytime" => (MsFlags::from_bits_retain(1 << 25), MsFlags::empty()),
-            "nolazytime" => (MsFlags::empty(), MsFlags::from_bits_retain(1 << 25)),
-            "silent" => (MsFlags::MS_SILENT, MsFlags::empty()),
-            "loud" => (MsFlags::empty(), MsFlags::MS_SILENT),
-            "bind" => {
-                o.bind = true;
-                (MsFlags::MS_BIND, MsFlags::empty())
-            }
-            "rbind" => {
-                o.bind = true;
-                (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty())
-            }
-            "defaults" => (MsFlags::empty(), MsFlags::empty()),
-            "tmpcopyup" => {
-                o.copy_up = true;
-                (MsFlags::empty(), MsFlags::empty())
-            }
-            "notmpcopyup" => {
-                o.copy_up = false;
-                (MsFlags::empty(), MsFlags::empty())
-            }
-            other => {
-                if let Some(p) = propagation_flag(other) {
-                    o.propagation.push(p);
-                } else {
-                    o.data.push(other.to_string());
-                }
-                continue;
-            }
-        };
-        o.flags.insert(set);
-        o.flags.remove(clear);
-    }
-    o
-}
 
 /// Path of an fd usable as a mount source or target.
 pub fn fd_path(fd: &OwnedFd) -> String {
@@ -217,18 +123,41 @@ pub fn mkdir_all(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
 }
 
 /// Make (if missing) a regular file at `path` inside the root and open it.
+/// A dangling symlink at `path` (or at the target it leads to) is
+/// followed inside the root and the file made at its target, as runc and
+/// crun do: an absolute or `../` target can never climb out of the root.
 pub fn mkfile(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
-    let r = rel(path);
-    if let Ok(fd) = resolve(root, &r) {
-        return Ok(fd);
+    let mut r = rel(path);
+    for _ in 0..40 {
+        if let Ok(fd) = resolve(root, &r) {
+            return Ok(fd);
+        }
+        let (dir, name) = split(&r)?;
+        let parent = mkdir_all(root, &dir)?;
+        match create_empty(&parent, &name) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EEXIST) => {
+                // Something is there that did not resolve: a dangling symlink.
+                if let Ok(target) = nix::fcntl::readlinkat(&parent, name.as_path()) {
+                    let t = PathBuf::from(target);
+                    let base = if t.is_absolute() {
+                        PathBuf::from("/")
+                    } else {
+                        // The real (symlink-free) path of the link's directory.
+                        let root_real = std::fs::read_link(fd_path(root)).context("readlink the rootfs fd")?;
+                        let real = std::fs::read_link(fd_path(&parent)).context("readlink a rootfs fd")?;
+                        Path::new("/").join(real.strip_prefix(&root_real).unwrap_or(Path::new("")))
+                    };
+                    // Lexically clean, clamped at the root.
+                    r = rel(&crate::cgroups::mountinfo::clean_path(&base.join(t)));
+                    continue;
+                }
+            }
+            Err(e) => return Err(e).with_context(|| format!("create {} in the rootfs", path.display())),
+        }
+        return resolve(root, &r).with_context(|| format!("resolve {} in the rootfs", path.display()));
     }
-    let (dir, name) = split(&r)?;
-    let parent = mkdir_all(root, &dir)?;
-    match create_empty(&parent, &name) {
-        Ok(_) | Err(nix::errno::Errno::EEXIST) => {}
-        Err(e) => return Err(e).with_context(|| format!("create {} in the rootfs", path.display())),
-    }
-    resolve(root, &r).with_context(|| format!("resolve {} in the rootfs", path.display()))
+    bail!("too many levels of symbolic links under {}", path.display())
 }
 
 /// Create a new empty file `name` in `parent` (never following a link).
@@ -352,11 +281,16 @@ pub struct Setup<'a> {
     pub spec: &'a Spec,
     pub rootfs: &'a Path,
     pub in_userns: bool,
+    /// husk runs as a user other than root.
+    pub rootless: bool,
     pub new_mnt_ns: bool,
     pub new_cgroup_ns: bool,
     pub no_pivot: bool,
     /// Returns once the init is in its cgroup (and cgroup namespace).
     pub cgroup_ready: &'a dyn Fn() -> Result<()>,
+    /// Bind sources husk opened on the host side ([`open_bind_sources`]),
+    /// by mount index.
+    pub bind_sources: &'a [(usize, OwnedFd)],
 }
 
 /// Everything before pivot_root. Runs in the init, in its mount namespace,
@@ -406,16 +340,9 @@ pub fn prepare(s: &Setup) -> Result<()> {
                     m.options().as_deref().unwrap_or(&[])
                 )
             },
-            || mount_one(s, &root, m, &o),
+            || mount_one(s, &root, i, m, &o),
         )
-        .with_context(|| {
-            format!(
-                "mounts[{i}]: mount {} on {} (type {})",
-                m.source().as_deref().unwrap_or(Path::new("none")).display(),
-                m.destination().display(),
-                m.typ().as_deref().unwrap_or("none")
-            )
-        })?;
+        .with_context(|| mount_context(i, m))?;
     }
 
     if !dev_is_bind {
@@ -448,23 +375,92 @@ pub fn prepare(s: &Setup) -> Result<()> {
     Ok(())
 }
 
-fn mount_one(s: &Setup, root: &OwnedFd, m: &Mount, o: &MountOptions) -> Result<()> {
+fn is_enoent(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<nix::errno::Errno>() == Some(&nix::errno::Errno::ENOENT)
+            || c.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.raw_os_error() == Some(libc::ENOENT))
+    })
+}
+
+/// The words of a mount's context in errors: `mounts[3]: mount SRC on
+/// DEST (type T)`, and the filesystem data the config passed, if any.
+pub fn mount_context(i: usize, m: &Mount) -> String {
+    let mut c = format!(
+        "mounts[{i}]: mount {} on {} (type {})",
+        m.source().as_deref().unwrap_or(Path::new("none")).display(),
+        m.destination().display(),
+        m.typ().as_deref().unwrap_or("none")
+    );
+    let o = parse_options(m.options().as_deref().unwrap_or(&[]));
+    if !o.bind && !o.data.is_empty() {
+        c.push_str(&format!(" with options {:?}", o.data.join(",")));
+    }
+    c
+}
+
+/// A bind mount's source path: a relative one is taken against the bundle
+/// (husk's and the init's cwd), as runc does.
+pub fn bind_source_path(m: &Mount) -> Result<PathBuf> {
+    let src = m.source().as_deref().context("a bind mount needs a source")?;
+    Ok(if src.is_absolute() {
+        src.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(src)
+    })
+}
+
+/// Host side, for an init in a user namespace: open every bind source
+/// (O_PATH) through `/proc/<init>/root`, i.e. in the init's mount
+/// namespace (so the init can bind it: a mount of another namespace
+/// cannot be bound) but with husk's credentials, as runc and crun do: the
+/// container's root may not be able to reach a source that host root can
+/// (a file under a mode-0700 directory). Symlinks in the source resolve
+/// as on the host (RESOLVE_IN_ROOT at the init's root, the host's `/`).
+/// Returns (mount index, fd) pairs.
+pub fn open_bind_sources(spec: &Spec, init_pid: i32) -> Result<Vec<(usize, OwnedFd)>> {
+    let mut out = Vec::new();
+    let mounts = spec.mounts().as_deref().unwrap_or(&[]);
+    if !mounts
+        .iter()
+        .any(|m| parse_options(m.options().as_deref().unwrap_or(&[])).bind)
+    {
+        return Ok(out);
+    }
+    let proc_root = format!("/proc/{init_pid}/root");
+    let root = nix::fcntl::open(
+        proc_root.as_str(),
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .with_context(|| format!("open {proc_root}"))?;
+    for (i, m) in mounts.iter().enumerate() {
+        if !parse_options(m.options().as_deref().unwrap_or(&[])).bind {
+            continue;
+        }
+        let src = bind_source_path(m).with_context(|| mount_context(i, m))?;
+        let fd = openat2(root.as_raw_fd(), &rel(&src), libc::O_PATH, RESOLVE_IN_ROOT)
+            .with_context(|| format!("open bind source {}", src.display()))
+            .with_context(|| mount_context(i, m))?;
+        out.push((i, fd));
+    }
+    Ok(out)
+}
+
+fn mount_one(s: &Setup, root: &OwnedFd, i: usize, m: &Mount, o: &MountOptions) -> Result<()> {
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
     if o.bind {
-        let src = m.source().as_deref().context("a bind mount needs a source")?;
-        let src = if src.is_absolute() {
-            src.to_path_buf()
-        } else {
-            // runc resolves a relative bind source against the bundle (the cwd).
-            std::env::current_dir().unwrap_or_default().join(src)
+        let src = bind_source_path(m)?;
+        let sfd = match s.bind_sources.iter().position(|(n, _)| *n == i) {
+            Some(p) => s.bind_sources[p].1.try_clone().context("dup the bind source fd")?,
+            None => nix::fcntl::open(
+                &src,
+                nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .with_context(|| format!("open bind source {}", src.display()))?,
         };
-        let sfd = nix::fcntl::open(
-            &src,
-            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .with_context(|| format!("open bind source {}", src.display()))?;
         let tfd = if is_dir(&sfd) {
             mkdir_all(root, dest)?
         } else {
@@ -478,12 +474,18 @@ fn mount_one(s: &Setup, root: &OwnedFd, m: &Mount, o: &MountOptions) -> Result<(
             None,
         )
         .context("bind mount")?;
-        let extra = o.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+        // (difference, not `& !`: the complement of bitflags drops the
+        // bits nix does not name, MS_NOSYMFOLLOW and MS_LAZYTIME.)
+        let extra = o
+            .flags
+            .difference(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         let newfd = resolve(root, dest).context("reopen the mount point")?;
-        if !extra.is_empty() {
-            // Keep the flags the kernel locks on a mount from a less
-            // privileged namespace (nosuid, nodev, noexec).
-            let locked = locked_flags(&newfd);
+        if !extra.is_empty() || !o.cleared.is_empty() {
+            // Like runc: the flags apply to the top mount only (a recursive
+            // bind's submounts keep theirs; `rro` & co. are for them). Keep
+            // the flags the kernel locks on a mount from a less privileged
+            // namespace (nosuid, nodev, noexec) unless asked to clear them.
+            let locked = locked_flags(&newfd).difference(o.cleared);
             do_mount(
                 None,
                 &fd_path(&newfd),
@@ -492,16 +494,9 @@ fn mount_one(s: &Setup, root: &OwnedFd, m: &Mount, o: &MountOptions) -> Result<(
                 None,
             )
             .context("remount the bind mount with its options")?;
-            // A recursive bind brings the source's submounts along: make
-            // them read-only too, or a read-only /sys would still carry
-            // writable cgroup hierarchies (CVE-2023-25809).
-            if o.flags.contains(MsFlags::MS_REC) && extra.contains(MsFlags::MS_RDONLY) {
-                set_attrs_recursive(
-                    &newfd,
-                    extra & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC),
-                )
-                .context("make the submounts of the recursive bind read-only")?;
-            }
+        }
+        if let Some(r) = &o.rec_attr {
+            set_rec_attr(&newfd, r)?;
         }
         for p in &o.propagation {
             do_mount(None, &fd_path(&newfd), None, *p, None).context("set propagation")?;
@@ -514,7 +509,28 @@ fn mount_one(s: &Setup, root: &OwnedFd, m: &Mount, o: &MountOptions) -> Result<(
     match typ {
         "cgroup" | "cgroup2" => {
             (s.cgroup_ready)()?;
-            return mount_cgroup(s, root, dest, o);
+            if let Err(e) = mount_cgroup(s, root, dest, o) {
+                if !(s.rootless && is_enoent(&e)) {
+                    return Err(e);
+                }
+                // runc's answer for rootless containers whose cgroup is not
+                // there: a read-only empty tmpfs over the destination, so a
+                // /sys bound from the host (`rbind,ro`: read-only at the top
+                // only) never shows writable hierarchies (CVE-2023-25809).
+                crate::debug!(
+                    "rootless cgroup mount failed ({e:#}); masking {} read-only",
+                    dest.display()
+                );
+                let n = resolve(root, dest)?;
+                do_mount(
+                    Some("tmpfs"),
+                    &fd_path(&n),
+                    Some("tmpfs"),
+                    MsFlags::MS_RDONLY,
+                    Some("nr_blocks=1,nr_inodes=2"),
+                )
+                .context("mask the cgroup mount point with a read-only tmpfs")?;
+            }
         }
         "sysfs" => {
             let t = mkdir_all(root, dest)?;
@@ -522,7 +538,8 @@ fn mount_one(s: &Setup, root: &OwnedFd, m: &Mount, o: &MountOptions) -> Result<(
                 Ok(()) => {}
                 Err(nix::errno::Errno::EPERM) if s.in_userns => {
                     // A user namespace that does not own the network
-                    // namespace may not mount sysfs: bind the host's instead.
+                    // namespace may not mount sysfs: bind the host's instead,
+                    // read-only all through, as a read-only sysfs would be.
                     do_mount(
                         Some("/sys"),
                         &fd_path(&t),
@@ -540,6 +557,16 @@ fn mount_one(s: &Setup, root: &OwnedFd, m: &Mount, o: &MountOptions) -> Result<(
             }
         }
         _ => {
+            // runc: a tmpfs on an existing directory gets that directory's
+            // mode (a `mode=` in the options still wins, coming later).
+            let mode = if typ == "tmpfs" {
+                resolve(root, dest)
+                    .ok()
+                    .and_then(|fd| nix::sys::stat::fstat(&fd).ok())
+                    .map(|st| format!("mode={:04o}", st.st_mode & 0o7777))
+            } else {
+                None
+            };
             let t = mkdir_all(root, dest)?;
             // For tmpcopyup: a handle on what is there before the tmpfs hides it.
             let below = if o.copy_up && typ == "tmpfs" {
@@ -558,12 +585,16 @@ fn mount_one(s: &Setup, root: &OwnedFd, m: &Mount, o: &MountOptions) -> Result<(
             let src = m.source().as_deref().map(|p| p.to_string_lossy().into_owned());
             let fstype = if typ.is_empty() { None } else { Some(typ) };
             let label = s.spec.linux().as_ref().and_then(|l| l.mount_label().as_deref());
-            let mdata = crate::lsm::mount_data_with_label(data(o), typ, label);
+            let fsdata = match (mode, data(o)) {
+                (Some(m), Some(d)) => Some(format!("{m},{d}")),
+                (m, d) => m.or(d),
+            };
+            let mdata = crate::lsm::mount_data_with_label(fsdata, typ, label);
             do_mount(
                 Some(src.as_deref().unwrap_or(typ)),
                 &fd_path(&t),
                 fstype,
-                o.flags & !MsFlags::MS_REMOUNT,
+                o.flags.difference(MsFlags::MS_REMOUNT),
                 mdata.as_deref(),
             )
             .map_err(|e| anyhow::anyhow!(mount_hint(typ, e, s)))?;
@@ -572,6 +603,10 @@ fn mount_one(s: &Setup, root: &OwnedFd, m: &Mount, o: &MountOptions) -> Result<(
                 copy_tree(&below, &top).context("copy the rootfs content into the tmpfs (tmpcopyup)")?;
             }
         }
+    }
+    if let Some(r) = &o.rec_attr {
+        let n = resolve(root, dest)?;
+        set_rec_attr(&n, r)?;
     }
     if !o.propagation.is_empty() {
         let n = resolve(root, dest)?;
@@ -622,20 +657,32 @@ fn locked_flags(fd: &OwnedFd) -> MsFlags {
 /// cgroup mounts: with a cgroup namespace each hierarchy is mounted fresh
 /// (the container sees its own cgroup as the root); without one, the
 /// container's own cgroup directories are bound. v1 hierarchies go under a
-/// tmpfs. Read-only unless the options say rw.
+/// tmpfs. Read-only unless the options say rw. The hierarchies are those
+/// `cgroups::mountinfo` finds (one mount per hierarchy, the host's own
+/// first: not the copies a recursive bind of /sys put under the rootfs).
 fn mount_cgroup(s: &Setup, root: &OwnedFd, dest: &Path, o: &MountOptions) -> Result<()> {
+    use crate::cgroups::mountinfo;
     let mi = std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
     let own = std::fs::read_to_string("/proc/self/cgroup").context("read /proc/self/cgroup")?;
-    let hier = cgroup_hierarchies(&mi);
-    let flags = o.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC);
+    let mounts = mountinfo::parse_mountinfo(&mi)?;
+    let own = mountinfo::parse_proc_cgroup(&own)?;
+    let flags = o.flags.difference(MsFlags::MS_BIND | MsFlags::MS_REC);
     let t = mkdir_all(root, dest)?;
+    let own_v2 = || {
+        own.iter()
+            .find(|c| c.controllers.is_empty())
+            .map(|c| c.path.clone())
+            .unwrap_or_else(|| PathBuf::from("/"))
+    };
     // Pure v2 host: one cgroup2 mount.
-    if hier.len() == 1 && hier[0].fstype == "cgroup2" && hier[0].mountpoint == "/sys/fs/cgroup" {
+    if let (true, Some(v2)) = (mounts.v1.is_empty(), &mounts.v2)
+        && v2.mountpoint == Path::new("/sys/fs/cgroup")
+    {
         if s.new_cgroup_ns {
             do_mount(Some("cgroup2"), &fd_path(&t), Some("cgroup2"), flags, None).context("mount cgroup2")?;
         } else {
-            let path = own_cgroup_path(&own, "").unwrap_or_else(|| "/".into());
-            bind_ro(&format!("/sys/fs/cgroup{path}"), root, dest, flags)?;
+            let src = mountinfo::own_dir(&v2.mountpoint, &v2.root, &own_v2());
+            bind_ro(&src.to_string_lossy(), root, dest, flags)?;
         }
         return Ok(());
     }
@@ -649,10 +696,29 @@ fn mount_cgroup(s: &Setup, root: &OwnedFd, dest: &Path, o: &MountOptions) -> Res
     .context("mount a tmpfs for the cgroup hierarchies")?;
     // A fresh tmpfs of ours: its directories need no symlink-safe walk.
     let top = resolve(root, dest).context("reopen the cgroup tmpfs")?;
-    for h in &hier {
-        let Some(name) = Path::new(&h.mountpoint).file_name() else {
+    // (mount point, mount root, controllers; empty for cgroup2)
+    let mut hier: Vec<(&Path, &Path, Vec<String>)> = mounts
+        .v1
+        .iter()
+        .map(|m| (m.mountpoint.as_path(), m.root.as_path(), m.controllers.clone()))
+        .collect();
+    if let Some(v2) = &mounts.v2 {
+        hier.push((v2.mountpoint.as_path(), v2.root.as_path(), Vec::new()));
+    }
+    let mut made: Vec<&std::ffi::OsStr> = Vec::new();
+    for (mountpoint, mroot, controllers) in &hier {
+        let Some(name) = mountpoint.file_name() else {
             continue;
         };
+        if made.contains(&name) {
+            crate::debug!(
+                "cgroup mount: {} shares its name with another hierarchy; skipped",
+                mountpoint.display()
+            );
+            continue;
+        }
+        made.push(name);
+        let ctrl = controllers.join(",");
         nix::sys::stat::mkdirat(&top, name, nix::sys::stat::Mode::from_bits_truncate(0o755))
             .with_context(|| format!("mkdir {} in the cgroup tmpfs", name.to_string_lossy()))?;
         let sfd = nix::fcntl::openat(
@@ -666,34 +732,37 @@ fn mount_cgroup(s: &Setup, root: &OwnedFd, dest: &Path, o: &MountOptions) -> Res
         )
         .with_context(|| format!("open {} in the cgroup tmpfs", name.to_string_lossy()))?;
         if s.new_cgroup_ns {
-            let (ty, opts) = if h.fstype == "cgroup2" {
+            let (ty, opts) = if controllers.is_empty() {
                 ("cgroup2", None)
             } else {
-                ("cgroup", Some(h.controllers.as_str()))
+                ("cgroup", Some(ctrl.as_str()))
             };
-            do_mount(Some(ty), &fd_path(&sfd), Some(ty), flags & !MsFlags::MS_RDONLY, opts)
-                .with_context(|| format!("mount {ty} {} at {}", h.controllers, dest.join(name).display()))?;
-        } else {
-            let key = if h.fstype == "cgroup2" {
-                ""
-            } else {
-                h.controllers.as_str()
-            };
-            let path = own_cgroup_path(&own, key).unwrap_or_else(|| "/".into());
-            let below = if h.root == "/" {
-                path.as_str()
-            } else {
-                path.strip_prefix(h.root.as_str()).unwrap_or(&path)
-            };
-            let src = format!("{}/{}", h.mountpoint, below.trim_start_matches('/'));
             do_mount(
-                Some(&src),
+                Some(ty),
+                &fd_path(&sfd),
+                Some(ty),
+                flags.difference(MsFlags::MS_RDONLY),
+                opts,
+            )
+            .with_context(|| format!("mount {ty} {ctrl} at {}", dest.join(name).display()))?;
+        } else {
+            let path = if controllers.is_empty() {
+                own_v2()
+            } else {
+                own.iter()
+                    .find(|c| c.controllers.iter().any(|x| controllers.contains(x)))
+                    .map(|c| c.path.clone())
+                    .unwrap_or_else(|| PathBuf::from("/"))
+            };
+            let src = mountinfo::own_dir(mountpoint, mroot, &path);
+            do_mount(
+                Some(&*src.to_string_lossy()),
                 &fd_path(&sfd),
                 None,
                 MsFlags::MS_BIND | MsFlags::MS_REC,
                 None,
             )
-            .with_context(|| format!("bind {src}"))?;
+            .with_context(|| format!("bind {}", src.display()))?;
         }
     }
     // One mount_setattr makes the tmpfs and every hierarchy under it
@@ -704,49 +773,37 @@ fn mount_cgroup(s: &Setup, root: &OwnedFd, dest: &Path, o: &MountOptions) -> Res
     Ok(())
 }
 
+/// mount_setattr(AT_RECURSIVE) with the `r…` words of a mount. A kernel
+/// without mount_setattr (before 5.12) cannot apply them: refused, naming
+/// the words.
+fn set_rec_attr(fd: &OwnedFd, r: &RecAttr) -> Result<()> {
+    match crate::sys::mount_setattr(fd.as_raw_fd(), r.set, r.clr, true) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => bail!(
+            "options {:?} need mount_setattr (Linux 5.12 or later), which this kernel lacks",
+            r.words.join(",")
+        ),
+        Err(e) => Err(e).with_context(|| format!("mount_setattr(AT_RECURSIVE) for options {:?}", r.words.join(","))),
+    }
+}
+
 /// mount_setattr(AT_RECURSIVE): apply ro/nosuid/nodev/noexec from `flags`
 /// to the mount at `fd` and every mount below it.
 fn set_attrs_recursive(fd: &OwnedFd, flags: MsFlags) -> Result<()> {
-    #[repr(C)]
-    struct MountAttr {
-        attr_set: u64,
-        attr_clr: u64,
-        propagation: u64,
-        userns_fd: u64,
-    }
+    use crate::mount_options as mo;
     let mut set = 0u64;
     for (f, a) in [
-        (MsFlags::MS_RDONLY, 0x1u64),
-        (MsFlags::MS_NOSUID, 0x2),
-        (MsFlags::MS_NODEV, 0x4),
-        (MsFlags::MS_NOEXEC, 0x8),
+        (MsFlags::MS_RDONLY, mo::MOUNT_ATTR_RDONLY),
+        (MsFlags::MS_NOSUID, mo::MOUNT_ATTR_NOSUID),
+        (MsFlags::MS_NODEV, mo::MOUNT_ATTR_NODEV),
+        (MsFlags::MS_NOEXEC, mo::MOUNT_ATTR_NOEXEC),
+        (MS_NOSYMFOLLOW, mo::MOUNT_ATTR_NOSYMFOLLOW),
     ] {
         if flags.contains(f) {
             set |= a;
         }
     }
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    const AT_RECURSIVE: u32 = 0x8000;
-    // SAFETY: mount_setattr on our fd with an empty path and a valid struct.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            (libc::AT_EMPTY_PATH as u32) | AT_RECURSIVE,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if r != 0 {
-        return Err(std::io::Error::last_os_error()).context("mount_setattr (Linux 5.12 or later)");
-    }
-    Ok(())
+    crate::sys::mount_setattr(fd.as_raw_fd(), set, 0, true).context("mount_setattr (Linux 5.12 or later)")
 }
 
 fn bind_ro(src: &str, root: &OwnedFd, dest: &Path, flags: MsFlags) -> Result<()> {
@@ -767,85 +824,6 @@ fn bind_ro(src: &str, root: &OwnedFd, dest: &Path, flags: MsFlags) -> Result<()>
         .with_context(|| format!("remount {src} with its options"))?;
     }
     Ok(())
-}
-
-pub struct Hierarchy {
-    pub mountpoint: String,
-    pub root: String,
-    pub fstype: String,
-    /// Controller list as in /proc/self/cgroup (e.g. "cpu,cpuacct", "name=systemd").
-    pub controllers: String,
-}
-
-/// cgroup and cgroup2 mounts from mountinfo text.
-pub fn cgroup_hierarchies(mountinfo: &str) -> Vec<Hierarchy> {
-    let mut v = Vec::new();
-    for line in mountinfo.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let l: Vec<&str> = left.split(' ').collect();
-        let r: Vec<&str> = right.split(' ').collect();
-        if l.len() < 5 || r.len() < 3 {
-            continue;
-        }
-        let fstype = r[0];
-        if fstype != "cgroup" && fstype != "cgroup2" {
-            continue;
-        }
-        // Only the host's hierarchies: in a mount namespace shared with
-        // other containers (none of their own), theirs show up too, under
-        // their rootfs. One entry per mount point.
-        let mountpoint = l[4];
-        let at_home =
-            mountpoint == "/sys/fs/cgroup" || Path::new(mountpoint).parent() == Some(Path::new("/sys/fs/cgroup"));
-        if !at_home || v.iter().any(|h: &Hierarchy| h.mountpoint == mountpoint) {
-            continue;
-        }
-        let controllers = if fstype == "cgroup2" {
-            String::new()
-        } else {
-            r[2].split(',')
-                .filter(|o| {
-                    !matches!(
-                        *o,
-                        "rw" | "ro"
-                            | "relatime"
-                            | "nosuid"
-                            | "nodev"
-                            | "noexec"
-                            | "noatime"
-                            | "clone_children"
-                            | "nsdelegate"
-                            | "memory_recursiveprot"
-                            | "xattr"
-                    )
-                })
-                .filter(|o| !o.starts_with("release_agent="))
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        v.push(Hierarchy {
-            mountpoint: mountpoint.to_string(),
-            root: l[3].to_string(),
-            fstype: fstype.to_string(),
-            controllers,
-        });
-    }
-    v
-}
-
-/// The cgroup path of this process in the hierarchy with `controllers`
-/// ("" for the unified hierarchy) from /proc/self/cgroup text.
-pub fn own_cgroup_path(text: &str, controllers: &str) -> Option<String> {
-    for line in text.lines() {
-        let mut it = line.splitn(3, ':');
-        let (_id, ctrl, path) = (it.next()?, it.next()?, it.next()?);
-        if ctrl == controllers {
-            return Some(path.to_string());
-        }
-    }
-    None
 }
 
 pub fn default_devices() -> Vec<LinuxDevice> {
@@ -1111,40 +1089,6 @@ pub fn finalize(spec: &Spec, new_mnt_ns: bool) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn s(v: &[&str]) -> Vec<String> {
-        v.iter().map(|x| x.to_string()).collect()
-    }
-
-    #[test]
-    fn options_split_into_flags_propagation_and_data() {
-        let o = parse_options(&s(&["nosuid", "strictatime", "mode=755", "size=65536k", "rprivate"]));
-        assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME);
-        assert_eq!(o.data, s(&["mode=755", "size=65536k"]));
-        assert_eq!(o.propagation, vec![MsFlags::MS_PRIVATE | MsFlags::MS_REC]);
-        assert!(!o.bind);
-        let o = parse_options(&s(&["rbind", "ro", "rw", "nodev"]));
-        assert!(o.bind);
-        assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_NODEV);
-    }
-
-    #[test]
-    fn mountinfo_cgroup_hierarchies() {
-        let mi = "30 25 0:26 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755\n\
-                  31 30 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw,nsdelegate\n\
-                  33 30 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n\
-                  34 30 0:30 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n\
-                  40 39 0:29 / /tmp/rootfs/sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n\
-                  41 30 0:30 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n";
-        let h = cgroup_hierarchies(mi);
-        assert_eq!(h.len(), 3);
-        assert_eq!(h[0].fstype, "cgroup2");
-        assert_eq!(h[1].controllers, "cpu,cpuacct");
-        assert_eq!(h[2].controllers, "name=systemd");
-        let own = "12:cpu,cpuacct:/husk/x\n0::/user.slice\n1:name=systemd:/a\n";
-        assert_eq!(own_cgroup_path(own, "cpu,cpuacct").as_deref(), Some("/husk/x"));
-        assert_eq!(own_cgroup_path(own, "").as_deref(), Some("/user.slice"));
-    }
 
     #[test]
     fn resolution_stays_inside_the_root() {

@@ -366,3 +366,39 @@ pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit never returns and is async-signal-safe.
     unsafe { libc::_exit(code) }
 }
+
+/// mount_setattr(2) on the mount at `fd` (AT_EMPTY_PATH), recursively
+/// with `recursive`: set the MOUNT_ATTR_* bits `set`, clear `clr`.
+pub fn mount_setattr(fd: RawFd, set: u64, clr: u64, recursive: bool) -> io::Result<()> {
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clr,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    const AT_RECURSIVE: u32 = 0x8000;
+    let flags = (libc::AT_EMPTY_PATH as u32) | if recursive { AT_RECURSIVE } else { 0 };
+    // SAFETY: mount_setattr on a caller's fd with an empty C string path
+    // and a valid struct of the size passed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd,
+            c"".as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -58,7 +58,12 @@ fn a_non_root_user_runs_a_container() {
         &[
             "sh",
             "-c",
-            "id -u; tr -s ' ' < /proc/self/uid_map; hostname; echo $$; grep -c ' /sys/fs/cgroup/[^ ]* cgroup rw' /proc/self/mounts || true",
+            // The topmost mount at /sys/fs/cgroup and at every hierarchy
+            // must be read-only (CVE-2023-25809): the spec's /sys is an
+            // `rbind,ro` of the host's, read-only at its top only (runc's
+            // meaning), and its cgroup mount covers the hierarchies.
+            "id -u; tr -s ' ' < /proc/self/uid_map; hostname; echo $$; \
+             awk '$2 ~ /^\\/sys\\/fs\\/cgroup/ {o[$2]=$4} END {n=0; t=0; for (k in o) {t++; if (o[k] !~ /^ro/) n++}; print (t > 0) \" \" n}' /proc/self/mounts",
         ],
         |_| {},
     );
@@ -69,7 +74,7 @@ fn a_non_root_user_runs_a_container() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(
         String::from_utf8_lossy(&o.stdout),
-        format!("0\n 0 {UID} 1\nhusk\n1\n0\n")
+        format!("0\n 0 {UID} 1\nhusk\n1\n1 0\n")
     );
 
     // create/state/kill/delete with the state under $XDG_RUNTIME_DIR/husk

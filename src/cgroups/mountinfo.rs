@@ -228,7 +228,7 @@ fn join_below(base: &Path, rel: &Path) -> PathBuf {
 
 /// Where a cgroup path seen in /proc/self/cgroup lives on the filesystem,
 /// given the mount's root and mountpoint.
-fn own_dir(mountpoint: &Path, mount_root: &Path, own: &Path) -> PathBuf {
+pub fn own_dir(mountpoint: &Path, mount_root: &Path, own: &Path) -> PathBuf {
     let rel = own.strip_prefix(mount_root).unwrap_or(own);
     join_below(mountpoint, rel)
 }

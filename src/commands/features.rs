@@ -5,52 +5,14 @@ use anyhow::Result;
 
 pub fn features() -> Result<()> {
     let caps: Vec<String> = crate::capabilities::NAMES.iter().map(|n| format!("CAP_{n}")).collect();
-    let mount_options = [
-        "async",
-        "atime",
-        "bind",
-        "defaults",
-        "dev",
-        "diratime",
-        "dirsync",
-        "exec",
-        "lazytime",
-        "loud",
-        "mand",
-        "noatime",
-        "nodev",
-        "nodiratime",
-        "noexec",
-        "nolazytime",
-        "nomand",
-        "norelatime",
-        "nostrictatime",
-        "nosuid",
-        "private",
-        "rbind",
-        "relatime",
-        "remount",
-        "ro",
-        "rprivate",
-        "rshared",
-        "rslave",
-        "runbindable",
-        "rw",
-        "shared",
-        "silent",
-        "slave",
-        "strictatime",
-        "suid",
-        "sync",
-        "tmpcopyup",
-        "notmpcopyup",
-        "unbindable",
-    ];
+    // The table parse_options reads: features cannot list a word husk
+    // does not apply, nor miss one it does.
+    let mount_options = crate::mount_options::known_words();
     let v = serde_json::json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": crate::cli::OCI_VERSION,
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
-        "mountOptions": mount_options.to_vec(),
+        "mountOptions": mount_options,
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps,

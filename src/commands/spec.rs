@@ -71,7 +71,6 @@ pub fn make_rootless(v: &mut Value, uid: u32, gid: u32) {
         o.remove("resources");
     }
     if let Some(mounts) = v["mounts"].as_array_mut() {
-        mounts.retain(|m| m["type"] != "cgroup");
         for m in mounts.iter_mut() {
             if m["type"] == "sysfs" {
                 *m = json!({"destination": "/sys", "type": "none", "source": "/sys",
