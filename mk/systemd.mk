@@ -24,7 +24,7 @@ test-systemd: $(SYSTEMD_RUNTIME_DEP) systemd-guest
 # a boot of its own: about 3-5 min under TCG (dockerd, podman and
 # containerd start in the guest); run.sh installs the managers' packages and
 # builds their image (integration/managers/mkimage.sh) on the host
-test-systemd-managers: $(SYSTEMD_RUNTIME_DEP) systemd-guest
+test-systemd-managers: $(SYSTEMD_RUNTIME_DEP) systemd-guest cri-client
 	$(SYSTEMD_DIR)/run.sh --runtime $(RUNTIME) managers
 
 # Build the guest once (kernel, vmlinux, initramfs; cached in build/systemd)
@@ -35,3 +35,11 @@ systemd-runc:
 	@dpkg -s runc >/dev/null 2>&1 || { echo "installing runc"; \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc >/dev/null 2>&1 || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc >/dev/null; }; }
+
+## bench-systemd: `run` with the systemd driver in the systemd guest, the
+## runtime under test against crun and runc in the same boot (a benchmark,
+## not in make test; README "Performance" quotes it)
+.PHONY: bench-systemd
+bench-systemd: $(SYSTEMD_RUNTIME_DEP) systemd-guest
+	@for p in crun runc; do dpkg -s $$p >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$p >/dev/null; done
+	SYSTEMD_VERBOSE=1 $(SYSTEMD_DIR)/run.sh --runtime $(RUNTIME) timing

@@ -684,8 +684,10 @@ fn add_quota(out: &mut ResourceProperties, quota: i64, period: u64, version: u32
 /// AllowedMemoryNodes ≥ 244, cpu.idle as CPUWeight=0 ≥ 252). Memory and
 /// pids values follow the cgroup v2 driver's (0 unset, negative infinity),
 /// and swap equal to memory is sent as MemorySwapMax=0, the value the v2
-/// driver writes. Devices and block IO are not converted here. The
-/// unified map comes last so that its values win, as on cgroupfs.
+/// driver writes. The block IO weight is sent as IOWeight (converted as
+/// the v2 driver converts it; husk still writes the io files itself, and
+/// refuses a weight the host has no file for). Devices are not converted
+/// here. The unified map comes last so that its values win, as on cgroupfs.
 pub fn resource_properties(r: &LinuxResources, version: u32) -> Result<ResourceProperties> {
     let mut out = ResourceProperties {
         properties: Vec::new(),
@@ -734,6 +736,9 @@ pub fn resource_properties(r: &LinuxResources, version: u32) -> Result<ResourceP
             0 => {}
             l => out.properties.push(Property::u64("TasksMax", limit(l))),
         }
+    }
+    if let Some(w) = r.block_io().as_ref().and_then(|b| b.weight()).filter(|w| *w != 0) {
+        out.properties.push(Property::u64("IOWeight", crate::cgroups::v2::blkio_weight_to_io_weight(w)));
     }
     let mut unified: Vec<(&String, &String)> = r.unified().iter().flatten().collect();
     unified.sort();
@@ -786,6 +791,19 @@ pub fn resource_properties(r: &LinuxResources, version: u32) -> Result<ResourceP
             }
             // systemd refuses TasksMax=0
             "pids.max" => out.properties.push(Property::u64("TasksMax", num(v)?.max(1))),
+            // "default N" (or "N"): the default weight is IOWeight; per
+            // device lines ("MAJ:MIN N") are written to the file only
+            "io.weight" => {
+                if let Some(w) = v.lines().find_map(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    match f.as_slice() {
+                        ["default", w] | [w] => Some(*w),
+                        _ => None,
+                    }
+                }) {
+                    out.properties.push(Property::u64("IOWeight", num(w)?));
+                }
+            }
             _ => {}
         }
     }
@@ -1142,7 +1160,7 @@ mod tests {
         let r: LinuxResources = serde_json::from_str(
             r#"{"memory": {"limit": 1048576, "reservation": 524288, "swap": 2097152},
                 "cpu": {"shares": 512, "quota": 12345, "period": 100000, "cpus": "0-2,5", "mems": "0"},
-                "pids": {"limit": 100}}"#,
+                "pids": {"limit": 100}, "blockIO": {"weight": 500}}"#,
         )
         .unwrap();
         let out = resource_properties(&r, 252).unwrap();
@@ -1158,6 +1176,7 @@ mod tests {
                 ("AllowedCPUs".into(), Value::Bytes(vec![0x27])),
                 ("AllowedMemoryNodes".into(), Value::Bytes(vec![1])),
                 ("TasksMax".into(), Value::U64(100)),
+                ("IOWeight".into(), Value::U64(4950)),
             ]
         );
         assert_eq!(out.cpu_quota, Some(13_000));
@@ -1186,6 +1205,7 @@ mod tests {
                 ("TasksMax".into(), Value::U64(u64::MAX)),
                 ("CPUQuotaPeriodUSec".into(), Value::U64(50_000)),
                 ("CPUQuotaPerSecUSec".into(), Value::U64(u64::MAX)),
+                ("IOWeight".into(), Value::U64(7)),
                 ("MemoryHigh".into(), Value::U64(u64::MAX)),
                 ("TasksMax".into(), Value::U64(1)),
             ]

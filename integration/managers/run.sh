@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run.sh [--runtime husk|runc] [MANAGER...]
-# Runs the manager scenarios (containerd, podman, docker by default) with the
+# Runs the manager scenarios (containerd, podman, docker, cri by default) with the
 # runtime under test behind an argv-logging wrapper.  Every daemon is started
 # here with its own root/state/socket under build/managers/RUNTIME and torn
 # down by pid on exit, even on failure.  Exit status 1 when a scenario failed
@@ -17,7 +17,7 @@ while [ $# -gt 0 ]; do
     *) break;;
   esac
 done
-MANAGERS=${*:-containerd podman docker}
+MANAGERS=${*:-containerd podman docker cri}
 case $RUNTIME in
   # (make exports HUSK; make release builds for the host triple)
   husk) RT_BIN=${HUSK:-${CARGO_TARGET_DIR:-$REPO/target}/$(rustc -vV 2>/dev/null | sed -n 's/^host: //p')/release/husk};;
@@ -36,7 +36,8 @@ source "$HERE/lib.sh"
 # packages, idempotently
 pkgs=""
 for m in $MANAGERS; do
-  case $m in containerd) pkgs="$pkgs containerd";; podman) pkgs="$pkgs podman";; docker) pkgs="$pkgs docker.io containerd";; esac
+  case $m in containerd) pkgs="$pkgs containerd";; podman) pkgs="$pkgs podman";; docker) pkgs="$pkgs docker.io containerd";;
+    cri) pkgs="$pkgs containerd containernetworking-plugins";; esac
 done
 missing=""; for p in $pkgs busybox-static; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -1,4 +1,4 @@
-# Docker, podman and containerd in the systemd guest, each with its default
+# Docker, podman, containerd and containerd's CRI plugin in the systemd guest, each with its default
 # systemd cgroup driver, driving the runtime under test through the managers
 # bed's argv-logging wrapper. Sourced by the docker, podman and containerd
 # scenarios of scenarios.sh (each in its own bash, after scenarios.sh's
@@ -39,6 +39,11 @@ mgr_env() {
 		# Docker's default on cgroup v2 with systemd, said explicitly (and no
 		# cgroup-parent: system.slice, Docker's default)
 		DOCKER_CGROUP_JSON='  "exec-opts": ["native.cgroupdriver=systemd"]' ;;
+	cri)
+		# the kubelet's default driver, as kubeadm sets containerd up:
+		# SystemdCgroup = true, pods under kubepods-burstable-pod<uid>.slice;
+		# pods on the node's network (the guest has no bridge for CNI)
+		SYSTEMD_CGROUP=true CRI_CGROUP_ROOT=kubepods CRI_HOST_NETWORK=1 ;;
 	podman)
 		# podman's default cgroup manager (podman.sh names husk in
 		# runtime_supports_json, as the README tells users to)
@@ -306,5 +311,32 @@ sd_containerd() {
 	ctr_ c rm sd-lim || fail "ctr container rm"
 	ok "killed and removed"
 	mgr_gone "$u" "$p" 'ctr-*.scope'
+	mgr_argv FLAG_ALL
+}
+
+# containerd's CRI plugin with SystemdCgroup = true, driven by the kubelet-like
+# client (integration/cri, built on the host): each client scenario makes a
+# pod, checks, removes it; then no cri-containerd scope, no kubepods pod
+# slice cgroup, no state is left
+sd_cri() {
+	local s out
+	mgr_env cri
+	mgr_start containerd
+	cri_setup || fail "containerd with its CRI plugin did not start or import: $(tail -5 "$CRI_DIR/containerd.log" | paste -sd ' ')"
+	ok "containerd with its CRI plugin up, SystemdCgroup = true, images imported"
+	for s in $CRI_SCENARIOS; do
+		local extra=""
+		[ "$s" = probes ] && extra="--compare runc --probes 10"
+		# shellcheck disable=SC2086
+		out=$(cri_client $extra "$s" 2>&1)
+		echo "$out" | sed "s/^/    [$s] /"
+		echo "$out" | grep -q "^PASS $s" || fail "CRI scenario $s: $(echo "$out" | grep '^FAIL' | head -3 | paste -sd ' ')"
+		ok "CRI scenario $s"
+	done
+	wait_for 20 none_matching 'cri-containerd-*.scope' || fail "left behind: $(none_matching 'cri-containerd-*.scope' 2>&1)"
+	ok "no cri-containerd scope or cgroup left"
+	out=$(ls "$CRI_DIR/husk-root/k8s.io" 2>/dev/null)
+	[ -z "$out" ] || fail "state left in the handler's root: $out"
+	ok "no state left in the handler's root"
 	mgr_argv FLAG_ALL
 }

@@ -52,7 +52,7 @@ plan=$(RTEST_ONLY=$only bash "$HERE/scenarios.sh" --list)
 [ -n "$plan" ] || { echo "systemd: no scenario named: $*" >&2; exit 2; }
 # the manager scenarios of the plan (they run the host's Docker, podman,
 # containerd in the guest, on the busybox image of integration/managers)
-managers=$(for s in $plan; do case $s in docker | podman | containerd) echo "$s" ;; esac; done)
+managers=$(for s in $plan; do case $s in docker | podman | containerd | cri) echo "$s" ;; esac; done)
 nmgr=$(echo $managers | wc -w)
 TIMEOUT=${SYSTEMD_TIMEOUT:-$((420 + 240 * nmgr))}
 
@@ -79,7 +79,7 @@ done
 if [ -n "$managers" ]; then
   pkgs=""
   for m in $managers; do
-    case $m in docker) pkgs="$pkgs docker.io containerd" ;; podman) pkgs="$pkgs podman" ;; containerd) pkgs="$pkgs containerd" ;; esac
+    case $m in docker) pkgs="$pkgs docker.io containerd" ;; podman) pkgs="$pkgs podman" ;; containerd) pkgs="$pkgs containerd" ;; cri) pkgs="$pkgs containerd containernetworking-plugins" ;; esac
   done
   guest_need_pkgs systemd $pkgs || could_not_check "could not install$pkgs"
   IMAGE=$REPO/build/managers/image

@@ -26,18 +26,20 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # (the runtime alone, make test-systemd) and managers (make
 # test-systemd-managers).
 DRIVER_SCENARIOS="direct update pause_resume kill_delete nested_slice empty_path bad_path no_flag_later"
-MANAGER_SCENARIOS="docker podman containerd"
-SCENARIOS="$DRIVER_SCENARIOS $MANAGER_SCENARIOS"
+MANAGER_SCENARIOS="docker podman containerd cri"
+# timing: not a test (make bench-systemd asks for it by name)
+BENCH_SCENARIOS="timing"
+SCENARIOS="$DRIVER_SCENARIOS $MANAGER_SCENARIOS $BENCH_SCENARIOS"
 declare -A BOUND=([direct]=120 [update]=120 [pause_resume]=120 [kill_delete]=120
 	[nested_slice]=120 [empty_path]=120 [bad_path]=60 [no_flag_later]=120
-	[docker]=240 [podman]=300 [containerd]=180)
+	[docker]=240 [podman]=300 [containerd]=180 [cri]=300 [timing]=600)
 
 selected() {
 	local s only=,${RTEST_ONLY:-},
 	only=${only//,driver,/,${DRIVER_SCENARIOS// /,},}
 	only=${only//,managers,/,${MANAGER_SCENARIOS// /,},}
 	for s in $SCENARIOS; do
-		case "${RTEST_ONLY:+$only}" in "" | *",$s,"*) echo "$s" ;; esac
+		case "${RTEST_ONLY:+$only}" in *",$s,"*) echo "$s" ;; "") case " $BENCH_SCENARIOS " in *" $s "*) ;; *) echo "$s" ;; esac ;; esac
 	done
 }
 if [ "${1:-}" = --list ]; then selected; exit 0; fi
@@ -322,15 +324,59 @@ scen_no_flag_later() {
 	gone $id $u "$CG$p"
 }
 
+# timing: `run` of /bin/true with the systemd driver (a scope started over
+# D-Bus, a memory limit, the scope stopped at delete), TIMING_RUNS rounds,
+# the runtime under test, crun and runc interleaved in each round; prints
+# each one's mean and median and the ratios. A benchmark: it fails only
+# when a run fails.
+scen_timing() {
+	local n=${RTEST_TIMING_RUNS:-10} i r name b t0 t1 bins="" names=""
+	declare -A T
+	for r in "$RT" "$(command -v crun)" "$(command -v runc)"; do
+		[ -n "$r" ] && [ -x "$r" ] || continue
+		name=$(basename "$r"); [ "$r" = "$RT" ] && name=$RT_NAME
+		case " $names " in *" $name "*) continue ;; esac
+		bins="$bins $r" names="$names $name"
+	done
+	ok "runtimes:$names; $n rounds"
+	for i in $(seq "$n"); do
+		for r in $bins; do
+			name=$(basename "$r"); [ "$r" = "$RT" ] && name=$RT_NAME
+			b=$(bundle "t$name$i" "$(args /bin/true) | .linux.resources.memory.limit = 67108864 | .linux.cgroupsPath = \"system.slice:rtime:$name$i\"")
+			t0=${EPOCHREALTIME/./}
+			"$r" --root "$ROOT-$name" --systemd-cgroup run -b "$b" "t$name$i" </dev/null >/dev/null 2>"$W/t$name$i.err" ||
+				fail "$name run $i: $(head -c 300 "$W/t$name$i.err")"
+			t1=${EPOCHREALTIME/./}
+			T[$name]="${T[$name]:-} $(((t1 - t0) / 1000))"
+		done
+	done
+	local line="" base=""
+	for name in $names; do
+		# mean and median in ms
+		read -r mean med < <(printf '%s\n' ${T[$name]} | sort -n | awk '{a[NR] = $1; s += $1} END {printf "%d %d\n", s / NR, a[int((NR + 1) / 2)]}')
+		echo "timing: $name run (systemd driver): mean $mean ms, median $med ms over $n (${T[$name]# })"
+		line="$line $name=$mean"
+	done
+	local mine crun_m runc_m
+	mine=$(echo "$line" | tr ' ' '\n' | awk -F= -v n="$RT_NAME" '$1 == n {print $2}')
+	crun_m=$(echo "$line" | tr ' ' '\n' | awk -F= '$1 == "crun" {print $2}')
+	runc_m=$(echo "$line" | tr ' ' '\n' | awk -F= '$1 == "runc" {print $2}')
+	[ -n "$crun_m" ] && echo "timing: $RT_NAME / crun = $(awk -v a="$mine" -v b="$crun_m" 'BEGIN {printf "%.2f", a / b}')"
+	[ -n "$runc_m" ] && echo "timing: $RT_NAME / runc = $(awk -v a="$mine" -v b="$runc_m" 'BEGIN {printf "%.2f", a / b}')"
+	ok "timing done"
+}
+
 # The managers, each with its default systemd cgroup driver (managers.sh);
 # cleanup_NAME runs after scenario NAME however it ended (even killed at
 # its bound): the daemons, their containers and mounts go
 scen_docker() { source "$RTEST_DIR/managers.sh" && sd_docker; }
 scen_podman() { source "$RTEST_DIR/managers.sh" && sd_podman; }
 scen_containerd() { source "$RTEST_DIR/managers.sh" && sd_containerd; }
+scen_cri() { source "$RTEST_DIR/managers.sh" && sd_cri; }
 cleanup_docker() { source "$RTEST_DIR/managers.sh" && mgr_cleanup docker "$1"; }
 cleanup_podman() { source "$RTEST_DIR/managers.sh" && mgr_cleanup podman "$1"; }
 cleanup_containerd() { source "$RTEST_DIR/managers.sh" && mgr_cleanup containerd "$1"; }
+cleanup_cri() { source "$RTEST_DIR/managers.sh" && mgr_cleanup cri "$1"; }
 
 # ---- setup and run ----
 plan=$(selected)
@@ -393,7 +439,7 @@ for s in $plan; do
 	fi
 	for id in $(rtn list -q 2>/dev/null); do rt delete --force "$id" >/dev/null 2>&1 || rtn delete --force "$id" >/dev/null 2>&1; done
 	for u in $(systemctl list-units --all --plain --no-legend "rtest-*.scope" "$RT_NAME-*.scope" \
-		"docker-*.scope" "libpod-*.scope" "ctr-*.scope" 2>/dev/null | awk '{print $1}'); do
+		"docker-*.scope" "libpod-*.scope" "ctr-*.scope" "cri-containerd-*.scope" 2>/dev/null | awk '{print $1}'); do
 		echo "    | cleanup: stopping leftover unit $u"
 		systemctl stop "$u" 2>/dev/null
 	done
