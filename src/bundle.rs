@@ -44,16 +44,40 @@ pub fn load(dir: &Path) -> Result<Bundle> {
     Ok(Bundle { dir, rootfs, spec })
 }
 
-/// Parse config.json text; the error carries line and column.
+/// Parse config.json text; the error carries line and column. A
+/// `linux.resources.pids` object without a `limit` becomes no `pids` at
+/// all ([`crate::cgroups::drop_pids_without_limit`]).
 pub fn parse(text: &str) -> Result<Spec> {
-    serde_json::from_str::<Spec>(text).map_err(|e| {
+    let mut spec = serde_json::from_str::<Spec>(text).map_err(|e| {
         anyhow::anyhow!(
             "{} (line {}, column {})",
             strip_position(&e.to_string()),
             e.line(),
             e.column()
         )
-    })
+    })?;
+    if let Some(linux) = spec.linux_mut()
+        && let Some(res) = linux.resources_mut()
+        && res.pids().is_some()
+    {
+        #[derive(serde::Deserialize)]
+        struct Config {
+            linux: Option<Linux>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Linux {
+            resources: Option<Resources>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Resources {
+            pids: Option<serde_json::Value>,
+        }
+        // The text parsed as a Spec just now, so it parses again.
+        let raw: Option<Config> = serde_json::from_str(text).ok();
+        let pids = raw.and_then(|c| c.linux?.resources?.pids);
+        crate::cgroups::drop_pids_without_limit(res, pids.as_ref());
+    }
+    Ok(spec)
 }
 
 fn strip_position(s: &str) -> &str {
@@ -444,6 +468,27 @@ mod tests {
     #[test]
     fn accepts_a_minimal_config() {
         check(base()).unwrap();
+    }
+
+    #[test]
+    fn pids_without_a_limit_is_no_pids_setting_and_zero_is_a_limit() {
+        let pids = |p: serde_json::Value| {
+            let mut v = base();
+            v["linux"]["resources"] = serde_json::json!({"pids": p});
+            let spec = parse(&v.to_string()).unwrap();
+            spec.linux()
+                .as_ref()
+                .unwrap()
+                .resources()
+                .as_ref()
+                .unwrap()
+                .pids()
+                .map(|p| p.limit())
+        };
+        assert_eq!(pids(serde_json::json!({})), None);
+        assert_eq!(pids(serde_json::json!({"limit": 0})), Some(0));
+        assert_eq!(pids(serde_json::json!({"limit": -1})), Some(-1));
+        assert_eq!(pids(serde_json::json!({"limit": 7})), Some(7));
     }
 
     #[test]

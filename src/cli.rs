@@ -67,6 +67,9 @@ pub struct CreateArgs {
     /// Unix socket to send the pty master to (process.terminal = true).
     #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
+    /// Unix socket to send a pidfd of the container's init to (SCM_RIGHTS).
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
     /// Use MS_MOVE + chroot instead of pivot_root (for ramdisk roots).
     #[arg(long = "no-pivot")]
     pub no_pivot: bool,
@@ -104,6 +107,10 @@ pub enum Command {
         /// Do not delete the container after it exits.
         #[arg(long)]
         keep: bool,
+        /// Accepted for runc compatibility: husk never makes itself a
+        /// subreaper, which is what this flag asks of runc.
+        #[arg(long = "no-subreaper")]
+        no_subreaper: bool,
         id: String,
     },
     /// Run a new process inside a running container.

@@ -305,6 +305,18 @@ fn drive(
         "join cgroup, oom_score_adj"
     };
     step(what, || format!("pid {pid}"), || on_clone(pid, in_cgroup))?;
+    // In its cgroup now: the CPUs of its cpuset, not husk's affinity
+    // (unless the config sets execCPUAffinity, applied around the clone
+    // and before exec).
+    let affinity = o
+        .bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.exec_cpu_affinity().as_ref());
+    if !crate::process_attrs::affinity_configured(affinity) {
+        crate::process_attrs::reset_affinity(pid);
+    }
     // (If the init already failed, its 'E' is read below.)
     let _ = send(sock, b'C', b"");
     loop {

@@ -44,6 +44,39 @@ pub fn set_affinity(list: &str) -> Result<()> {
     Ok(())
 }
 
+/// Does `execCPUAffinity` name CPUs (initial or final)? An empty list
+/// counts as unset.
+pub fn affinity_configured(a: Option<&ExecCPUAffinity>) -> bool {
+    let set = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
+    a.is_some_and(|a| set(a.initial()) || set(a.cpu_affinity_final()))
+}
+
+/// Give process `pid`, now in the container's cgroup, every CPU: without
+/// this it keeps its creator's affinity (a caller pinned with `taskset -c
+/// 0` pinned the container). The kernel clamps the mask to the CPUs it
+/// has and to the cgroup's cpuset, and keeps the request for CPUs added
+/// to the cpuset later. runc ≥ 1.2.7 does the same for the init and for
+/// an exec without execCPUAffinity; a failure is a warning, as there.
+pub fn reset_affinity(pid: i32) {
+    // 8192 CPUs (the most parse_list takes; runc uses its MaxCPU the same way).
+    let all = [u64::MAX; 8192 / 64];
+    // SAFETY: sched_setaffinity reads exactly the given byte length of `all`.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_sched_setaffinity,
+            pid,
+            std::mem::size_of_val(&all),
+            all.as_ptr(),
+        )
+    };
+    if r != 0 {
+        crate::warn!(
+            "reset the CPU affinity of pid {pid}: {} (the container process keeps husk's CPU affinity)",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 pub fn initial_affinity(a: Option<&ExecCPUAffinity>) -> Result<()> {
     match a.and_then(|a| a.initial().as_deref()).filter(|s| !s.is_empty()) {
         Some(l) => set_affinity(l).context("process.execCPUAffinity.initial"),

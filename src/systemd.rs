@@ -682,7 +682,8 @@ fn add_quota(out: &mut ResourceProperties, quota: i64, period: u64, version: u32
 /// `linux.resources` → unit properties, as runc's systemd v2 driver sends
 /// them (systemd `version` gates CPUQuotaPeriodUSec ≥ 242, AllowedCPUs and
 /// AllowedMemoryNodes ≥ 244, cpu.idle as CPUWeight=0 ≥ 252). Memory and
-/// pids values follow the cgroup v2 driver's (0 unset, negative infinity),
+/// pids values follow the cgroup v2 driver's (memory 0 unset, pids 0 sent as
+/// 1, negative infinity),
 /// and swap equal to memory is sent as MemorySwapMax=0, the value the v2
 /// driver writes. The block IO weight is sent as IOWeight (converted as
 /// the v2 driver converts it; husk still writes the io files itself, and
@@ -732,10 +733,9 @@ pub fn resource_properties(r: &LinuxResources, version: u32) -> Result<ResourceP
         }
     }
     if let Some(p) = r.pids() {
-        match p.limit() {
-            0 => {}
-            l => out.properties.push(Property::u64("TasksMax", limit(l))),
-        }
+        // 0 is a real limit (spec 1.3); systemd refuses TasksMax=0, so 1,
+        // as runc ≥ 1.4 sends and the cgroupfs code writes.
+        out.properties.push(Property::u64("TasksMax", limit(p.limit()).max(1)));
     }
     if let Some(w) = r.block_io().as_ref().and_then(|b| b.weight()).filter(|w| *w != 0) {
         out.properties.push(Property::u64("IOWeight", crate::cgroups::v2::blkio_weight_to_io_weight(w)));
@@ -843,10 +843,9 @@ pub fn resource_properties_v1(r: &LinuxResources, version: u32) -> Result<Resour
         out.properties.push(Property::u64("BlockIOWeight", u64::from(w)));
     }
     if let Some(p) = r.pids() {
-        match p.limit() {
-            0 => {}
-            l => out.properties.push(Property::u64("TasksMax", limit(l))),
-        }
+        // 0 is a real limit (spec 1.3); systemd refuses TasksMax=0, so 1,
+        // as runc ≥ 1.4 sends and the cgroupfs code writes.
+        out.properties.push(Property::u64("TasksMax", limit(p.limit()).max(1)));
     }
     Ok(out)
 }
@@ -1236,8 +1235,24 @@ mod tests {
             ]
         );
         assert_eq!(out.cpu_quota, Some(50_000));
-        let empty: LinuxResources = serde_json::from_str(r#"{"cpu": {"shares": 0}, "pids": {"limit": 0}}"#).unwrap();
+        let empty: LinuxResources = serde_json::from_str(r#"{"cpu": {"shares": 0}}"#).unwrap();
         assert!(resource_properties_v1(&empty, 252).unwrap().properties.is_empty());
+        // pids 0 is a limit: TasksMax=1 (systemd refuses 0), as runc ≥ 1.4.
+        let zero: LinuxResources = serde_json::from_str(r#"{"pids": {"limit": 0}}"#).unwrap();
+        let d: Vec<String> = resource_properties_v1(&zero, 252)
+            .unwrap()
+            .properties
+            .iter()
+            .map(Property::describe)
+            .collect();
+        assert_eq!(d, vec!["TasksMax=1"]);
+        let d: Vec<String> = resource_properties(&zero, 252)
+            .unwrap()
+            .properties
+            .iter()
+            .map(Property::describe)
+            .collect();
+        assert_eq!(d, vec!["TasksMax=1"]);
     }
 
     #[test]

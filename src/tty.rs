@@ -8,13 +8,29 @@ use std::path::Path;
 
 /// Connect to the console socket (a host path: done before pivot_root).
 pub fn connect(path: &Path) -> Result<OwnedFd> {
+    connect_named(path, "the console socket")
+}
+
+/// Connect to the AF_UNIX stream socket at `path`; `what` names it in errors.
+fn connect_named(path: &Path, what: &str) -> Result<OwnedFd> {
     use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr};
     let fd = nix::sys::socket::socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
-        .context("socket for the console socket")?;
-    let addr = UnixAddr::new(path).with_context(|| format!("console socket path {}", path.display()))?;
+        .with_context(|| format!("socket for {what}"))?;
+    let addr = UnixAddr::new(path).with_context(|| format!("{what} path {}", path.display()))?;
     nix::sys::socket::connect(fd.as_raw_fd(), &addr)
-        .with_context(|| format!("connect to the console socket {}", path.display()))?;
+        .with_context(|| format!("connect to {what} {}", path.display()))?;
     Ok(fd)
+}
+
+/// `--pidfd-socket PATH` (runc 1.2+): send a pidfd of `pid` (the init,
+/// `kind` "standard", or an exec process, "setns": the words runc sends
+/// with it) over the socket with SCM_RIGHTS. runc's init sends its own
+/// pidfd during its setup; husk opens it from outside, which names the
+/// same process.
+pub fn send_pidfd(path: &Path, pid: i32, kind: &str) -> Result<()> {
+    let conn = connect_named(path, "the --pidfd-socket")?;
+    let fd = crate::sys::pidfd_open(pid).with_context(|| format!("pidfd_open {pid} for --pidfd-socket"))?;
+    send_fd(&conn, kind.as_bytes(), &fd).with_context(|| format!("send the pidfd over {}", path.display()))
 }
 
 /// Make a pty from the container's /dev/ptmx, send its master over `conn`

@@ -653,3 +653,74 @@ fn tmpcopyup_fills_the_tmpfs_with_the_rootfs_content() {
             .contains("\nx\n")
     );
 }
+
+/// CPUs a process may run on, from its /proc status.
+fn cpus_allowed(status: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// A caller pinned to CPU 0 (`taskset -c 0 husk run`) does not pin the
+/// container: once in its cgroup the init (and an exec'd process) may run
+/// on every CPU of its cpuset, as runc ≥ 1.2.7 resets it. execCPUAffinity
+/// still decides where it says something: `final` before exec, `initial`
+/// alone kept (no reset).
+#[test]
+fn callers_cpu_affinity_is_not_inherited() {
+    let e = Env::new("affinity");
+    let all = cpus_allowed(&std::fs::read_to_string("/proc/self/status").unwrap());
+    if all == "0" || all.is_empty() || !all.split([',', '-']).any(|c| c == "1") {
+        not_checked(
+            "the caller's CPU affinity not inherited by the container (tests/isolation.rs)",
+            &format!("it needs CPUs 0 and 1; this test may use only {all:?}"),
+        );
+        return;
+    }
+    let pinned = |args: &[&str]| {
+        let mut c = std::process::Command::new("taskset");
+        c.args(["-c", "0", common::HUSK, "--root"]).arg(&e.root).args(args);
+        c.stdin(std::process::Stdio::null());
+        output_via_files(c, &e.base)
+    };
+    let run = |name: &str, edit: &dyn Fn(&mut serde_json::Value)| {
+        let b = e.bundle(name, &["cat", "/proc/self/status"], edit);
+        let o = pinned(&["run", "-b", b.to_str().unwrap(), &e.id(name)]);
+        assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        cpus_allowed(&String::from_utf8_lossy(&o.stdout))
+    };
+    assert_eq!(run("plain", &|_| {}), all, "the init kept the caller's CPU 0");
+    assert_eq!(
+        run("final", &|v| v["process"]["execCPUAffinity"] = json!({"final": "1"})),
+        "1"
+    );
+    assert_eq!(
+        run("initial", &|v| v["process"]["execCPUAffinity"] =
+            json!({"initial": "1"})),
+        "1"
+    );
+    // exec, from a caller pinned to CPU 0
+    let b = e.bundle("long", &["sleep", "1000"], |_| {});
+    let id = e.id("long");
+    e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
+    let o = pinned(&["exec", &id, "cat", "/proc/self/status"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        cpus_allowed(&String::from_utf8_lossy(&o.stdout)),
+        all,
+        "exec kept the caller's CPU 0"
+    );
+    let p = e.base.join("p.json");
+    std::fs::write(
+        &p,
+        json!({"args": ["cat", "/proc/self/status"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+               "execCPUAffinity": {"initial": "0", "final": "1"}})
+        .to_string(),
+    )
+    .unwrap();
+    let o = pinned(&["exec", "-p", p.to_str().unwrap(), &id]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(cpus_allowed(&String::from_utf8_lossy(&o.stdout)), "1");
+}

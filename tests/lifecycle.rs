@@ -557,3 +557,84 @@ fn completions_and_man_page_come_from_the_cli() {
     let man = e.ok(&["man"]);
     assert!(man.contains(".TH husk 8") && !man.contains("checkpoint") && man.contains("exec"));
 }
+
+/// The pid a pidfd refers to, from /proc/self/fdinfo.
+fn pidfd_pid(fd: &std::os::fd::OwnedFd) -> i64 {
+    use std::os::fd::AsRawFd;
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("Pid:"))
+        .unwrap_or_else(|| panic!("not a pidfd: {info}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// runc's `--pidfd-socket` (create, run, exec): a pidfd of the init (or of
+/// the exec'd process) arrives on the socket with SCM_RIGHTS, with the
+/// words runc sends ("standard", "setns").
+#[test]
+fn pidfd_socket_receives_the_processes_pidfd() {
+    let e = Env::new("pidfdsock");
+    let b = e.bundle("b", &["sleep", "1000"], |_| {});
+    let id = e.id("c");
+    let path = e.base.join("pidfd.sock");
+    let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    e.ok(&[
+        "create",
+        "--pidfd-socket",
+        path.to_str().unwrap(),
+        "-b",
+        b.to_str().unwrap(),
+        &id,
+    ]);
+    let (conn, _) = l.accept().unwrap();
+    let (words, fd) = husk::tty::recv_fd(&conn.into()).unwrap();
+    assert_eq!(words, b"standard");
+    let init = e.state(&id)["pid"].as_i64().unwrap();
+    assert_eq!(pidfd_pid(&fd), init);
+    e.ok(&["start", &id]);
+    let o = e.husk(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        e.base.join("exec.pid").to_str().unwrap(),
+        "--pidfd-socket",
+        path.to_str().unwrap(),
+        &id,
+        "sleep",
+        "1000",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (conn, _) = l.accept().unwrap();
+    let (words, fd) = husk::tty::recv_fd(&conn.into()).unwrap();
+    assert_eq!(words, b"setns");
+    let exec_pid: i64 = std::fs::read_to_string(e.base.join("exec.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(pidfd_pid(&fd), exec_pid);
+    // a socket nobody listens on: create fails and leaves nothing
+    let id2 = e.id("nobody");
+    let msg = e.err(&[
+        "create",
+        "--pidfd-socket",
+        "/nonexistent/sock",
+        "-b",
+        b.to_str().unwrap(),
+        &id2,
+    ]);
+    assert!(msg.contains("connect to the --pidfd-socket /nonexistent/sock"), "{msg}");
+    assert!(!e.root.join(&id2).exists());
+}
+
+/// runc's `run --no-subreaper` is accepted: husk run never makes itself a
+/// subreaper (PR_SET_CHILD_SUBREAPER), which is what the flag asks of runc.
+#[test]
+fn run_accepts_no_subreaper() {
+    let e = Env::new("nosubreaper");
+    let b = e.bundle("b", &["sh", "-c", "exit 5"], |_| {});
+    let o = e.husk(&["run", "--no-subreaper", "-b", b.to_str().unwrap(), &e.id("c")]);
+    assert_eq!(o.status.code(), Some(5), "{}", String::from_utf8_lossy(&o.stderr));
+}

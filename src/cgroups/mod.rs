@@ -89,6 +89,10 @@ pub struct Setting {
     pub absent: Option<&'static str>,
     /// Skipped silently when the file does not exist.
     pub optional: bool,
+    /// Read the file back after writing it: a kernel that takes the write
+    /// and ignores it (memory.kmem.limit_in_bytes since Linux 6.1) is an
+    /// error naming the field, not a limit that silently is not there.
+    pub verify: Option<&'static str>,
 }
 
 impl Setting {
@@ -100,7 +104,22 @@ impl Setting {
             fallback: None,
             absent: None,
             optional: false,
+            verify: None,
         }
+    }
+
+    /// Refuse with `absent` (why a kernel may lack the file) when the file
+    /// does not exist, instead of the bare ENOENT of the write.
+    fn or_absent(mut self, absent: &'static str) -> Setting {
+        self.absent = Some(absent);
+        self
+    }
+
+    /// A byte limit to read back after the write (see [`Setting::verify`]);
+    /// `ignored` says why a kernel may take the write and keep its value.
+    fn verified(mut self, ignored: &'static str) -> Setting {
+        self.verify = Some(ignored);
+        self
     }
 
     fn optional(mut self) -> Setting {
@@ -127,11 +146,29 @@ pub fn pairs(settings: &[Setting]) -> Vec<(String, String)> {
     settings.iter().map(|s| (s.file.clone(), s.value.clone())).collect()
 }
 
+/// `linux.resources.pids.limit`: negative is no limit; 0 is a real limit
+/// (spec 1.3: "0 is a valid limit value ... and SHOULD be treated as
+/// such"), written as 1 like runc ≥ 1.4 does on both drivers (systemd
+/// refuses TasksMax=0; a cgroup with processes in it behaves the same at
+/// 0 and 1: nothing more can fork). A `pids` object without a limit is no
+/// setting at all: [`drop_pids_without_limit`] turns it into `None` where
+/// the JSON is read, since the parsed object has 0 for a missing limit.
 fn pids_setting(limit: i64) -> Option<Setting> {
-    match limit {
-        0 => None,
-        l if l < 0 => Some(Setting::new("pids.max", "max", "pids limit")),
-        l => Some(Setting::new("pids.max", l, "pids limit")),
+    Some(match limit {
+        l if l < 0 => Setting::new("pids.max", "max", "pids limit"),
+        0 => Setting::new("pids.max", 1, "pids limit"),
+        l => Setting::new("pids.max", l, "pids limit"),
+    })
+}
+
+/// oci-spec reads `"pids": {}` (limit unset, spec 1.3: OPTIONAL) as limit
+/// 0, which husk applies; `raw_pids` is that object as JSON: without a
+/// `limit` (or with `"limit": null`) the `pids` entry of `res` is
+/// removed, so that nothing is written, as runc leaves pids.max alone.
+pub fn drop_pids_without_limit(res: &mut LinuxResources, raw_pids: Option<&Value>) {
+    let has_limit = raw_pids.and_then(|p| p.get("limit")).is_some_and(|l| !l.is_null());
+    if res.pids().is_some() && !has_limit {
+        res.set_pids(None);
     }
 }
 
@@ -258,12 +295,79 @@ fn apply_setting(dir: &Path, s: &Setting) -> Result<()> {
             }
             if s.optional {
                 Ok(())
+            } else if let Some(absent) = s.absent {
+                Err(anyhow!(
+                    "cannot set {}: {} does not exist ({absent})",
+                    s.what,
+                    path.display()
+                ))
             } else {
                 Err(write_err(s.what, &s.value, &path, &e))
             }
         }
-        Err(e) => Err(write_err(s.what, &s.value, &path, &e)),
+        Err(e) => Err(rt_hint(write_err(s.what, &s.value, &path, &e), &path, &s.value, &e)),
+    }?;
+    match s.verify {
+        Some(ignored) => verify_limit(&path, s, ignored),
+        None => Ok(()),
     }
+}
+
+/// v1 `cpu.rt_runtime_us` refused with EINVAL: the usual cause is a
+/// parent whose own realtime budget is smaller (a new v1 cgroup gets 0).
+/// runc does not raise the parents' budgets either (its tests write them
+/// by hand first): say which parent holds how much.
+fn rt_hint(err: anyhow::Error, path: &Path, value: &str, e: &std::io::Error) -> anyhow::Error {
+    if e.raw_os_error() != Some(libc::EINVAL) || path.file_name().is_none_or(|f| f != "cpu.rt_runtime_us") {
+        return err;
+    }
+    let Some(parent) = path.parent().and_then(Path::parent) else {
+        return err;
+    };
+    let file = parent.join("cpu.rt_runtime_us");
+    match (
+        read_trimmed(&file).ok().and_then(|v| v.parse::<i64>().ok()),
+        value.parse::<i64>(),
+    ) {
+        (Some(have), Ok(want)) if have >= 0 && have < want => anyhow!(
+            "{err:#} (the parent cgroup has a realtime budget of {have} µs in {}, and a cgroup's realtime runtime must fit \
+             in its parent's; a new cgroup v1 directory starts with 0: give every cgroup above the container a budget \
+             first, as runc also requires, or place the container where its parent has one)",
+            file.display()
+        ),
+        _ => err,
+    }
+}
+
+/// A byte limit written to `path` must read back as itself, rounded down
+/// to whole pages as the kernel keeps it (-1: the kernel's "unlimited",
+/// a page-aligned value near i64::MAX).
+fn verify_limit(path: &Path, s: &Setting, ignored: &str) -> Result<()> {
+    let want: i64 = s
+        .value
+        .parse()
+        .with_context(|| format!("internal error: {} value {:?} is not a number", s.what, s.value))?;
+    let got = read_trimmed(path)?;
+    let got_n: i64 = got
+        .parse()
+        .with_context(|| format!("parse {got:?} from {}", path.display()))?;
+    #[allow(clippy::useless_conversion)] // c_long is i32 on 32-bit targets
+    // SAFETY: sysconf takes a constant and touches no memory of ours.
+    let page = i64::from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).max(1);
+    let taken = if want < 0 {
+        got_n >= i64::MAX - page * 1024
+    } else {
+        want - got_n >= 0 && want - got_n < page
+    };
+    if !taken {
+        bail!(
+            "cannot set {}: wrote {} to {} but it reads {got}: {ignored}",
+            s.what,
+            s.value,
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Apply settings in order. The kernel checks some values against others
@@ -1109,15 +1213,12 @@ mod tests {
              41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n",
         )
         .unwrap();
-        let own = mountinfo::parse_proc_cgroup("4:memory:/\n0::/\n").unwrap();
+        let own = mountinfo::parse_proc_cgroup("4:memory:/x\n0::/\n").unwrap();
         let cg = Cgroup::from_mounts(&mounts, &own, None, "abc").unwrap();
         assert_eq!(cg.layout, Layout::Hybrid);
-        assert_eq!(cg.v1[0].path, Path::new("/sys/fs/cgroup/memory/husk/abc"));
+        assert_eq!(cg.v1[0].path, Path::new("/sys/fs/cgroup/memory/x/abc"));
         assert_eq!(cg.v1[0].mount, Path::new("/sys/fs/cgroup/memory"));
-        assert_eq!(
-            cg.unified.as_deref(),
-            Some(Path::new("/sys/fs/cgroup/unified/husk/abc"))
-        );
+        assert_eq!(cg.unified.as_deref(), Some(Path::new("/sys/fs/cgroup/unified/abc")));
         let json = serde_json::to_string(&cg).unwrap();
         assert!(json.contains("\"hybrid\""));
         let back: Cgroup = serde_json::from_str(&json).unwrap();

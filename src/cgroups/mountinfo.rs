@@ -245,9 +245,13 @@ pub struct Placement {
 /// Resolve the container's cgroup directories with runc's cgroupfs
 /// semantics: an absolute `cgroups_path` is taken below each hierarchy's
 /// mountpoint; a relative one below husk's own cgroup (v1: the own cgroup
-/// of that hierarchy; v2: the parent of husk's own cgroup, like runc, as a
-/// cgroup with processes cannot delegate controllers); an empty or missing
-/// one becomes `/husk/<id>`.
+/// of that hierarchy; pure v2: the parent of husk's own cgroup, like runc,
+/// as a cgroup with processes cannot delegate controllers — the mount
+/// itself when husk sits in the root cgroup; the cgroup2 mount of a hybrid
+/// host: below the mountpoint, as runc joins it at
+/// `/sys/fs/cgroup/unified/<path>` whatever its own cgroup there); an empty
+/// or missing one is the relative path `<id>`, as runc's default (its
+/// cgroup name is the container id).
 pub fn resolve(mounts: &Mounts, own: &[OwnCgroup], cgroups_path: Option<&Path>, id: &str) -> Result<Placement> {
     let layout = mounts.layout()?;
     if id.is_empty() || id.contains('/') || id == "." || id == ".." {
@@ -255,7 +259,7 @@ pub fn resolve(mounts: &Mounts, own: &[OwnCgroup], cgroups_path: Option<&Path>, 
     }
     let inner = match cgroups_path {
         Some(p) if !p.as_os_str().is_empty() => clean_path(p),
-        _ => PathBuf::from("/husk").join(id),
+        _ => PathBuf::from(id),
     };
     let absolute = inner.is_absolute();
     let mut placement = Placement {
@@ -283,7 +287,7 @@ pub fn resolve(mounts: &Mounts, own: &[OwnCgroup], cgroups_path: Option<&Path>, 
         }
     }
     if let Some(m) = &mounts.v2 {
-        let dir = if absolute {
+        let dir = if absolute || layout != Layout::V2 {
             join_below(&m.mountpoint, &inner)
         } else {
             let own_path = own
@@ -292,7 +296,7 @@ pub fn resolve(mounts: &Mounts, own: &[OwnCgroup], cgroups_path: Option<&Path>, 
                 .map(|o| o.path.clone())
                 .context("husk's own cgroup2 cgroup not found in /proc/self/cgroup")?;
             let base = own_dir(&m.mountpoint, &m.root, &own_path);
-            let base = if layout == Layout::V2 && base != m.mountpoint {
+            let base = if base != m.mountpoint {
                 base.parent().map(Path::to_path_buf).unwrap_or(base)
             } else {
                 base
@@ -393,26 +397,30 @@ mod tests {
         .unwrap();
         let h = parse_mountinfo(HYBRID).unwrap();
 
-        // Empty path: /husk/<id> in every hierarchy.
+        // Empty path: runc's default, the relative path <id>: below husk's
+        // own cgroup in each v1 hierarchy (as runc 1.1.5 measured on a
+        // hybrid host: memory:/process_api/abc/<id>, cpu:/<id>), below the
+        // mountpoint in the hybrid cgroup2 mount (runc joins
+        // /sys/fs/cgroup/unified/<id> whatever its own cgroup there).
         let p = resolve(&h, &own, None, "c1").unwrap();
-        assert_eq!(p.v1[0].1, Path::new("/sys/fs/cgroup/cpu,cpuacct/husk/c1"));
-        assert_eq!(p.v1[2].1, Path::new("/sys/fs/cgroup/memory/husk/c1"));
-        assert_eq!(p.unified.as_deref(), Some(Path::new("/sys/fs/cgroup/unified/husk/c1")));
+        assert_eq!(p.v1[0].1, Path::new("/sys/fs/cgroup/cpu,cpuacct/c1"));
+        assert_eq!(p.v1[2].1, Path::new("/sys/fs/cgroup/memory/process_api/abc/c1"));
+        assert_eq!(p.v1[4].1, Path::new("/sys/fs/cgroup/systemd/c1"));
+        assert_eq!(p.unified.as_deref(), Some(Path::new("/sys/fs/cgroup/unified/c1")));
         assert_eq!(resolve(&h, &own, Some(Path::new("")), "c1").unwrap(), p);
+        assert_eq!(resolve(&h, &own, Some(Path::new("c1")), "other").unwrap(), p);
 
         // Absolute, with an attempt to climb out.
         let p = resolve(&h, &own, Some(Path::new("/../x/y")), "c1").unwrap();
         assert_eq!(p.v1[2].1, Path::new("/sys/fs/cgroup/memory/x/y"));
 
         // Relative: below husk's own cgroup in each v1 hierarchy; below the
-        // own cgroup in the hybrid cgroup2 mount.
+        // mountpoint in the hybrid cgroup2 mount (husk is in /init.scope
+        // there), as runc.
         let p = resolve(&h, &own, Some(Path::new("rel/c")), "c1").unwrap();
         assert_eq!(p.v1[2].1, Path::new("/sys/fs/cgroup/memory/process_api/abc/rel/c"));
         assert_eq!(p.v1[1].1, Path::new("/sys/fs/cgroup/cpuset/rel/c"));
-        assert_eq!(
-            p.unified.as_deref(),
-            Some(Path::new("/sys/fs/cgroup/unified/init.scope/rel/c"))
-        );
+        assert_eq!(p.unified.as_deref(), Some(Path::new("/sys/fs/cgroup/unified/rel/c")));
 
         // v2: relative to the parent of the own cgroup, like runc.
         let v2 = parse_mountinfo(V2).unwrap();
@@ -422,6 +430,27 @@ mod tests {
         assert_eq!(p.unified.as_deref(), Some(Path::new("/sys/fs/cgroup/user.slice/ctr")));
         let p = resolve(&v2, &own2, Some(Path::new("/machine/ctr")), "c1").unwrap();
         assert_eq!(p.unified.as_deref(), Some(Path::new("/sys/fs/cgroup/machine/ctr")));
+        // v2 default: <parent of the own cgroup>/<id>; from the root
+        // cgroup (runc: filepath.Dir("/") is "/"), <mount>/<id>.
+        let p = resolve(&v2, &own2, None, "c1").unwrap();
+        assert_eq!(p.unified.as_deref(), Some(Path::new("/sys/fs/cgroup/user.slice/c1")));
+        let at_root = parse_proc_cgroup("0::/\n").unwrap();
+        let p = resolve(&v2, &at_root, None, "c1").unwrap();
+        assert_eq!(p.unified.as_deref(), Some(Path::new("/sys/fs/cgroup/c1")));
+        let one_down = parse_proc_cgroup("0::/init.scope\n").unwrap();
+        let p = resolve(&v2, &one_down, None, "c1").unwrap();
+        assert_eq!(p.unified.as_deref(), Some(Path::new("/sys/fs/cgroup/c1")));
+        // v1 only: every hierarchy relative to the own cgroup.
+        let v1 = parse_mountinfo(V1).unwrap();
+        let own1 = parse_proc_cgroup("3:pids:/a\n2:memory:/\n1:cpu,cpuacct:/b/c\n").unwrap();
+        let p = resolve(&v1, &own1, None, "c1").unwrap();
+        assert_eq!(p.v1[0].1, Path::new("/sys/fs/cgroup/cpu,cpuacct/b/c/c1"));
+        assert_eq!(p.v1[1].1, Path::new("/sys/fs/cgroup/memory/c1"));
+        assert_eq!(p.v1[2].1, Path::new("/sys/fs/cgroup/pids/a/c1"));
+        assert!(p.unified.is_none());
+        // A hierarchy missing from /proc/self/cgroup: an error naming it.
+        let e = resolve(&v1, &own1[..2], None, "c1").unwrap_err().to_string();
+        assert!(e.contains("own cgroup for cpu,cpuacct not found"), "{e}");
 
         // A mount whose root is not "/" (inside a cgroup namespace / bind).
         let m = Mounts {

@@ -18,6 +18,18 @@ pub const GROUPS: &[&str] = &[
 const NO_V1_WEIGHT: &str = "the kernel has a blkio weight only with an I/O scheduler that has one: \
      BFQ, or CFQ before Linux 5.0";
 
+/// Why a v1 cpu hierarchy may have no realtime files.
+const NO_RT: &str = "the kernel has no RT group scheduling: CONFIG_RT_GROUP_SCHED off";
+
+/// Why a v1 memory hierarchy may have no kmem files.
+const NO_KMEM: &str = "the kernel has no kernel memory accounting: CONFIG_MEMCG_KMEM off or cgroup.memory=nokmem";
+
+/// Why the kernel may take a kmem limit and keep "unlimited".
+const KMEM_IGNORED: &str = "this kernel ignores kernel memory limits (since Linux 6.1 a write to \
+     memory.kmem.limit_in_bytes does nothing); remove linux.resources.memory.kernel";
+const KMEM_TCP_IGNORED: &str =
+    "this kernel ignores the kernel TCP buffer limit; remove linux.resources.memory.kernelTCP";
+
 /// Every setting for cgroup v1, in order.
 pub fn settings(res: &LinuxResources) -> Result<Vec<Setting>> {
     if res.unified().as_ref().is_some_and(|u| !u.is_empty()) {
@@ -69,6 +81,29 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
                 if m.disable_oom_killer() == Some(true) {
                     out.push(Setting::new("memory.oom_control", 1, "disableOOMKiller"));
                 }
+                // Kernel memory: written where the kernel has the files and
+                // read back (a kernel that ignores the write is refused);
+                // -1 (no limit) is what a kernel without them has anyway.
+                #[allow(deprecated)]
+                let kernel = m.kernel();
+                for (v, file, what, ignored) in [
+                    (
+                        kernel,
+                        "memory.kmem.limit_in_bytes",
+                        "kernel memory limit (linux.resources.memory.kernel)",
+                        KMEM_IGNORED,
+                    ),
+                    (
+                        m.kernel_tcp(),
+                        "memory.kmem.tcp.limit_in_bytes",
+                        "kernel TCP buffer limit (linux.resources.memory.kernelTCP)",
+                        KMEM_TCP_IGNORED,
+                    ),
+                ] {
+                    let Some(v) = v.filter(|v| *v != 0) else { continue };
+                    let st = Setting::new(file, v, what).or_absent(NO_KMEM).verified(ignored);
+                    out.push(if v < 0 { st.optional() } else { st });
+                }
             }
         }
         "cpu" => {
@@ -86,10 +121,24 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
                     out.push(Setting::new("cpu.cfs_burst_us", v, "cpu burst"));
                 }
                 if let Some(v) = c.realtime_period().filter(|v| *v != 0) {
-                    out.push(Setting::new("cpu.rt_period_us", v, "cpu realtime period"));
+                    out.push(
+                        Setting::new(
+                            "cpu.rt_period_us",
+                            v,
+                            "cpu realtime period (linux.resources.cpu.realtimePeriod)",
+                        )
+                        .or_absent(NO_RT),
+                    );
                 }
                 if let Some(v) = c.realtime_runtime().filter(|v| *v != 0) {
-                    out.push(Setting::new("cpu.rt_runtime_us", v, "cpu realtime runtime"));
+                    out.push(
+                        Setting::new(
+                            "cpu.rt_runtime_us",
+                            v,
+                            "cpu realtime runtime (linux.resources.cpu.realtimeRuntime)",
+                        )
+                        .or_absent(NO_RT),
+                    );
                 }
                 if let Some(v) = c.idle() {
                     out.push(Setting::new("cpu.idle", v, "cpu idle"));
@@ -399,8 +448,23 @@ mod tests {
                 ("memory.soft_limit_in_bytes".into(), "524288".into()),
                 ("memory.swappiness".into(), "10".into()),
                 ("memory.oom_control".into(), "1".into()),
+                ("memory.kmem.limit_in_bytes".into(), "1000".into()),
             ]
         );
+        // Kernel memory is written and read back, refused where the file
+        // is missing; -1 (no limit) is skipped where the file is missing.
+        let s = settings(&res(r#"{"memory": {"kernel": 4096, "kernelTCP": -1}}"#)).unwrap();
+        assert_eq!(
+            pairs(&s),
+            vec![
+                ("memory.kmem.limit_in_bytes".into(), "4096".into()),
+                ("memory.kmem.tcp.limit_in_bytes".into(), "-1".into()),
+            ]
+        );
+        assert!(s.iter().all(|s| s.verify.is_some() && s.absent.is_some()));
+        assert!(s[0].what.contains("linux.resources.memory.kernel)"));
+        assert!(!s[0].optional && s[1].optional);
+        assert!(s[1].what.contains("linux.resources.memory.kernelTCP"));
         let s = settings(&res(r#"{"memory": {"limit": -1}}"#)).unwrap();
         assert_eq!(s[1].file, "memory.memsw.limit_in_bytes");
         assert_eq!(s[1].value, "-1");
@@ -472,7 +536,18 @@ mod tests {
             pairs(&settings(&res(r#"{"pids": {"limit": -1}}"#)).unwrap()),
             vec![("pids.max".into(), "max".into())]
         );
-        assert!(pairs(&settings(&res(r#"{"pids": {"limit": 0}}"#)).unwrap()).is_empty());
+        // 0 is a limit (spec 1.3), written as 1 like runc ≥ 1.4; a pids
+        // object without a limit is dropped where the JSON is read.
+        assert_eq!(
+            pairs(&settings(&res(r#"{"pids": {"limit": 0}}"#)).unwrap()),
+            vec![("pids.max".into(), "1".into())]
+        );
+        let mut r = res(r#"{"pids": {}}"#);
+        crate::cgroups::drop_pids_without_limit(&mut r, Some(&serde_json::json!({})));
+        assert!(pairs(&settings(&r).unwrap()).is_empty());
+        let mut r = res(r#"{"pids": {"limit": 0}}"#);
+        crate::cgroups::drop_pids_without_limit(&mut r, Some(&serde_json::json!({"limit": 0})));
+        assert_eq!(pairs(&settings(&r).unwrap()), vec![("pids.max".into(), "1".into())]);
         assert!(settings(&res(r#"{"hugepageLimits": [{"pageSize": "../x", "limit": 1}]}"#)).is_err());
     }
 

@@ -107,8 +107,20 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
                 if let Some(v) = num(m.reservation().unwrap_or(0)) {
                     out.push(Setting::new("memory.low", v, "memory reservation"));
                 }
-                // swappiness, disableOOMKiller and kernel memory have no v2
-                // equivalent; runc ignores them on v2 and so does husk.
+                // swappiness and disableOOMKiller have no v2 equivalent;
+                // runc ignores them on v2 and so does husk. Kernel memory
+                // has no limit of its own on v2 (it counts in memory.max):
+                // a limit is refused, -1 (none) is what v2 has.
+                #[allow(deprecated)]
+                let kernel = m.kernel();
+                for (v, field) in [(kernel, "kernel"), (m.kernel_tcp(), "kernelTCP")] {
+                    if let Some(v) = v.filter(|v| *v > 0) {
+                        bail!(
+                            "linux.resources.memory.{field} {v}: cgroup v2 has no separate kernel memory limit \
+                             (kernel memory counts in memory.max, linux.resources.memory.limit); remove the field"
+                        );
+                    }
+                }
             }
         }
         "cpu" => {
@@ -409,6 +421,26 @@ mod tests {
             ]
         );
         assert!(settings(&res(r#"{"memory": {"swap": 1000}}"#)).is_err());
+        // Kernel memory: no v2 limit of its own; a limit is refused naming
+        // the field, -1 (none) is what v2 has.
+        for (json, field) in [
+            (
+                r#"{"memory": {"kernel": 1048576}}"#,
+                "linux.resources.memory.kernel 1048576",
+            ),
+            (
+                r#"{"memory": {"kernelTCP": 4096}}"#,
+                "linux.resources.memory.kernelTCP 4096",
+            ),
+        ] {
+            let e = settings(&res(json)).unwrap_err().to_string();
+            assert!(e.starts_with(field) && e.contains("memory.max"), "{e}");
+        }
+        assert!(
+            settings(&res(r#"{"memory": {"kernel": -1, "kernelTCP": -1}}"#))
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

@@ -73,6 +73,7 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
     state::validate_id(id)?;
     let pid_file = a.pid_file.as_deref().map(abs).transpose()?;
     let console = a.console_socket.as_deref().map(abs).transpose()?;
+    let pidfd_socket = a.pidfd_socket.as_deref().map(abs).transpose()?;
     let b = crate::logging::step(
         "load and validate the bundle",
         || a.bundle.display().to_string(),
@@ -195,6 +196,9 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
     let Spawned { pid, sock } = process::spawn(&opts, cgroup_dir, &mut on_clone, &mut on_hooks, &hs)?;
     guard.pid = Some(pid);
     drop(listener);
+    if let Some(p) = &pidfd_socket {
+        crate::tty::send_pidfd(p, pid, "standard")?;
+    }
     let cgroup = guard.cgroup.clone();
 
     let (_, start_time) = state::proc_stat(pid).context("the container init vanished")?;

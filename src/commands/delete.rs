@@ -45,7 +45,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
 /// SIGKILL the init (and, through the cgroup, everything else: a paused
 /// container's processes die only once thawed, which kill_all does) and
 /// wait until it has exited.
-fn kill_init(c: &Container) -> Result<()> {
+pub(crate) fn kill_init(c: &Container) -> Result<()> {
     let Some(fd) = super::kill::init_pidfd(c)? else {
         return Ok(());
     };

@@ -58,6 +58,9 @@ pub struct ExecArgs {
     pub pid_file: Option<PathBuf>,
     #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
+    /// Unix socket to send a pidfd of the exec process to (SCM_RIGHTS).
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
     #[arg(long = "preserve-fds", default_value_t = 0, value_parser = crate::cli::preserve_fds_range())]
     pub preserve_fds: u32,
     /// Run in this sub-cgroup of the container (cgroup v2 / per-controller v1).
@@ -271,6 +274,14 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
         None => Ok(()),
     }
     .and_then(|_| {
+        // In the container's cgroup: its CPUs, not husk's affinity (as
+        // the init; not when execCPUAffinity says otherwise).
+        if !crate::process_attrs::affinity_configured(p.exec_cpu_affinity().as_ref()) {
+            crate::process_attrs::reset_affinity(cpid);
+        }
+        if let Some(path) = &a.pidfd_socket {
+            crate::tty::send_pidfd(path, cpid, "setns")?;
+        }
         let mut st = c.oci_state();
         st["pid"] = cpid.into();
         drive_exec(&parent, &st.to_string())

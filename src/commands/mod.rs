@@ -60,6 +60,8 @@ pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
             mut args,
             detach,
             keep,
+            // husk is never a subreaper: nothing to switch off.
+            no_subreaper: _,
             id,
         } => {
             args.rootless = rootless;

@@ -58,7 +58,15 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
         st["status"] = "running".into();
         st["pid"] = c.state.pid.into();
         let_the_process_run(c.state.pid);
-        crate::hooks::run_all_warn("poststart", hooks, &st.to_string());
+        // runtime-spec 1.3: a failing poststart hook is an error, and the
+        // container is stopped (delete then destroys it and runs the
+        // poststop hooks). runc 1.5 does the same.
+        if let Err(e) = crate::hooks::run_all("poststart", hooks, &st.to_string()) {
+            return Err(match super::delete::kill_init(&c) {
+                Ok(()) => anyhow::anyhow!("{e:#}; the container was stopped"),
+                Err(k) => anyhow::anyhow!("{e:#}; stopping the container failed too: {k:#}"),
+            });
+        }
     }
     if let (Some(sock), Some(host)) = (notify, &c.state.notify_socket) {
         relay_ready(&c, &sock, host)?;

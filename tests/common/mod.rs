@@ -370,8 +370,9 @@ pub fn stored_cgroup_dirs(cg: &Value) -> Vec<PathBuf> {
     v
 }
 
-/// The directories of husk's default placement `/husk/<id>` in every
-/// hierarchy of this host (existing or not).
+/// The directories of husk's default placement (runc's: `<id>` below the
+/// caller's own cgroup, here the test's) in every hierarchy of this host
+/// (existing or not).
 pub fn default_cgroup_dirs(id: &str) -> Vec<PathBuf> {
     let cg = husk::cgroups::Cgroup::new(None, id).unwrap();
     cg.v1.iter().map(|d| d.path.clone()).chain(cg.unified.clone()).collect()
