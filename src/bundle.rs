@@ -46,14 +46,121 @@ pub fn load(dir: &Path) -> Result<Bundle> {
 
 /// Parse config.json text; the error carries line and column.
 pub fn parse(text: &str) -> Result<Spec> {
-    serde_json::from_str::<Spec>(text).map_err(|e| {
-        anyhow::anyhow!(
-            "{} (line {}, column {})",
-            strip_position(&e.to_string()),
-            e.line(),
-            e.column()
-        )
+    parse_spec(text).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Why a config (or `exec --process` file) did not parse: the message,
+/// the field it is about when known (else empty) and the position (line
+/// 0 when unknown).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParseError {
+    pub message: String,
+    pub path: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line > 0 {
+            write!(f, "{} (line {}, column {})", self.message, self.line, self.column)
+        } else {
+            write!(f, "{}", self.message)
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+impl From<serde_json::Error> for ParseError {
+    fn from(e: serde_json::Error) -> ParseError {
+        ParseError {
+            message: strip_position(&e.to_string()).to_string(),
+            path: String::new(),
+            line: e.line(),
+            column: e.column(),
+        }
+    }
+}
+
+/// The runtime spec's names of `process.scheduler.flags` and the names the
+/// oci-spec crate gives them (it spells two differently).
+const SCHED_FLAGS: [(&str, &str); 7] = [
+    ("SCHED_FLAG_RESET_ON_FORK", "SCHED_RESET_ON_FORK"),
+    ("SCHED_FLAG_RECLAIM", "SCHED_FLAG_RECLAIM"),
+    ("SCHED_FLAG_DL_OVERRUN", "SCHED_FLAG_D_L_OVERRUN"),
+    ("SCHED_FLAG_KEEP_POLICY", "SCHED_FLAG_KEEP_POLICY"),
+    ("SCHED_FLAG_KEEP_PARAMS", "SCHED_FLAG_KEEP_PARAMS"),
+    ("SCHED_FLAG_UTIL_CLAMP_MIN", "SCHED_FLAG_UTIL_CLAMP_MIN"),
+    ("SCHED_FLAG_UTIL_CLAMP_MAX", "SCHED_FLAG_UTIL_CLAMP_MAX"),
+];
+
+/// Put the spec's scheduler flag names of the process object `p` (at
+/// `path`) the crate's way; a name the spec does not define is an error
+/// naming the field. True when there were flags.
+fn sched_flags_to_crate(p: &mut serde_json::Value, path: &str) -> Result<bool, ParseError> {
+    let Some(flags) = p.pointer_mut("/scheduler/flags").and_then(|f| f.as_array_mut()) else {
+        return Ok(false);
+    };
+    for (i, f) in flags.iter_mut().enumerate() {
+        let Some(name) = f.as_str() else { continue };
+        match SCHED_FLAGS.iter().find(|(spec, _)| *spec == name) {
+            Some((_, ours)) => *f = serde_json::Value::String((*ours).to_string()),
+            None => {
+                let known: Vec<&str> = SCHED_FLAGS.iter().map(|(s, _)| *s).collect();
+                return Err(ParseError {
+                    message: format!(
+                        "{path}.scheduler.flags[{i}] {name:?} is not a scheduler flag of the runtime spec (one of {})",
+                        known.join(", ")
+                    ),
+                    path: format!("{path}.scheduler.flags[{i}]"),
+                    line: 0,
+                    column: 0,
+                });
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Deserialize `text` into `T`, the scheduler flags of the process object
+/// (`process_at`: its JSON pointer, "" for the whole document) read with
+/// the spec's names. Errors carry line and column: without flags the text
+/// is read directly; with them the error of a failed read is located in
+/// the text with the flags' names put the crate's way.
+fn parse_with_spec_names<T: serde::de::DeserializeOwned>(
+    text: &str,
+    process_at: &str,
+    path: &str,
+) -> Result<T, ParseError> {
+    let mut v: serde_json::Value = serde_json::from_str(text)?;
+    let had_flags = match v.pointer_mut(process_at) {
+        Some(p) => sched_flags_to_crate(p, path)?,
+        None => false,
+    };
+    if !had_flags {
+        return Ok(serde_json::from_str::<T>(text)?);
+    }
+    serde_json::from_value::<T>(v).map_err(|e| {
+        let mut crate_names = text.to_string();
+        for (spec, ours) in SCHED_FLAGS {
+            crate_names = crate_names.replace(&format!("\"{spec}\""), &format!("\"{ours}\""));
+        }
+        match serde_json::from_str::<T>(&crate_names) {
+            Err(located) => located.into(),
+            Ok(_) => e.into(),
+        }
     })
+}
+
+/// Parse config.json text (see [`parse`]), keeping the error's parts.
+pub fn parse_spec(text: &str) -> Result<Spec, ParseError> {
+    parse_with_spec_names(text, "/process", "process")
+}
+
+/// Parse an `exec --process` file: an OCI process object.
+pub fn parse_process(text: &str) -> Result<oci_spec::runtime::Process, ParseError> {
+    parse_with_spec_names(text, "", "process")
 }
 
 fn strip_position(s: &str) -> &str {
@@ -97,6 +204,15 @@ pub fn validate(spec: &Spec) -> Result<()> {
 pub fn problems(spec: &Spec) -> Vec<Problem> {
     let mut out = Vec::new();
     let mut e = |path: String, message: String| out.push(Problem { path, message });
+    if !is_semver(spec.version()) {
+        e(
+            "ociVersion".into(),
+            format!(
+                "ociVersion {:?} is not a SemVer 2.0.0 version such as \"1.0.2\" or \"1.0.2-dev\" (the runtime spec requires one)",
+                spec.version()
+            ),
+        );
+    }
     if let Some(p) = spec.process() {
         match p.args() {
             Some(a) if !a.is_empty() => {}
@@ -273,6 +389,29 @@ pub fn problems(spec: &Spec) -> Vec<Problem> {
                 e(format!("linux.sysctl.{k}"), err.to_string());
             }
         }
+        // The UTS names have fields of their own. runc and crun refuse
+        // kernel.hostname always; crun refuses a kernel.domainname that
+        // differs from domainname.
+        if let Some(sysctl) = l.sysctl() {
+            if sysctl.contains_key("kernel.hostname") {
+                e(
+                    "linux.sysctl.kernel.hostname".into(),
+                    "linux.sysctl \"kernel.hostname\" conflicts with the hostname field: set hostname instead".into(),
+                );
+            }
+            if let (Some(v), Some(d)) = (
+                sysctl.get("kernel.domainname"),
+                spec.domainname().as_deref().filter(|d| !d.is_empty()),
+            ) && v != d
+            {
+                e(
+                    "linux.sysctl.kernel.domainname".into(),
+                    format!(
+                        "linux.sysctl \"kernel.domainname\" {v:?} conflicts with the domainname field {d:?}: set only domainname"
+                    ),
+                );
+            }
+        }
         if let Some(p) = l.rootfs_propagation()
             && !p.is_empty()
             && crate::rootfs::propagation_flag(p).is_none()
@@ -297,6 +436,30 @@ pub fn problems(spec: &Spec) -> Vec<Problem> {
         );
     }
     out
+}
+
+/// A SemVer 2.0.0 version: MAJOR.MINOR.PATCH, numbers without leading
+/// zeros, then an optional `-pre.release` (dot-separated identifiers of
+/// [0-9A-Za-z-], numeric ones without leading zeros) and `+build` part.
+pub fn is_semver(v: &str) -> bool {
+    let ident = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    let (rest, build) = match v.split_once('+') {
+        Some((r, b)) => (r, Some(b)),
+        None => (v, None),
+    };
+    let (core, pre) = match rest.split_once('-') {
+        Some((c, p)) => (c, Some(p)),
+        None => (rest, None),
+    };
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts.iter().all(|p| number(p))
+        && pre.is_none_or(|p| {
+            p.split('.')
+                .all(|i| ident(i) && (!i.bytes().all(|b| b.is_ascii_digit()) || number(i)))
+        })
+        && build.is_none_or(|b| b.split('.').all(ident))
 }
 
 /// A problem when `v` is outside `lo..=hi`: it names the field and the range.
@@ -393,7 +556,11 @@ fn validate_sysctl(key: &str, types: &HashSet<LinuxNamespaceType>) -> Result<()>
         }
         return Ok(());
     }
-    if key == "kernel.hostname" || key == "kernel.domainname" {
+    if key == "kernel.hostname" {
+        // refused in `problems`, naming the hostname field
+        return Ok(());
+    }
+    if key == "kernel.domainname" {
         if !types.contains(&LinuxNamespaceType::Uts) {
             bail!("linux.sysctl {key:?} needs a uts namespace in linux.namespaces");
         }
@@ -572,6 +739,113 @@ mod tests {
         v["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ip_forward": "1"});
         assert!(check(v.clone()).unwrap_err().to_string().contains("network namespace"));
         v["linux"]["sysctl"] = serde_json::json!({"vm.swappiness": "1"});
-        assert!(check(v).unwrap_err().to_string().contains("not namespaced"));
+        assert!(check(v.clone()).unwrap_err().to_string().contains("not namespaced"));
+        // The UTS names: kernel.hostname never (runc, crun), with or
+        // without hostname; kernel.domainname unless it differs from domainname.
+        v["linux"]["sysctl"] = serde_json::json!({"kernel.hostname": "a"});
+        assert_eq!(
+            check(v.clone()).unwrap_err().to_string(),
+            "linux.sysctl \"kernel.hostname\" conflicts with the hostname field: set hostname instead"
+        );
+        v["linux"]["sysctl"] = serde_json::json!({"kernel.domainname": "a"});
+        check(v.clone()).unwrap();
+        v["domainname"] = serde_json::json!("a");
+        check(v.clone()).unwrap();
+        v["domainname"] = serde_json::json!("b");
+        assert_eq!(
+            check(v.clone()).unwrap_err().to_string(),
+            "linux.sysctl \"kernel.domainname\" \"a\" conflicts with the domainname field \"b\": set only domainname"
+        );
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}]);
+        v["domainname"] = serde_json::json!("");
+        assert!(check(v).unwrap_err().to_string().contains("needs a uts namespace"));
+    }
+
+    #[test]
+    fn oci_version_must_be_semver() {
+        for ok in [
+            "1.0.2",
+            "1.0.2-dev",
+            "1.2.0",
+            "1.0.0-rc.1+build.5",
+            "10.20.30",
+            "1.0.0-x-y.0a",
+        ] {
+            assert!(is_semver(ok), "{ok}");
+        }
+        for bad in [
+            "invalid",
+            "",
+            "1.0",
+            "1.0.0.0",
+            "01.0.0",
+            "1.0.0-",
+            "1.0.0-01",
+            "1.0.0+",
+            "v1.0.0",
+            "1.0.0-a..b",
+        ] {
+            assert!(!is_semver(bad), "{bad}");
+        }
+        let mut v = base();
+        v["ociVersion"] = serde_json::json!("invalid");
+        assert_eq!(
+            check(v).unwrap_err().to_string(),
+            "ociVersion \"invalid\" is not a SemVer 2.0.0 version such as \"1.0.2\" or \"1.0.2-dev\" (the runtime spec requires one)"
+        );
+    }
+
+    /// The spec's names, which the oci-spec crate spells differently for
+    /// two flags; the crate's own spellings are not the spec's.
+    #[test]
+    fn scheduler_flags_by_the_specs_names() {
+        use oci_spec::runtime::LinuxSchedulerFlag as F;
+        let mut v = base();
+        let names: Vec<&str> = SCHED_FLAGS.iter().map(|(s, _)| *s).collect();
+        v["process"]["scheduler"] = serde_json::json!({"policy": "SCHED_OTHER", "flags": names});
+        let spec = parse(&v.to_string()).unwrap();
+        let flags = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .scheduler()
+            .as_ref()
+            .unwrap()
+            .flags()
+            .clone();
+        assert_eq!(
+            flags.unwrap(),
+            [
+                F::SchedResetOnFork,
+                F::SchedFlagReclaim,
+                F::SchedFlagDLOverrun,
+                F::SchedFlagKeepPolicy,
+                F::SchedFlagKeepParams,
+                F::SchedFlagUtilClampMin,
+                F::SchedFlagUtilClampMax
+            ]
+        );
+        for bad in ["SCHED_RESET_ON_FORK", "SCHED_FLAG_D_L_OVERRUN", "SCHED_FLAG_NOPE"] {
+            v["process"]["scheduler"]["flags"] = serde_json::json!(["SCHED_FLAG_RECLAIM", bad]);
+            let e = parse_spec(&v.to_string()).unwrap_err();
+            assert_eq!(e.path, "process.scheduler.flags[1]");
+            assert!(
+                e.message.starts_with(&format!(
+                    "process.scheduler.flags[1] {bad:?} is not a scheduler flag of the runtime spec (one of SCHED_FLAG_RESET_ON_FORK, "
+                )),
+                "{e}"
+            );
+        }
+        // Another mistake in a config with flags is still located.
+        let text = "{\"ociVersion\": \"1.0.2\",\n \"process\": {\"cwd\": \"/\", \"user\": {\"uid\": 0, \"gid\": 0},\n  \"scheduler\": {\"policy\": \"SCHED_OTHER\", \"flags\": [\"SCHED_FLAG_RESET_ON_FORK\"]},\n  \"terminal\": 5}}";
+        let e = parse_spec(text).unwrap_err();
+        assert_eq!(e.line, 4, "{e}");
+        assert!(e.message.contains("invalid type"), "{e}");
+        // An exec --process file
+        let p = parse_process(r#"{"cwd": "/", "args": ["sh"], "user": {"uid": 0, "gid": 0}, "scheduler": {"policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_DL_OVERRUN"]}}"#).unwrap();
+        assert_eq!(
+            p.scheduler().as_ref().unwrap().flags().clone().unwrap(),
+            [F::SchedFlagDLOverrun]
+        );
     }
 }

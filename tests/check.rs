@@ -16,7 +16,7 @@ fn clean_warning_and_error_bundles() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("hostnmae: unknown field (ignored)"));
 
     let bad = e.bundle("bad", &["nosuch"], |v| {
-        v["process"]["cwd"] = json!("/nope");
+        v["process"]["cwd"] = json!("/bin/busybox");
         v["mounts"][1]["destination"] = json!("dev");
         v["linux"]["namespaces"]
             .as_array_mut()
@@ -32,7 +32,8 @@ fn clean_warning_and_error_bundles() {
     assert!(msgs.iter().any(|m| m.contains("uidMappings is required")), "{msgs:?}");
     assert!(msgs.iter().any(|m| m.contains("executable file not found")), "{msgs:?}");
     assert!(
-        msgs.iter().any(|m| m.contains("process.cwd /nope does not exist")),
+        msgs.iter()
+            .any(|m| m.contains("process.cwd /bin/busybox in the rootfs is not a directory")),
         "{msgs:?}"
     );
     let dest = f.iter().find(|x| x["path"] == "mounts[1].destination").unwrap();

@@ -242,8 +242,8 @@ fn bad_inputs_fail_clearly_and_leave_nothing() {
         ),
         (
             "cwd",
-            Box::new(|v| v["process"]["cwd"] = json!("/no/such/dir")),
-            "chdir to cwd (\"/no/such/dir\") set in config.json failed: no such file or directory",
+            Box::new(|v| v["process"]["cwd"] = json!("/bin/busybox")),
+            "chdir to cwd (\"/bin/busybox\") set in config.json failed: not a directory",
         ),
         (
             "cap",

@@ -56,9 +56,9 @@ fn common_mistakes_get_clear_messages() {
             "exec: \"/dynamic-ls\": no such file or directory (hint: /dynamic-ls exists, but the program it needs to start, /lib64/ld-linux-x86-64.so.2, is missing",
         ),
         (
-            "cwd missing",
-            Box::new(|v, _| v["process"]["cwd"] = json!("/no/such")),
-            "chdir to cwd (\"/no/such\") set in config.json failed: no such file or directory",
+            "cwd not a directory",
+            Box::new(|v, _| v["process"]["cwd"] = json!("/not-exec")),
+            "chdir to cwd (\"/not-exec\") set in config.json failed: not a directory",
         ),
         (
             "relative cwd",

@@ -203,15 +203,28 @@ pub fn check_bundle(dir: &Path) -> Vec<Finding> {
             return f;
         }
     };
-    let spec = match serde_json::from_str::<oci_spec::runtime::Spec>(&text) {
+    let spec = match crate::bundle::parse_spec(&text) {
         Ok(s) => s,
         Err(e) => {
+            let (line, column) = if e.line > 0 {
+                (e.line, e.column)
+            } else {
+                pos.get(e.path.as_str()).copied().unwrap_or((0, 0))
+            };
+            let message = if e.line > 0 {
+                format!(
+                    "config.json does not match the runtime spec: {} at line {line} column {column}",
+                    e.message
+                )
+            } else {
+                e.message
+            };
             f.push(Finding {
                 severity: "error",
-                path: String::new(),
-                line: e.line(),
-                column: e.column(),
-                message: format!("config.json does not match the runtime spec: {e}"),
+                path: e.path,
+                line,
+                column,
+                message,
                 fix: "fix the value's type or name at that line and column".into(),
             });
             return f;
@@ -411,13 +424,14 @@ fn check_process(root: &OwnedFd, p: &oci_spec::runtime::Process, push: &mut impl
             }
         }
     }
+    // A missing cwd is made at create (as runc does); a file is an error.
     match resolve(root, p.cwd()) {
-        Ok(fd) if nix::sys::stat::fstat(&fd).is_ok_and(|s| s.st_mode & libc::S_IFMT == libc::S_IFDIR) => {}
-        _ => push(
+        Ok(fd) if nix::sys::stat::fstat(&fd).is_ok_and(|s| s.st_mode & libc::S_IFMT != libc::S_IFDIR) => push(
             "error",
             "process.cwd",
-            format!("process.cwd {} does not exist in the rootfs", p.cwd().display()),
+            format!("process.cwd {} in the rootfs is not a directory", p.cwd().display()),
         ),
+        _ => {}
     }
 }
 

@@ -94,7 +94,8 @@ fn parse_caps(names: &[String]) -> Result<Vec<Capability>> {
 fn build_process(spec: &Spec, a: &ExecArgs, cmd: &[String]) -> Result<Process> {
     if let Some(f) = &a.process {
         let text = std::fs::read_to_string(f).with_context(|| format!("read {}", f.display()))?;
-        let p: Process = serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("parse {}: {e}", f.display()))?;
+        let p: Process =
+            crate::bundle::parse_process(&text).map_err(|e| anyhow::anyhow!("parse {}: {e}", f.display()))?;
         return Ok(p);
     }
     if cmd.is_empty() {
@@ -318,6 +319,7 @@ fn exec_child(
     linux: Option<&oci_spec::runtime::Linux>,
 ) -> Result<std::convert::Infallible> {
     sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong).context("set the parent death signal")?;
+    process::new_session()?;
     sys::prctl(libc::PR_SET_DUMPABLE, 0).context("make the exec process non-dumpable")?;
     crate::fds::pass_on_exec().context("mark inherited fds close-on-exec")?;
     let state = match recv(sock)? {
