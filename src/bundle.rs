@@ -392,24 +392,25 @@ pub fn problems(spec: &Spec) -> Vec<Problem> {
         // The UTS names have fields of their own. runc and crun refuse
         // kernel.hostname always; crun refuses a kernel.domainname that
         // differs from domainname.
-        if let Some(sysctl) = l.sysctl() {
-            if sysctl.contains_key("kernel.hostname") {
-                e(
-                    "linux.sysctl.kernel.hostname".into(),
-                    "linux.sysctl \"kernel.hostname\" conflicts with the hostname field: set hostname instead".into(),
-                );
-            }
-            if let (Some(v), Some(d)) = (
-                sysctl.get("kernel.domainname"),
-                spec.domainname().as_deref().filter(|d| !d.is_empty()),
-            ) && v != d
-            {
-                e(
-                    "linux.sysctl.kernel.domainname".into(),
-                    format!(
-                        "linux.sysctl \"kernel.domainname\" {v:?} conflicts with the domainname field {d:?}: set only domainname"
-                    ),
-                );
+        let mut entries: Vec<(&String, &String)> = l.sysctl().iter().flatten().collect();
+        entries.sort();
+        for (k, v) in entries {
+            match sysctl_dotted(k).as_str() {
+                "kernel.hostname" => e(
+                    format!("linux.sysctl.{k}"),
+                    format!("linux.sysctl {k:?} conflicts with the hostname field: set hostname instead"),
+                ),
+                "kernel.domainname" => {
+                    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty() && *d != v) {
+                        e(
+                            format!("linux.sysctl.{k}"),
+                            format!(
+                                "linux.sysctl {k:?} {v:?} conflicts with the domainname field {d:?}: set only domainname"
+                            ),
+                        );
+                    }
+                }
+                _ => {}
             }
         }
         if let Some(p) = l.rootfs_propagation()
@@ -530,10 +531,34 @@ fn id_mapping_problems(path: &str, m: &oci_spec::runtime::LinuxIdMapping) -> Vec
     out
 }
 
-fn validate_sysctl(key: &str, types: &HashSet<LinuxNamespaceType>) -> Result<()> {
-    if key.contains("..") || key.contains('/') && key.contains('.') && key.starts_with('/') {
-        bail!("linux.sysctl key {key:?} is not a valid sysctl name");
+/// A sysctl name in its dotted form. Like runc (and sysctl(8)), a name
+/// whose first separator is `/` is the path form (`net/ipv4/ip_forward`):
+/// its `.` and `/` are swapped (`eth0.100` in a path is `eth0/100` dotted).
+pub fn sysctl_dotted(key: &str) -> String {
+    if key.find(['.', '/']).is_some_and(|i| key.as_bytes()[i] == b'/') {
+        sysctl_swap(key)
+    } else {
+        key.to_string()
     }
+}
+
+/// `.` and `/` swapped: the dotted form ↔ the path under /proc/sys.
+pub fn sysctl_swap(key: &str) -> String {
+    key.chars()
+        .map(|c| match c {
+            '.' => '/',
+            '/' => '.',
+            c => c,
+        })
+        .collect()
+}
+
+fn validate_sysctl(original: &str, types: &HashSet<LinuxNamespaceType>) -> Result<()> {
+    if original.contains("..") || original.starts_with(['/', '.']) || original.is_empty() {
+        bail!("linux.sysctl key {original:?} is not a valid sysctl name");
+    }
+    let dotted = sysctl_dotted(original);
+    let key = dotted.as_str();
     let ipc = [
         "kernel.msgmax",
         "kernel.msgmnb",
@@ -546,13 +571,13 @@ fn validate_sysctl(key: &str, types: &HashSet<LinuxNamespaceType>) -> Result<()>
     ];
     if ipc.contains(&key) || key.starts_with("fs.mqueue.") {
         if !types.contains(&LinuxNamespaceType::Ipc) {
-            bail!("linux.sysctl {key:?} needs an ipc namespace in linux.namespaces");
+            bail!("linux.sysctl {original:?} needs an ipc namespace in linux.namespaces");
         }
         return Ok(());
     }
     if key.starts_with("net.") {
         if !types.contains(&LinuxNamespaceType::Network) {
-            bail!("linux.sysctl {key:?} needs a network namespace in linux.namespaces");
+            bail!("linux.sysctl {original:?} needs a network namespace in linux.namespaces");
         }
         return Ok(());
     }
@@ -562,11 +587,11 @@ fn validate_sysctl(key: &str, types: &HashSet<LinuxNamespaceType>) -> Result<()>
     }
     if key == "kernel.domainname" {
         if !types.contains(&LinuxNamespaceType::Uts) {
-            bail!("linux.sysctl {key:?} needs a uts namespace in linux.namespaces");
+            bail!("linux.sysctl {original:?} needs a uts namespace in linux.namespaces");
         }
         return Ok(());
     }
-    bail!("linux.sysctl {key:?} is not namespaced: a container may not set it")
+    bail!("linux.sysctl {original:?} is not namespaced: a container may not set it")
 }
 
 #[cfg(test)]
@@ -756,6 +781,23 @@ mod tests {
             check(v.clone()).unwrap_err().to_string(),
             "linux.sysctl \"kernel.domainname\" \"a\" conflicts with the domainname field \"b\": set only domainname"
         );
+        // runc's path form: the first separator is a slash
+        assert_eq!(
+            sysctl_dotted("net/ipv4/conf/eth0.100/forwarding"),
+            "net.ipv4.conf.eth0/100.forwarding"
+        );
+        assert_eq!(sysctl_dotted("net.ipv4.ip_forward"), "net.ipv4.ip_forward");
+        assert_eq!(
+            sysctl_swap("net.ipv4.conf.eth0/100.forwarding"),
+            "net/ipv4/conf/eth0.100/forwarding"
+        );
+        v["linux"]["sysctl"] = serde_json::json!({"kernel/hostname": "a"});
+        assert!(check(v.clone()).unwrap_err().to_string().contains("hostname field"));
+        v["linux"]["sysctl"] = serde_json::json!({"kernel/domainname": "a"});
+        assert!(check(v.clone()).unwrap_err().to_string().contains("domainname field"));
+        v["linux"]["sysctl"] = serde_json::json!({"vm/swappiness": "1"});
+        assert!(check(v.clone()).unwrap_err().to_string().contains("not namespaced"));
+        v["linux"]["sysctl"] = serde_json::json!({"kernel.domainname": "a"});
         v["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}]);
         v["domainname"] = serde_json::json!("");
         assert!(check(v).unwrap_err().to_string().contains("needs a uts namespace"));

@@ -1046,7 +1046,11 @@ fn readonly_path(root: &OwnedFd, p: &Path) -> Result<()> {
 
 /// Write a sysctl through the host's procfs, checked to be procfs.
 fn write_sysctl(key: &str, value: &str) -> Result<()> {
-    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    // the path form: `/` between the levels, `.` inside a name (eth0.100)
+    let path = format!(
+        "/proc/sys/{}",
+        crate::bundle::sysctl_swap(&crate::bundle::sysctl_dotted(key))
+    );
     let fd = nix::fcntl::open(
         path.as_str(),
         nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NOFOLLOW,

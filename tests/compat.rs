@@ -382,3 +382,30 @@ fn uts_sysctls_that_conflict_with_their_fields_are_refused() {
         assert_eq!(run_ok(&e, &b, &e.id(name)), "one\n");
     }
 }
+
+/// runc takes sysctl names in the path form too (`net/ipv4/ip_forward`:
+/// the first separator a slash); husk refused them as not namespaced.
+#[test]
+fn sysctl_names_in_the_path_form() {
+    let e = Env::new("sysctlpath");
+    let b = e.bundle(
+        "a",
+        &[
+            "cat",
+            "/proc/sys/net/ipv4/ip_forward",
+            "/proc/sys/net/ipv4/tcp_syncookies",
+        ],
+        |v| {
+            v["linux"]["sysctl"] = json!({"net/ipv4/ip_forward": "1", "net.ipv4.tcp_syncookies": "0"});
+        },
+    );
+    assert_eq!(run_ok(&e, &b, &e.id("a")), "1\n0\n");
+    let b = e.bundle("host", &["true"], |v| {
+        v["linux"]["sysctl"] = json!({"vm/swappiness": "1"})
+    });
+    let err = run_err(&e, &b, &e.id("host"));
+    assert!(
+        err.contains("linux.sysctl \"vm/swappiness\" is not namespaced"),
+        "{err}"
+    );
+}
