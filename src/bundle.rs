@@ -1,7 +1,7 @@
 //! Loading and validating an OCI bundle (config.json + rootfs).
 //!
 //! Errors name the file and, for JSON syntax errors, the line and column;
-//! validation errors name the field (`mounts[3].destination must be absolute`).
+//! validation errors name the field (`mounts[3].destination must not contain ".."`).
 
 use anyhow::{Context, Result, bail};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
@@ -41,6 +41,11 @@ pub fn load(dir: &Path) -> Result<Bundle> {
     }
     let rootfs = std::fs::canonicalize(&rootfs).with_context(|| format!("resolve root.path {}", rootfs.display()))?;
     validate(&spec)?;
+    let mut spec = spec;
+    for d in deprecations(&spec) {
+        crate::warn!("{}", d.message);
+    }
+    absolute_destinations(&mut spec);
     Ok(Bundle { dir, rootfs, spec })
 }
 
@@ -258,10 +263,10 @@ pub fn problems(spec: &Spec) -> Vec<Problem> {
         }
     }
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        if !m.destination().is_absolute() {
+        if m.destination().as_os_str().is_empty() {
             e(
                 format!("mounts[{i}].destination"),
-                format!("mounts[{i}].destination {:?} must be absolute", m.destination()),
+                format!("mounts[{i}].destination must not be empty"),
             );
         }
         if m.destination()
@@ -437,6 +442,38 @@ pub fn problems(spec: &Spec) -> Vec<Problem> {
         );
     }
     out
+}
+
+/// What the spec allows but deprecates: a warning at create and in
+/// `husk check`.
+pub fn deprecations(spec: &Spec) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let d = m.destination();
+        if !d.as_os_str().is_empty() && !d.is_absolute() {
+            out.push(Problem {
+                path: format!("mounts[{i}].destination"),
+                message: format!(
+                    "mounts[{i}].destination {d:?} is relative: taken as relative to \"/\" (deprecated by the runtime spec; runc and crun take it so too)"
+                ),
+            });
+        }
+    }
+    out
+}
+
+/// Relative mount destinations made absolute (relative to "/", as the
+/// spec says and runc and crun do), so that the rest of husk sees only
+/// absolute ones.
+fn absolute_destinations(spec: &mut Spec) {
+    if let Some(mounts) = spec.mounts_mut() {
+        for m in mounts.iter_mut() {
+            if !m.destination().is_absolute() {
+                let abs = Path::new("/").join(m.destination());
+                m.set_destination(abs);
+            }
+        }
+    }
 }
 
 /// A SemVer 2.0.0 version: MAJOR.MINOR.PATCH, numbers without leading
@@ -630,16 +667,28 @@ mod tests {
         assert_eq!(check(v).unwrap_err().to_string(), "process.args must not be empty");
     }
 
+    /// Relative destinations: deprecated, relative to "/" (the spec; runc
+    /// and crun take them so).
     #[test]
-    fn rejects_relative_mount_destination() {
+    fn relative_mount_destination_is_deprecated() {
         let mut v = base();
         v["mounts"] = serde_json::json!([
             {"destination": "/proc", "type": "proc", "source": "proc"},
             {"destination": "tmp", "type": "tmpfs", "source": "tmpfs"}
         ]);
-        let e = check(v).unwrap_err().to_string();
-        assert!(e.starts_with("mounts[1].destination"), "{e}");
-        assert!(e.ends_with("must be absolute"), "{e}");
+        let spec = parse(&v.to_string()).unwrap();
+        validate(&spec).unwrap();
+        let d = deprecations(&spec);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].path, "mounts[1].destination");
+        let mut spec = spec;
+        absolute_destinations(&mut spec);
+        assert_eq!(spec.mounts().as_ref().unwrap()[1].destination(), Path::new("/tmp"));
+        v["mounts"][1]["destination"] = serde_json::json!("");
+        assert_eq!(
+            check(v).unwrap_err().to_string(),
+            "mounts[1].destination must not be empty"
+        );
     }
 
     #[test]

@@ -39,6 +39,8 @@ fn clean_warning_and_error_bundles() {
     let dest = f.iter().find(|x| x["path"] == "mounts[1].destination").unwrap();
     assert!(dest["line"].as_u64().unwrap() > 1 && dest["column"].as_u64().unwrap() > 1);
     assert!(!dest["fix"].as_str().unwrap().is_empty());
+    // relative: deprecated, taken as relative to "/" (runc and crun too)
+    assert_eq!(dest["severity"], "warning", "{dest}");
     // check created nothing
     assert!(!e.root.exists() || e.ok(&["list", "-q"]).trim().is_empty());
 }

@@ -409,3 +409,24 @@ fn sysctl_names_in_the_path_form() {
         "{err}"
     );
 }
+
+/// A relative mount destination is relative to "/" (the spec allows it,
+/// deprecated; runc warns, crun is silent); husk refused it.
+#[test]
+fn relative_mount_destination_is_relative_to_root() {
+    let e = Env::new("reldest");
+    let b = e.bundle("a", &["sh", "-c", "grep -c ' /tmp tmpfs ' /proc/self/mounts"], |v| {
+        v["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "tmp", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}));
+    });
+    let o = e.run(&b, &e.id("a"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(stdout(&o), "1\n");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("level=warning") && err.contains("mounts[7].destination \\\"tmp\\\" is relative"),
+        "{err}"
+    );
+}

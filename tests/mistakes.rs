@@ -66,9 +66,9 @@ fn common_mistakes_get_clear_messages() {
             "process.cwd \"tmp\" must be an absolute path",
         ),
         (
-            "relative mount destination",
-            Box::new(|v, _| v["mounts"][1]["destination"] = json!("dev")),
-            "mounts[1].destination \"dev\" must be absolute",
+            "\"..\" in a mount destination",
+            Box::new(|v, _| v["mounts"][1]["destination"] = json!("/a/../dev")),
+            "mounts[1].destination \"/a/../dev\" must not contain \"..\"",
         ),
         (
             "bind source missing",

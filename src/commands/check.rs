@@ -138,7 +138,7 @@ fn unknown_fields(raw: &Value, known: &Value, path: &str, out: &mut Vec<String>)
 }
 
 fn hint(message: &str) -> &'static str {
-    if message.contains("must be absolute") {
+    if message.contains("must be absolute") || message.contains("is relative") {
         "start the path with /"
     } else if message.contains("executable file not found") {
         "put the program in the rootfs, or fix process.args[0] or the PATH in process.env"
@@ -239,6 +239,9 @@ pub fn check_bundle(dir: &Path) -> Vec<Finding> {
     }
     for p in crate::bundle::problems(&spec) {
         push("error", &p.path, p.message);
+    }
+    for p in crate::bundle::deprecations(&spec) {
+        push("warning", &p.path, p.message);
     }
     // The rootfs and what the process needs inside it.
     let rootfs = spec.root().as_ref().map(|r| {
