@@ -21,7 +21,12 @@ pub fn load(dir: &Path) -> Result<Bundle> {
     let dir = std::path::absolute(dir).with_context(|| format!("bundle path {}", dir.display()))?;
     let cfg = dir.join("config.json");
     let text = std::fs::read_to_string(&cfg).with_context(|| format!("read {}", cfg.display()))?;
-    let spec = parse(&text).with_context(|| format!("parse {}", cfg.display()))?;
+    let (spec, ignored) = parse_spec_warning(&text)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("parse {}", cfg.display()))?;
+    for w in ignored {
+        crate::warn!("{}", w.message);
+    }
     let root = spec
         .root()
         .as_ref()
@@ -128,43 +133,86 @@ fn sched_flags_to_crate(p: &mut serde_json::Value, path: &str) -> Result<bool, P
     Ok(true)
 }
 
-/// Deserialize `text` into `T`, the scheduler flags of the process object
-/// (`process_at`: its JSON pointer, "" for the whole document) read with
-/// the spec's names. Errors carry line and column: without flags the text
-/// is read directly; with them the error of a failed read is located in
-/// the text with the flags' names put the crate's way.
+/// Take out of the process object `p` (at `path`) the capability names
+/// husk does not know, one warning each: the runtime spec says such a
+/// value MUST be logged as a warning and SHOULD NOT fail the container,
+/// and runc and crun ignore it so.
+fn drop_unknown_capabilities(p: &mut serde_json::Value, path: &str) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let Some(caps) = p.get_mut("capabilities").and_then(|c| c.as_object_mut()) else {
+        return out;
+    };
+    for set in ["bounding", "effective", "inheritable", "permitted", "ambient"] {
+        let Some(list) = caps.get_mut(set).and_then(|l| l.as_array_mut()) else {
+            continue;
+        };
+        let mut i = 0;
+        list.retain(|c| {
+            let known = match c.as_str() {
+                Some(name) => crate::capabilities::known(name),
+                None => true, // not a string: serde's error names it
+            };
+            if !known {
+                out.push(Problem {
+                    path: format!("{path}.capabilities.{set}[{i}]"),
+                    message: format!(
+                        "{path}.capabilities.{set}[{i}] {c}: unknown capability, ignored (as runc and crun ignore it)"
+                    ),
+                });
+            }
+            i += 1;
+            known
+        });
+    }
+    out
+}
+
+/// Deserialize `text` into `T`, the process object at `process_at` (its
+/// JSON pointer, "" for the whole document) read with the spec's
+/// scheduler flag names and without unknown capabilities (returned as
+/// warnings). Errors carry line and column: when nothing was changed the
+/// text is read directly; otherwise the error of a failed read is located
+/// in the text with the flags' names put the crate's way.
 fn parse_with_spec_names<T: serde::de::DeserializeOwned>(
     text: &str,
     process_at: &str,
     path: &str,
-) -> Result<T, ParseError> {
+) -> Result<(T, Vec<Problem>), ParseError> {
     let mut v: serde_json::Value = serde_json::from_str(text)?;
-    let had_flags = match v.pointer_mut(process_at) {
-        Some(p) => sched_flags_to_crate(p, path)?,
-        None => false,
+    let (had_flags, warnings) = match v.pointer_mut(process_at) {
+        Some(p) => (sched_flags_to_crate(p, path)?, drop_unknown_capabilities(p, path)),
+        None => (false, Vec::new()),
     };
-    if !had_flags {
-        return Ok(serde_json::from_str::<T>(text)?);
+    if !had_flags && warnings.is_empty() {
+        return Ok((serde_json::from_str::<T>(text)?, warnings));
     }
-    serde_json::from_value::<T>(v).map_err(|e| {
+    let t = serde_json::from_value::<T>(v).map_err(|e| {
         let mut crate_names = text.to_string();
         for (spec, ours) in SCHED_FLAGS {
             crate_names = crate_names.replace(&format!("\"{spec}\""), &format!("\"{ours}\""));
         }
         match serde_json::from_str::<T>(&crate_names) {
-            Err(located) => located.into(),
-            Ok(_) => e.into(),
+            // (an error about a capability taken out is not the one)
+            Err(located) if warnings.is_empty() => ParseError::from(located),
+            _ => ParseError::from(e),
         }
-    })
+    })?;
+    Ok((t, warnings))
 }
 
 /// Parse config.json text (see [`parse`]), keeping the error's parts.
 pub fn parse_spec(text: &str) -> Result<Spec, ParseError> {
+    parse_spec_warning(text).map(|(s, _)| s)
+}
+
+/// [`parse_spec`], and what was ignored with a warning (unknown capabilities).
+pub fn parse_spec_warning(text: &str) -> Result<(Spec, Vec<Problem>), ParseError> {
     parse_with_spec_names(text, "/process", "process")
 }
 
-/// Parse an `exec --process` file: an OCI process object.
-pub fn parse_process(text: &str) -> Result<oci_spec::runtime::Process, ParseError> {
+/// Parse an `exec --process` file: an OCI process object, and what was
+/// ignored with a warning.
+pub fn parse_process(text: &str) -> Result<(oci_spec::runtime::Process, Vec<Problem>), ParseError> {
     parse_with_spec_names(text, "", "process")
 }
 
@@ -733,11 +781,23 @@ mod tests {
         assert!(check(v).unwrap_err().to_string().contains("uts namespace"));
     }
 
+    /// The spec: an unknown capability is a warning, not a failure.
     #[test]
-    fn unknown_capability_is_an_error() {
+    fn unknown_capability_is_ignored_with_a_warning() {
         let mut v = base();
-        v["process"]["capabilities"] = serde_json::json!({"bounding": ["CAP_NOPE"]});
-        assert!(check(v).is_err());
+        v["process"]["capabilities"] = serde_json::json!({"bounding": ["CAP_KILL", "CAP_NOPE"], "ambient": ["CAP_X"]});
+        let (spec, w) = parse_spec_warning(&v.to_string()).unwrap();
+        let caps = spec.process().as_ref().unwrap().capabilities().clone().unwrap();
+        assert_eq!(caps.bounding().as_ref().unwrap().len(), 1);
+        assert!(caps.ambient().as_ref().unwrap().is_empty());
+        let paths: Vec<&str> = w.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["process.capabilities.bounding[1]", "process.capabilities.ambient[0]"]
+        );
+        // a value of the wrong type is still an error
+        v["process"]["capabilities"] = serde_json::json!({"bounding": [5]});
+        assert!(parse(&v.to_string()).is_err());
     }
 
     #[test]
@@ -933,7 +993,7 @@ mod tests {
         assert_eq!(e.line, 4, "{e}");
         assert!(e.message.contains("invalid type"), "{e}");
         // An exec --process file
-        let p = parse_process(r#"{"cwd": "/", "args": ["sh"], "user": {"uid": 0, "gid": 0}, "scheduler": {"policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_DL_OVERRUN"]}}"#).unwrap();
+        let (p, _) = parse_process(r#"{"cwd": "/", "args": ["sh"], "user": {"uid": 0, "gid": 0}, "scheduler": {"policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_DL_OVERRUN"]}}"#).unwrap();
         assert_eq!(
             p.scheduler().as_ref().unwrap().flags().clone().unwrap(),
             [F::SchedFlagDLOverrun]

@@ -430,3 +430,44 @@ fn relative_mount_destination_is_relative_to_root() {
         "{err}"
     );
 }
+
+/// An unknown capability name is logged as a warning and ignored (the
+/// spec: MUST warn, SHOULD NOT fail; runc and crun ignore it); husk
+/// refused the config. The known names next to it still apply.
+#[test]
+fn unknown_capabilities_are_ignored_with_a_warning() {
+    let e = Env::new("unkcap");
+    let b = e.bundle("a", &["sleep", "1000"], |v| {
+        v["process"]["capabilities"] = json!({
+            "bounding": ["CAP_KILL", "CAP_NOPE"],
+            "effective": ["CAP_NOPE", "CAP_KILL"],
+            "permitted": ["CAP_KILL"],
+        });
+    });
+    let id = e.id("a");
+    let o = e.husk(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    for field in ["process.capabilities.bounding[1]", "process.capabilities.effective[0]"] {
+        assert!(
+            err.contains(&format!("{field} \\\"CAP_NOPE\\\": unknown capability, ignored")),
+            "{field}: {err}"
+        );
+    }
+    let pid = e.state(&id)["pid"].as_i64().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let cap = |k: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(k))
+            .map(|v| v.trim().to_string())
+            .unwrap()
+    };
+    // CAP_KILL is capability 5
+    assert_eq!(cap("CapBnd:"), "0000000000000020");
+    assert_eq!(cap("CapEff:"), "0000000000000020");
+    // exec --cap with an unknown name: a warning too (runc)
+    let o = e.husk(&["exec", "--cap", "CAP_NOPE", &id, "true"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown capability, ignored"));
+}

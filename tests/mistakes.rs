@@ -80,11 +80,6 @@ fn common_mistakes_get_clear_messages() {
             "mounts[7]: mount /no/such/dir on /data (type bind): open bind source /no/such/dir",
         ),
         (
-            "unknown capability",
-            Box::new(|v, _| v["process"]["capabilities"]["bounding"] = json!(["CAP_NOPE"])),
-            "CAP_NOPE",
-        ),
-        (
             "unknown namespace",
             Box::new(|v, _| v["linux"]["namespaces"] = json!([{"type": "bogus"}])),
             "unknown variant `bogus`",

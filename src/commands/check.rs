@@ -150,6 +150,8 @@ fn hint(message: &str) -> &'static str {
         "add {\"type\": \"uts\"} to linux.namespaces, or remove the hostname"
     } else if message.contains("does not exist") {
         "create it, or fix the path"
+    } else if message.contains("unknown capability") {
+        "remove it, or check its spelling against capabilities(7)"
     } else if message.contains("unknown field") {
         "check the spelling against the runtime spec; unknown fields are ignored"
     } else {
@@ -203,8 +205,13 @@ pub fn check_bundle(dir: &Path) -> Vec<Finding> {
             return f;
         }
     };
-    let spec = match crate::bundle::parse_spec(&text) {
-        Ok(s) => s,
+    let spec = match crate::bundle::parse_spec_warning(&text) {
+        Ok((s, ignored)) => {
+            for w in ignored {
+                push("warning", &w.path, w.message);
+            }
+            s
+        }
         Err(e) => {
             let (line, column) = if e.line > 0 {
                 (e.line, e.column)
