@@ -1,7 +1,7 @@
 //! Loading and validating an OCI bundle (config.json + rootfs).
 //!
 //! Errors name the file and, for JSON syntax errors, the line and column;
-//! validation errors name the field (`mounts[3].destination must be absolute`).
+//! validation errors name the field (`mounts[3].destination must not contain ".."`).
 
 use anyhow::{Context, Result, bail};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
@@ -21,7 +21,12 @@ pub fn load(dir: &Path) -> Result<Bundle> {
     let dir = std::path::absolute(dir).with_context(|| format!("bundle path {}", dir.display()))?;
     let cfg = dir.join("config.json");
     let text = std::fs::read_to_string(&cfg).with_context(|| format!("read {}", cfg.display()))?;
-    let spec = parse(&text).with_context(|| format!("parse {}", cfg.display()))?;
+    let (spec, ignored) = parse_spec_warning(&text)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("parse {}", cfg.display()))?;
+    for w in ignored {
+        crate::warn!("{}", w.message);
+    }
     let root = spec
         .root()
         .as_ref()
@@ -41,6 +46,11 @@ pub fn load(dir: &Path) -> Result<Bundle> {
     }
     let rootfs = std::fs::canonicalize(&rootfs).with_context(|| format!("resolve root.path {}", rootfs.display()))?;
     validate(&spec)?;
+    let mut spec = spec;
+    for d in deprecations(&spec) {
+        crate::warn!("{}", d.message);
+    }
+    absolute_destinations(&mut spec);
     Ok(Bundle { dir, rootfs, spec })
 }
 
@@ -48,14 +58,166 @@ pub fn load(dir: &Path) -> Result<Bundle> {
 /// `linux.resources.pids` object without a `limit` becomes no `pids` at
 /// all ([`crate::cgroups::drop_pids_without_limit`]).
 pub fn parse(text: &str) -> Result<Spec> {
-    let mut spec = serde_json::from_str::<Spec>(text).map_err(|e| {
-        anyhow::anyhow!(
-            "{} (line {}, column {})",
-            strip_position(&e.to_string()),
-            e.line(),
-            e.column()
-        )
+    parse_spec(text).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Why a config (or `exec --process` file) did not parse: the message,
+/// the field it is about when known (else empty) and the position (line
+/// 0 when unknown).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParseError {
+    pub message: String,
+    pub path: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line > 0 {
+            write!(f, "{} (line {}, column {})", self.message, self.line, self.column)
+        } else {
+            write!(f, "{}", self.message)
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+impl From<serde_json::Error> for ParseError {
+    fn from(e: serde_json::Error) -> ParseError {
+        ParseError {
+            message: strip_position(&e.to_string()).to_string(),
+            path: String::new(),
+            line: e.line(),
+            column: e.column(),
+        }
+    }
+}
+
+/// The runtime spec's names of `process.scheduler.flags` and the names the
+/// oci-spec crate gives them (it spells two differently).
+const SCHED_FLAGS: [(&str, &str); 7] = [
+    ("SCHED_FLAG_RESET_ON_FORK", "SCHED_RESET_ON_FORK"),
+    ("SCHED_FLAG_RECLAIM", "SCHED_FLAG_RECLAIM"),
+    ("SCHED_FLAG_DL_OVERRUN", "SCHED_FLAG_D_L_OVERRUN"),
+    ("SCHED_FLAG_KEEP_POLICY", "SCHED_FLAG_KEEP_POLICY"),
+    ("SCHED_FLAG_KEEP_PARAMS", "SCHED_FLAG_KEEP_PARAMS"),
+    ("SCHED_FLAG_UTIL_CLAMP_MIN", "SCHED_FLAG_UTIL_CLAMP_MIN"),
+    ("SCHED_FLAG_UTIL_CLAMP_MAX", "SCHED_FLAG_UTIL_CLAMP_MAX"),
+];
+
+/// Put the spec's scheduler flag names of the process object `p` (at
+/// `path`) the crate's way; a name the spec does not define is an error
+/// naming the field. True when there were flags.
+fn sched_flags_to_crate(p: &mut serde_json::Value, path: &str) -> Result<bool, ParseError> {
+    let Some(flags) = p.pointer_mut("/scheduler/flags").and_then(|f| f.as_array_mut()) else {
+        return Ok(false);
+    };
+    for (i, f) in flags.iter_mut().enumerate() {
+        let Some(name) = f.as_str() else { continue };
+        match SCHED_FLAGS.iter().find(|(spec, _)| *spec == name) {
+            Some((_, ours)) => *f = serde_json::Value::String((*ours).to_string()),
+            None => {
+                let known: Vec<&str> = SCHED_FLAGS.iter().map(|(s, _)| *s).collect();
+                return Err(ParseError {
+                    message: format!(
+                        "{path}.scheduler.flags[{i}] {name:?} is not a scheduler flag of the runtime spec (one of {})",
+                        known.join(", ")
+                    ),
+                    path: format!("{path}.scheduler.flags[{i}]"),
+                    line: 0,
+                    column: 0,
+                });
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Take out of the process object `p` (at `path`) the capability names
+/// husk does not know, one warning each: the runtime spec says such a
+/// value MUST be logged as a warning and SHOULD NOT fail the container,
+/// and runc and crun ignore it so.
+fn drop_unknown_capabilities(p: &mut serde_json::Value, path: &str) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let Some(caps) = p.get_mut("capabilities").and_then(|c| c.as_object_mut()) else {
+        return out;
+    };
+    for set in ["bounding", "effective", "inheritable", "permitted", "ambient"] {
+        let Some(list) = caps.get_mut(set).and_then(|l| l.as_array_mut()) else {
+            continue;
+        };
+        let mut i = 0;
+        list.retain(|c| {
+            let known = match c.as_str() {
+                Some(name) => crate::capabilities::known(name),
+                None => true, // not a string: serde's error names it
+            };
+            if !known {
+                out.push(Problem {
+                    path: format!("{path}.capabilities.{set}[{i}]"),
+                    message: format!(
+                        "{path}.capabilities.{set}[{i}] {c}: unknown capability, ignored (as runc and crun ignore it)"
+                    ),
+                });
+            }
+            i += 1;
+            known
+        });
+    }
+    out
+}
+
+/// Deserialize `text` into `T`, the process object at `process_at` (its
+/// JSON pointer, "" for the whole document) read with the spec's
+/// scheduler flag names and without unknown capabilities (returned as
+/// warnings). Errors carry line and column: when nothing was changed the
+/// text is read directly; otherwise the error of a failed read is located
+/// in the text with the flags' names put the crate's way.
+fn parse_with_spec_names<T: serde::de::DeserializeOwned>(
+    text: &str,
+    process_at: &str,
+    path: &str,
+) -> Result<(T, Vec<Problem>), ParseError> {
+    let mut v: serde_json::Value = serde_json::from_str(text)?;
+    let (had_flags, warnings) = match v.pointer_mut(process_at) {
+        Some(p) => (sched_flags_to_crate(p, path)?, drop_unknown_capabilities(p, path)),
+        None => (false, Vec::new()),
+    };
+    if !had_flags && warnings.is_empty() {
+        return Ok((serde_json::from_str::<T>(text)?, warnings));
+    }
+    let t = serde_json::from_value::<T>(v).map_err(|e| {
+        let mut crate_names = text.to_string();
+        for (spec, ours) in SCHED_FLAGS {
+            crate_names = crate_names.replace(&format!("\"{spec}\""), &format!("\"{ours}\""));
+        }
+        match serde_json::from_str::<T>(&crate_names) {
+            // (an error about a capability taken out is not the one)
+            Err(located) if warnings.is_empty() => ParseError::from(located),
+            _ => ParseError::from(e),
+        }
     })?;
+    Ok((t, warnings))
+}
+
+/// Parse config.json text (see [`parse`]), keeping the error's parts.
+pub fn parse_spec(text: &str) -> Result<Spec, ParseError> {
+    parse_spec_warning(text).map(|(s, _)| s)
+}
+
+/// [`parse_spec`], and what was ignored with a warning (unknown capabilities).
+pub fn parse_spec_warning(text: &str) -> Result<(Spec, Vec<Problem>), ParseError> {
+    let (mut spec, warnings) = parse_with_spec_names::<Spec>(text, "/process", "process")?;
+    drop_pids_without_limit(&mut spec, text);
+    Ok((spec, warnings))
+}
+
+/// A `linux.resources.pids` object without a `limit` becomes no `pids` at
+/// all ([`crate::cgroups::drop_pids_without_limit`]); the crate reads it as
+/// limit 0, which is a limit.
+fn drop_pids_without_limit(spec: &mut Spec, text: &str) {
     if let Some(linux) = spec.linux_mut()
         && let Some(res) = linux.resources_mut()
         && res.pids().is_some()
@@ -77,7 +239,12 @@ pub fn parse(text: &str) -> Result<Spec> {
         let pids = raw.and_then(|c| c.linux?.resources?.pids);
         crate::cgroups::drop_pids_without_limit(res, pids.as_ref());
     }
-    Ok(spec)
+}
+
+/// Parse an `exec --process` file: an OCI process object, and what was
+/// ignored with a warning.
+pub fn parse_process(text: &str) -> Result<(oci_spec::runtime::Process, Vec<Problem>), ParseError> {
+    parse_with_spec_names(text, "", "process")
 }
 
 fn strip_position(s: &str) -> &str {
@@ -121,6 +288,15 @@ pub fn validate(spec: &Spec) -> Result<()> {
 pub fn problems(spec: &Spec) -> Vec<Problem> {
     let mut out = Vec::new();
     let mut e = |path: String, message: String| out.push(Problem { path, message });
+    if !is_semver(spec.version()) {
+        e(
+            "ociVersion".into(),
+            format!(
+                "ociVersion {:?} is not a SemVer 2.0.0 version such as \"1.0.2\" or \"1.0.2-dev\" (the runtime spec requires one)",
+                spec.version()
+            ),
+        );
+    }
     if let Some(p) = spec.process() {
         match p.args() {
             Some(a) if !a.is_empty() => {}
@@ -166,10 +342,10 @@ pub fn problems(spec: &Spec) -> Vec<Problem> {
         }
     }
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        if !m.destination().is_absolute() {
+        if m.destination().as_os_str().is_empty() {
             e(
                 format!("mounts[{i}].destination"),
-                format!("mounts[{i}].destination {:?} must be absolute", m.destination()),
+                format!("mounts[{i}].destination must not be empty"),
             );
         }
         if m.destination()
@@ -318,6 +494,30 @@ pub fn problems(spec: &Spec) -> Vec<Problem> {
                 e(format!("linux.sysctl.{k}"), err.to_string());
             }
         }
+        // The UTS names have fields of their own. runc and crun refuse
+        // kernel.hostname always; crun refuses a kernel.domainname that
+        // differs from domainname.
+        let mut entries: Vec<(&String, &String)> = l.sysctl().iter().flatten().collect();
+        entries.sort();
+        for (k, v) in entries {
+            match sysctl_dotted(k).as_str() {
+                "kernel.hostname" => e(
+                    format!("linux.sysctl.{k}"),
+                    format!("linux.sysctl {k:?} conflicts with the hostname field: set hostname instead"),
+                ),
+                "kernel.domainname" => {
+                    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty() && *d != v) {
+                        e(
+                            format!("linux.sysctl.{k}"),
+                            format!(
+                                "linux.sysctl {k:?} {v:?} conflicts with the domainname field {d:?}: set only domainname"
+                            ),
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
         if let Some(p) = l.rootfs_propagation()
             && !p.is_empty()
             && crate::mount_options::propagation_flag(p).is_none()
@@ -342,6 +542,62 @@ pub fn problems(spec: &Spec) -> Vec<Problem> {
         );
     }
     out
+}
+
+/// What the spec allows but deprecates: a warning at create and in
+/// `husk check`.
+pub fn deprecations(spec: &Spec) -> Vec<Problem> {
+    let mut out = Vec::new();
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        let d = m.destination();
+        if !d.as_os_str().is_empty() && !d.is_absolute() {
+            out.push(Problem {
+                path: format!("mounts[{i}].destination"),
+                message: format!(
+                    "mounts[{i}].destination {d:?} is relative: taken as relative to \"/\" (deprecated by the runtime spec; runc and crun take it so too)"
+                ),
+            });
+        }
+    }
+    out
+}
+
+/// Relative mount destinations made absolute (relative to "/", as the
+/// spec says and runc and crun do), so that the rest of husk sees only
+/// absolute ones.
+fn absolute_destinations(spec: &mut Spec) {
+    if let Some(mounts) = spec.mounts_mut() {
+        for m in mounts.iter_mut() {
+            if !m.destination().is_absolute() {
+                let abs = Path::new("/").join(m.destination());
+                m.set_destination(abs);
+            }
+        }
+    }
+}
+
+/// A SemVer 2.0.0 version: MAJOR.MINOR.PATCH, numbers without leading
+/// zeros, then an optional `-pre.release` (dot-separated identifiers of
+/// [0-9A-Za-z-], numeric ones without leading zeros) and `+build` part.
+pub fn is_semver(v: &str) -> bool {
+    let ident = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    let (rest, build) = match v.split_once('+') {
+        Some((r, b)) => (r, Some(b)),
+        None => (v, None),
+    };
+    let (core, pre) = match rest.split_once('-') {
+        Some((c, p)) => (c, Some(p)),
+        None => (rest, None),
+    };
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts.iter().all(|p| number(p))
+        && pre.is_none_or(|p| {
+            p.split('.')
+                .all(|i| ident(i) && (!i.bytes().all(|b| b.is_ascii_digit()) || number(i)))
+        })
+        && build.is_none_or(|b| b.split('.').all(ident))
 }
 
 /// A problem when `v` is outside `lo..=hi`: it names the field and the range.
@@ -412,10 +668,34 @@ fn id_mapping_problems(path: &str, m: &oci_spec::runtime::LinuxIdMapping) -> Vec
     out
 }
 
-fn validate_sysctl(key: &str, types: &HashSet<LinuxNamespaceType>) -> Result<()> {
-    if key.contains("..") || key.contains('/') && key.contains('.') && key.starts_with('/') {
-        bail!("linux.sysctl key {key:?} is not a valid sysctl name");
+/// A sysctl name in its dotted form. Like runc (and sysctl(8)), a name
+/// whose first separator is `/` is the path form (`net/ipv4/ip_forward`):
+/// its `.` and `/` are swapped (`eth0.100` in a path is `eth0/100` dotted).
+pub fn sysctl_dotted(key: &str) -> String {
+    if key.find(['.', '/']).is_some_and(|i| key.as_bytes()[i] == b'/') {
+        sysctl_swap(key)
+    } else {
+        key.to_string()
     }
+}
+
+/// `.` and `/` swapped: the dotted form ↔ the path under /proc/sys.
+pub fn sysctl_swap(key: &str) -> String {
+    key.chars()
+        .map(|c| match c {
+            '.' => '/',
+            '/' => '.',
+            c => c,
+        })
+        .collect()
+}
+
+fn validate_sysctl(original: &str, types: &HashSet<LinuxNamespaceType>) -> Result<()> {
+    if original.contains("..") || original.starts_with(['/', '.']) || original.is_empty() {
+        bail!("linux.sysctl key {original:?} is not a valid sysctl name");
+    }
+    let dotted = sysctl_dotted(original);
+    let key = dotted.as_str();
     let ipc = [
         "kernel.msgmax",
         "kernel.msgmnb",
@@ -428,23 +708,27 @@ fn validate_sysctl(key: &str, types: &HashSet<LinuxNamespaceType>) -> Result<()>
     ];
     if ipc.contains(&key) || key.starts_with("fs.mqueue.") {
         if !types.contains(&LinuxNamespaceType::Ipc) {
-            bail!("linux.sysctl {key:?} needs an ipc namespace in linux.namespaces");
+            bail!("linux.sysctl {original:?} needs an ipc namespace in linux.namespaces");
         }
         return Ok(());
     }
     if key.starts_with("net.") {
         if !types.contains(&LinuxNamespaceType::Network) {
-            bail!("linux.sysctl {key:?} needs a network namespace in linux.namespaces");
+            bail!("linux.sysctl {original:?} needs a network namespace in linux.namespaces");
         }
         return Ok(());
     }
-    if key == "kernel.hostname" || key == "kernel.domainname" {
+    if key == "kernel.hostname" {
+        // refused in `problems`, naming the hostname field
+        return Ok(());
+    }
+    if key == "kernel.domainname" {
         if !types.contains(&LinuxNamespaceType::Uts) {
-            bail!("linux.sysctl {key:?} needs a uts namespace in linux.namespaces");
+            bail!("linux.sysctl {original:?} needs a uts namespace in linux.namespaces");
         }
         return Ok(());
     }
-    bail!("linux.sysctl {key:?} is not namespaced: a container may not set it")
+    bail!("linux.sysctl {original:?} is not namespaced: a container may not set it")
 }
 
 #[cfg(test)]
@@ -504,16 +788,28 @@ mod tests {
         assert_eq!(check(v).unwrap_err().to_string(), "process.args must not be empty");
     }
 
+    /// Relative destinations: deprecated, relative to "/" (the spec; runc
+    /// and crun take them so).
     #[test]
-    fn rejects_relative_mount_destination() {
+    fn relative_mount_destination_is_deprecated() {
         let mut v = base();
         v["mounts"] = serde_json::json!([
             {"destination": "/proc", "type": "proc", "source": "proc"},
             {"destination": "tmp", "type": "tmpfs", "source": "tmpfs"}
         ]);
-        let e = check(v).unwrap_err().to_string();
-        assert!(e.starts_with("mounts[1].destination"), "{e}");
-        assert!(e.ends_with("must be absolute"), "{e}");
+        let spec = parse(&v.to_string()).unwrap();
+        validate(&spec).unwrap();
+        let d = deprecations(&spec);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].path, "mounts[1].destination");
+        let mut spec = spec;
+        absolute_destinations(&mut spec);
+        assert_eq!(spec.mounts().as_ref().unwrap()[1].destination(), Path::new("/tmp"));
+        v["mounts"][1]["destination"] = serde_json::json!("");
+        assert_eq!(
+            check(v).unwrap_err().to_string(),
+            "mounts[1].destination must not be empty"
+        );
     }
 
     #[test]
@@ -558,11 +854,23 @@ mod tests {
         assert!(check(v).unwrap_err().to_string().contains("uts namespace"));
     }
 
+    /// The spec: an unknown capability is a warning, not a failure.
     #[test]
-    fn unknown_capability_is_an_error() {
+    fn unknown_capability_is_ignored_with_a_warning() {
         let mut v = base();
-        v["process"]["capabilities"] = serde_json::json!({"bounding": ["CAP_NOPE"]});
-        assert!(check(v).is_err());
+        v["process"]["capabilities"] = serde_json::json!({"bounding": ["CAP_KILL", "CAP_NOPE"], "ambient": ["CAP_X"]});
+        let (spec, w) = parse_spec_warning(&v.to_string()).unwrap();
+        let caps = spec.process().as_ref().unwrap().capabilities().clone().unwrap();
+        assert_eq!(caps.bounding().as_ref().unwrap().len(), 1);
+        assert!(caps.ambient().as_ref().unwrap().is_empty());
+        let paths: Vec<&str> = w.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["process.capabilities.bounding[1]", "process.capabilities.ambient[0]"]
+        );
+        // a value of the wrong type is still an error
+        v["process"]["capabilities"] = serde_json::json!({"bounding": [5]});
+        assert!(parse(&v.to_string()).is_err());
     }
 
     #[test]
@@ -638,6 +946,130 @@ mod tests {
         v["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ip_forward": "1"});
         assert!(check(v.clone()).unwrap_err().to_string().contains("network namespace"));
         v["linux"]["sysctl"] = serde_json::json!({"vm.swappiness": "1"});
-        assert!(check(v).unwrap_err().to_string().contains("not namespaced"));
+        assert!(check(v.clone()).unwrap_err().to_string().contains("not namespaced"));
+        // The UTS names: kernel.hostname never (runc, crun), with or
+        // without hostname; kernel.domainname unless it differs from domainname.
+        v["linux"]["sysctl"] = serde_json::json!({"kernel.hostname": "a"});
+        assert_eq!(
+            check(v.clone()).unwrap_err().to_string(),
+            "linux.sysctl \"kernel.hostname\" conflicts with the hostname field: set hostname instead"
+        );
+        v["linux"]["sysctl"] = serde_json::json!({"kernel.domainname": "a"});
+        check(v.clone()).unwrap();
+        v["domainname"] = serde_json::json!("a");
+        check(v.clone()).unwrap();
+        v["domainname"] = serde_json::json!("b");
+        assert_eq!(
+            check(v.clone()).unwrap_err().to_string(),
+            "linux.sysctl \"kernel.domainname\" \"a\" conflicts with the domainname field \"b\": set only domainname"
+        );
+        // runc's path form: the first separator is a slash
+        assert_eq!(
+            sysctl_dotted("net/ipv4/conf/eth0.100/forwarding"),
+            "net.ipv4.conf.eth0/100.forwarding"
+        );
+        assert_eq!(sysctl_dotted("net.ipv4.ip_forward"), "net.ipv4.ip_forward");
+        assert_eq!(
+            sysctl_swap("net.ipv4.conf.eth0/100.forwarding"),
+            "net/ipv4/conf/eth0.100/forwarding"
+        );
+        v["linux"]["sysctl"] = serde_json::json!({"kernel/hostname": "a"});
+        assert!(check(v.clone()).unwrap_err().to_string().contains("hostname field"));
+        v["linux"]["sysctl"] = serde_json::json!({"kernel/domainname": "a"});
+        assert!(check(v.clone()).unwrap_err().to_string().contains("domainname field"));
+        v["linux"]["sysctl"] = serde_json::json!({"vm/swappiness": "1"});
+        assert!(check(v.clone()).unwrap_err().to_string().contains("not namespaced"));
+        v["linux"]["sysctl"] = serde_json::json!({"kernel.domainname": "a"});
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}]);
+        v["domainname"] = serde_json::json!("");
+        assert!(check(v).unwrap_err().to_string().contains("needs a uts namespace"));
+    }
+
+    #[test]
+    fn oci_version_must_be_semver() {
+        for ok in [
+            "1.0.2",
+            "1.0.2-dev",
+            "1.2.0",
+            "1.0.0-rc.1+build.5",
+            "10.20.30",
+            "1.0.0-x-y.0a",
+        ] {
+            assert!(is_semver(ok), "{ok}");
+        }
+        for bad in [
+            "invalid",
+            "",
+            "1.0",
+            "1.0.0.0",
+            "01.0.0",
+            "1.0.0-",
+            "1.0.0-01",
+            "1.0.0+",
+            "v1.0.0",
+            "1.0.0-a..b",
+        ] {
+            assert!(!is_semver(bad), "{bad}");
+        }
+        let mut v = base();
+        v["ociVersion"] = serde_json::json!("invalid");
+        assert_eq!(
+            check(v).unwrap_err().to_string(),
+            "ociVersion \"invalid\" is not a SemVer 2.0.0 version such as \"1.0.2\" or \"1.0.2-dev\" (the runtime spec requires one)"
+        );
+    }
+
+    /// The spec's names, which the oci-spec crate spells differently for
+    /// two flags; the crate's own spellings are not the spec's.
+    #[test]
+    fn scheduler_flags_by_the_specs_names() {
+        use oci_spec::runtime::LinuxSchedulerFlag as F;
+        let mut v = base();
+        let names: Vec<&str> = SCHED_FLAGS.iter().map(|(s, _)| *s).collect();
+        v["process"]["scheduler"] = serde_json::json!({"policy": "SCHED_OTHER", "flags": names});
+        let spec = parse(&v.to_string()).unwrap();
+        let flags = spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .scheduler()
+            .as_ref()
+            .unwrap()
+            .flags()
+            .clone();
+        assert_eq!(
+            flags.unwrap(),
+            [
+                F::SchedResetOnFork,
+                F::SchedFlagReclaim,
+                F::SchedFlagDLOverrun,
+                F::SchedFlagKeepPolicy,
+                F::SchedFlagKeepParams,
+                F::SchedFlagUtilClampMin,
+                F::SchedFlagUtilClampMax
+            ]
+        );
+        for bad in ["SCHED_RESET_ON_FORK", "SCHED_FLAG_D_L_OVERRUN", "SCHED_FLAG_NOPE"] {
+            v["process"]["scheduler"]["flags"] = serde_json::json!(["SCHED_FLAG_RECLAIM", bad]);
+            let e = parse_spec(&v.to_string()).unwrap_err();
+            assert_eq!(e.path, "process.scheduler.flags[1]");
+            assert!(
+                e.message.starts_with(&format!(
+                    "process.scheduler.flags[1] {bad:?} is not a scheduler flag of the runtime spec (one of SCHED_FLAG_RESET_ON_FORK, "
+                )),
+                "{e}"
+            );
+        }
+        // Another mistake in a config with flags is still located.
+        let text = "{\"ociVersion\": \"1.0.2\",\n \"process\": {\"cwd\": \"/\", \"user\": {\"uid\": 0, \"gid\": 0},\n  \"scheduler\": {\"policy\": \"SCHED_OTHER\", \"flags\": [\"SCHED_FLAG_RESET_ON_FORK\"]},\n  \"terminal\": 5}}";
+        let e = parse_spec(text).unwrap_err();
+        assert_eq!(e.line, 4, "{e}");
+        assert!(e.message.contains("invalid type"), "{e}");
+        // An exec --process file
+        let (p, _) = parse_process(r#"{"cwd": "/", "args": ["sh"], "user": {"uid": 0, "gid": 0}, "scheduler": {"policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_DL_OVERRUN"]}}"#).unwrap();
+        assert_eq!(
+            p.scheduler().as_ref().unwrap().flags().clone().unwrap(),
+            [F::SchedFlagDLOverrun]
+        );
     }
 }

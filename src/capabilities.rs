@@ -64,6 +64,11 @@ pub fn number(name: &str) -> Option<u32> {
 
 /// Bitmask of a set; capabilities unknown to the running kernel are
 /// skipped (as runc does), since they cannot be granted anyway.
+/// Is `name` a capability husk knows (by the oci-spec crate's names)?
+pub fn known(name: &str) -> bool {
+    serde_json::from_value::<oci_spec::runtime::Capability>(serde_json::Value::String(name.to_string())).is_ok()
+}
+
 pub fn mask(set: Option<&Capabilities>, last: u32) -> u64 {
     let mut m = 0u64;
     if let Some(set) = set {

@@ -1,5 +1,10 @@
 //! OCI hooks: each runs with its path, args, env and timeout, the container
 //! state JSON on stdin; its output goes to husk's log under the hook's name.
+//!
+//! A hook with `env` gets exactly that environment. One without gets what
+//! runc's hooks get: prestart, createRuntime, poststart and poststop hooks
+//! (run by husk) the runtime's own environment; createContainer and
+//! startContainer hooks (run by the init) the container process's.
 
 use anyhow::{Context, Result, bail};
 use oci_spec::runtime::Hook;
@@ -10,9 +15,10 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// Run hooks in order; the first failure stops and is returned.
-pub fn run_all(kind: &str, hooks: &[Hook], state: &str) -> Result<()> {
+/// `container_env`: the environment of a hook without `env` (None: husk's own).
+pub fn run_all(kind: &str, hooks: &[Hook], state: &str, container_env: Option<&[String]>) -> Result<()> {
     for (i, h) in hooks.iter().enumerate() {
-        run_one(h, state).with_context(|| format!("{kind} hook #{i} ({})", h.path().display()))?;
+        run_one(h, state, container_env).with_context(|| format!("{kind} hook #{i} ({})", h.path().display()))?;
     }
     Ok(())
 }
@@ -20,13 +26,13 @@ pub fn run_all(kind: &str, hooks: &[Hook], state: &str) -> Result<()> {
 /// Run hooks in order; failures are logged as warnings (poststart, poststop).
 pub fn run_all_warn(kind: &str, hooks: &[Hook], state: &str) {
     for (i, h) in hooks.iter().enumerate() {
-        if let Err(e) = run_one(h, state) {
+        if let Err(e) = run_one(h, state, None) {
             crate::warn!("{kind} hook #{i} ({}) failed: {e:#}", h.path().display());
         }
     }
 }
 
-fn run_one(h: &Hook, state: &str) -> Result<()> {
+fn run_one(h: &Hook, state: &str, container_env: Option<&[String]>) -> Result<()> {
     let path = h.path();
     let mut cmd = Command::new(path);
     if let Some(args) = h.args() {
@@ -35,10 +41,12 @@ fn run_one(h: &Hook, state: &str) -> Result<()> {
         }
         cmd.args(args.iter().skip(1));
     }
-    cmd.env_clear();
-    for e in h.env().iter().flatten() {
-        if let Some((k, v)) = e.split_once('=') {
-            cmd.env(k, v);
+    if let Some(env) = h.env().as_deref().or(container_env) {
+        cmd.env_clear();
+        for e in env {
+            if let Some((k, v)) = e.split_once('=') {
+                cmd.env(k, v);
+            }
         }
     }
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());

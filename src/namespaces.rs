@@ -135,3 +135,35 @@ pub fn unshare_time(offsets: &[(String, i64, u32)]) -> Result<()> {
         )
     })
 }
+
+/// Bring the loopback interface of a new network namespace up, as runc
+/// and crun do (a new namespace has `lo` down): SIOCGIFFLAGS, then
+/// SIOCSIFFLAGS with IFF_UP, on a datagram socket of that namespace.
+pub fn loopback_up() -> Result<()> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: socket() with constant arguments; the fd is owned below.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(std::io::Error::last_os_error())
+            .context("socket(AF_INET) to bring lo up in the new network namespace");
+    }
+    // SAFETY: socket() returned a new fd nobody else owns.
+    let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: ifreq is plain data (a name and a union of integers); zero is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS fills the flags of the ifreq we pass.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("SIOCGIFFLAGS lo in the new network namespace");
+    }
+    // SAFETY: reading the union member SIOCGIFFLAGS wrote.
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    req.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
+    // SAFETY: SIOCSIFFLAGS reads the ifreq we pass.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("bring lo up (SIOCSIFFLAGS) in the new network namespace");
+    }
+    Ok(())
+}

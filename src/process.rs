@@ -482,6 +482,7 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
     // If husk dies during setup, so does the init. (A death before this
     // point shows as EOF on the sync socket below.)
     sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong).context("set the parent death signal")?;
+    new_session()?;
     // Nobody may ptrace or read /proc/<pid>/ of the init until it execs
     // the entrypoint (CVE-2019-5736). A non-root husk must still write
     // our uid_map (a non-dumpable process's /proc files belong to root):
@@ -550,6 +551,10 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
     if !o.no_new_keyring {
         join_session_keyring(o.id);
     }
+    // A network namespace made for the container (not one joined by path).
+    if plan.clone_flags & libc::CLONE_NEWNET != 0 {
+        step("bring lo up", String::new, namespaces::loopback_up)?;
+    }
 
     // Wait (once) until husk has put us in our cgroup, then make the cgroup
     // namespace, so that its root is the container's cgroup.
@@ -609,8 +614,29 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
             _ => sys::exit_now(1),
         }
     }
+    // The container's process, with the environment husk adds.
+    let process = spec.process().as_ref().map(|p| {
+        let mut p = p.clone();
+        let listen = crate::fds::listen_count();
+        if listen > 0 {
+            // Socket activation: the first fds passed are systemd's.
+            let mut env = p.env().clone().unwrap_or_default();
+            env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+            env.push(format!("LISTEN_FDS={listen}"));
+            p.set_env(Some(env));
+        }
+        if o.notify_dir.is_some() {
+            let mut env = p.env().clone().unwrap_or_default();
+            env.retain(|e| !e.starts_with("NOTIFY_SOCKET="));
+            env.push(format!("NOTIFY_SOCKET={NOTIFY_DIR_IN_CONTAINER}/notify.sock"));
+            p.set_env(Some(env));
+        }
+        p
+    });
     if let Some(h) = hooks.and_then(|h| h.create_container().as_ref()) {
-        crate::hooks::run_all("createContainer", h, &String::from_utf8_lossy(&hook_state))?;
+        // A hook without env gets the container process's (runc's init has it then).
+        let env = dedup_env(process.as_ref().and_then(|p| p.env().as_deref()).unwrap_or(&[]));
+        crate::hooks::run_all("createContainer", h, &String::from_utf8_lossy(&hook_state), Some(&env))?;
     }
 
     let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
@@ -639,32 +665,15 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
         None => None,
     };
 
-    let exec = match spec.process() {
-        Some(p) => {
-            let mut p = p.clone();
-            let listen = crate::fds::listen_count();
-            if listen > 0 {
-                // Socket activation: the first fds passed are systemd's.
-                let mut env = p.env().clone().unwrap_or_default();
-                env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
-                env.push(format!("LISTEN_FDS={listen}"));
-                p.set_env(Some(env));
-            }
-            if o.notify_dir.is_some() {
-                let mut env = p.env().clone().unwrap_or_default();
-                env.retain(|e| !e.starts_with("NOTIFY_SOCKET="));
-                env.push(format!("NOTIFY_SOCKET={NOTIFY_DIR_IN_CONTAINER}/notify.sock"));
-                p.set_env(Some(env));
-            }
-            Some(step(
-                "process setup (rlimits, user, cwd, capabilities, seccomp)",
-                || match p.args().as_deref().unwrap_or(&[]).first() {
-                    Some(program) => format!("for {program:?}"),
-                    None => "for no program".to_string(),
-                },
-                || prepare_process(&p, spec.linux().as_ref()),
-            )?)
-        }
+    let exec = match process {
+        Some(p) => Some(step(
+            "process setup (rlimits, user, cwd, capabilities, seccomp)",
+            || match p.args().as_deref().unwrap_or(&[]).first() {
+                Some(program) => format!("for {program:?}"),
+                None => "for no program".to_string(),
+            },
+            || prepare_process(&p, spec.linux().as_ref()),
+        )?),
         None => None,
     };
     if let Some(c) = console {
@@ -711,7 +720,9 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
 fn start_process(spec: &Spec, exec: Option<Exec>, hook_state: &[u8]) -> Result<std::convert::Infallible> {
     let exec = exec.context("cannot start a container that has no process (config.json has no \"process\")")?;
     if let Some(h) = spec.hooks().as_ref().and_then(|h| h.start_container().as_ref()) {
-        crate::hooks::run_all("startContainer", h, &String::from_utf8_lossy(hook_state))?;
+        // A hook without env gets the process's, as it will exec.
+        let env: Vec<String> = exec.env.iter().map(|e| e.to_string_lossy().into_owned()).collect();
+        crate::hooks::run_all("startContainer", h, &String::from_utf8_lossy(hook_state), Some(&env))?;
     }
     do_exec(exec)
 }
@@ -816,6 +827,16 @@ pub fn interpreter_of(data: &[u8]) -> Option<String> {
     None
 }
 
+/// A session and process group of its own for the container's process
+/// (init or exec), with or without a terminal, as runc's init and exec
+/// processes have: its process group then exists inside the container
+/// (getpgrp() is its own pid there, not 0 for a group outside the pid
+/// namespace), and a terminal can become its controlling one.
+pub fn new_session() -> Result<()> {
+    nix::unistd::setsid().context("setsid: a session of its own for the container process")?;
+    Ok(())
+}
+
 fn become_root_in_userns(spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
     let maps_root =
@@ -909,15 +930,18 @@ pub fn prepare_process(p: &oci_spec::runtime::Process, linux: Option<&oci_spec::
     }
     let args = p.args().as_deref().unwrap_or(&[]);
     let arg0 = args.first().context("process.args must not be empty")?;
-    let mut env: Vec<String> = p.env().clone().unwrap_or_default();
+    let mut env = dedup_env(p.env().as_deref().unwrap_or(&[]));
     let user = p.user();
     // Socket activation: LISTEN_PID must name the process as it sees itself.
     if env.iter().any(|e| e.starts_with("LISTEN_FDS=")) {
-        env.retain(|e| !e.starts_with("LISTEN_PID="));
-        env.push(format!("LISTEN_PID={}", nix::unistd::getpid()));
+        set_env(&mut env, "LISTEN_PID", &nix::unistd::getpid().to_string());
     }
-    if !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!("HOME={}", home_of(user.uid())));
+    // As runc: HOME from the container's passwd when unset or empty.
+    if !env
+        .iter()
+        .any(|e| e.strip_prefix("HOME=").is_some_and(|h| !h.is_empty()))
+    {
+        set_env(&mut env, "HOME", &home_of(user.uid()));
     }
     let path_var = env
         .iter()
@@ -1002,6 +1026,37 @@ pub fn prepare_process(p: &oci_spec::runtime::Process, linux: Option<&oci_spec::
             .and_then(|a| a.cpu_affinity_final().clone())
             .filter(|s| !s.is_empty()),
     })
+}
+
+/// One entry per variable, as runc's init leaves them (it sets them one
+/// by one): a later `K=v` replaces the value of an earlier `K`, in the
+/// earlier one's place. So `exec --env PATH=...` replaces the config's
+/// PATH instead of adding a second one that getenv would not see.
+pub fn dedup_env(env: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(env.len());
+    for e in env {
+        let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
+        match out
+            .iter_mut()
+            .find(|o| o.split_once('=').map_or(o.as_str(), |(k, _)| k) == key)
+        {
+            Some(o) => o.clone_from(e),
+            None => out.push(e.clone()),
+        }
+    }
+    out
+}
+
+/// Set `key` to `value` in `env`, in place when it is there.
+fn set_env(env: &mut Vec<String>, key: &str, value: &str) {
+    let entry = format!("{key}={value}");
+    match env
+        .iter_mut()
+        .find(|e| e.split_once('=').is_some_and(|(k, _)| k == key))
+    {
+        Some(e) => *e = entry,
+        None => env.push(entry),
+    }
 }
 
 fn setgroups_allowed() -> bool {

@@ -113,6 +113,11 @@ pub fn scheduler(s: &Scheduler) -> Result<()> {
         runtime: u64,
         deadline: u64,
         period: u64,
+        // SCHED_ATTR_SIZE_VER1 (Linux 5.3): the kernel refuses the
+        // UTIL_CLAMP flags with a shorter struct. The spec has no clamp
+        // values: 0, as runc passes them.
+        util_min: u32,
+        util_max: u32,
     }
     let policy = match s.policy() {
         LinuxSchedulerPolicy::SchedOther => 0,
@@ -149,12 +154,25 @@ pub fn scheduler(s: &Scheduler) -> Result<()> {
         runtime: s.runtime().unwrap_or(0),
         deadline: s.deadline().unwrap_or(0),
         period: s.period().unwrap_or(0),
+        util_min: 0,
+        util_max: 0,
     };
     // SAFETY: sched_setattr on ourselves with a correctly sized struct.
     let r = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
     if r != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("sched_setattr (process.scheduler {:?})", s.policy()));
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EOPNOTSUPP) && flags & 0x60 != 0 {
+            bail!(
+                "process.scheduler.flags: SCHED_FLAG_UTIL_CLAMP_MIN/MAX need a kernel with utilization clamping (CONFIG_UCLAMP_TASK): sched_setattr: {err}"
+            );
+        }
+        return Err(err).with_context(|| {
+            format!(
+                "sched_setattr (process.scheduler policy {:?}, flags {:?})",
+                s.policy(),
+                s.flags().as_deref().unwrap_or(&[])
+            )
+        });
     }
     Ok(())
 }

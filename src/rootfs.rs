@@ -37,6 +37,23 @@ pub fn resolve(root: &OwnedFd, path: &Path) -> std::io::Result<OwnedFd> {
     )
 }
 
+/// `path` with `.` and `..` taken lexically (`..` of the root is the
+/// root), as chdir in the container's root sees an absolute path without
+/// symlinks.
+pub fn clean(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 fn is_dir(fd: &OwnedFd) -> bool {
     nix::sys::stat::fstat(fd)
         .map(|s| s.st_mode & libc::S_IFMT == libc::S_IFDIR)
@@ -354,6 +371,23 @@ pub fn prepare(s: &Setup) -> Result<()> {
             make_device(&root, d, s.in_userns).with_context(|| format!("create device {}", d.path().display()))?;
         }
         dev_symlinks(&root)?;
+    }
+
+    // A missing process.cwd is made, as runc and crun make it: by the
+    // init's user (root in the container) with mode 0755, before the
+    // read-only root and the masked paths.
+    if let Some(p) = s.spec.process() {
+        let cwd = clean(p.cwd());
+        if let Err(e) = resolve(&root, &cwd)
+            && e.raw_os_error() == Some(libc::ENOENT)
+        {
+            crate::logging::step(
+                "create the missing cwd",
+                || cwd.display().to_string(),
+                || mkdir_all(&root, &cwd).map(drop),
+            )
+            .with_context(|| format!("create process.cwd {} in the rootfs", p.cwd().display()))?;
+        }
     }
 
     // Masked and read-only paths, while the real host /dev/null is at hand.
@@ -990,7 +1024,11 @@ fn readonly_path(root: &OwnedFd, p: &Path) -> Result<()> {
 
 /// Write a sysctl through the host's procfs, checked to be procfs.
 fn write_sysctl(key: &str, value: &str) -> Result<()> {
-    let path = format!("/proc/sys/{}", key.replace('.', "/"));
+    // the path form: `/` between the levels, `.` inside a name (eth0.100)
+    let path = format!(
+        "/proc/sys/{}",
+        crate::bundle::sysctl_swap(&crate::bundle::sysctl_dotted(key))
+    );
     let fd = nix::fcntl::open(
         path.as_str(),
         nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NOFOLLOW,

@@ -132,9 +132,9 @@ pub fn recv_fd(sock: &OwnedFd) -> Result<(Vec<u8>, OwnedFd)> {
     Ok((buf, fd))
 }
 
-/// Make `peer` the controlling terminal and the stdio of this process.
+/// Make `peer` the controlling terminal and the stdio of this process,
+/// a session leader already ([`crate::process::new_session`]).
 pub fn make_controlling(peer: OwnedFd) -> Result<()> {
-    nix::unistd::setsid().context("setsid")?;
     // SAFETY: TIOCSCTTY with an integer argument.
     if unsafe { libc::ioctl(peer.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
         return Err(std::io::Error::last_os_error()).context("make the pty the controlling terminal");

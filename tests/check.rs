@@ -16,7 +16,7 @@ fn clean_warning_and_error_bundles() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("hostnmae: unknown field (ignored)"));
 
     let bad = e.bundle("bad", &["nosuch"], |v| {
-        v["process"]["cwd"] = json!("/nope");
+        v["process"]["cwd"] = json!("/bin/busybox");
         v["mounts"][1]["destination"] = json!("dev");
         v["linux"]["namespaces"]
             .as_array_mut()
@@ -32,12 +32,15 @@ fn clean_warning_and_error_bundles() {
     assert!(msgs.iter().any(|m| m.contains("uidMappings is required")), "{msgs:?}");
     assert!(msgs.iter().any(|m| m.contains("executable file not found")), "{msgs:?}");
     assert!(
-        msgs.iter().any(|m| m.contains("process.cwd /nope does not exist")),
+        msgs.iter()
+            .any(|m| m.contains("process.cwd /bin/busybox in the rootfs is not a directory")),
         "{msgs:?}"
     );
     let dest = f.iter().find(|x| x["path"] == "mounts[1].destination").unwrap();
     assert!(dest["line"].as_u64().unwrap() > 1 && dest["column"].as_u64().unwrap() > 1);
     assert!(!dest["fix"].as_str().unwrap().is_empty());
+    // relative: deprecated, taken as relative to "/" (runc and crun too)
+    assert_eq!(dest["severity"], "warning", "{dest}");
     // check created nothing
     assert!(!e.root.exists() || e.ok(&["list", "-q"]).trim().is_empty());
 }

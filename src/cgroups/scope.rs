@@ -782,7 +782,7 @@ Block devices:
         let shares = plan.writes.iter().find(|(_, s)| s.file == "cpu.shares").unwrap();
         assert_eq!(shares.1.value, "512");
 
-        // pure v2: v2 names, CPUWeight equal to the cpu.weight written, no device properties
+        // pure v2: v2 names, CPUWeight equal to the cpu.weight written, IOWeight, no device properties
         let cg = Cgroup::for_systemd(&mounts(V2), path, "husk-x.scope", false).unwrap();
         let (p, adjusted) = unit_properties(&cg, &r, 252, PROC_DEVICES).unwrap();
         let names: Vec<String> = p.iter().map(Property::describe).collect();
@@ -795,6 +795,8 @@ Block devices:
                 "CPUQuotaPeriodUSec=100000",
                 "CPUQuotaPerSecUSec=130000",
                 "TasksMax=42",
+                // blockIO.weight 300, converted as the v2 driver converts it
+                "IOWeight=2930",
             ]
         );
         let plan = cg.plan(&adjusted, true).unwrap();

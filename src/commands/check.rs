@@ -138,7 +138,7 @@ fn unknown_fields(raw: &Value, known: &Value, path: &str, out: &mut Vec<String>)
 }
 
 fn hint(message: &str) -> &'static str {
-    if message.contains("must be absolute") {
+    if message.contains("must be absolute") || message.contains("is relative") {
         "start the path with /"
     } else if message.contains("executable file not found") {
         "put the program in the rootfs, or fix process.args[0] or the PATH in process.env"
@@ -150,6 +150,8 @@ fn hint(message: &str) -> &'static str {
         "add {\"type\": \"uts\"} to linux.namespaces, or remove the hostname"
     } else if message.contains("does not exist") {
         "create it, or fix the path"
+    } else if message.contains("unknown capability") {
+        "remove it, or check its spelling against capabilities(7)"
     } else if message.contains("unknown field") {
         "check the spelling against the runtime spec; unknown fields are ignored"
     } else {
@@ -203,15 +205,33 @@ pub fn check_bundle(dir: &Path) -> Vec<Finding> {
             return f;
         }
     };
-    let spec = match serde_json::from_str::<oci_spec::runtime::Spec>(&text) {
-        Ok(s) => s,
+    let spec = match crate::bundle::parse_spec_warning(&text) {
+        Ok((s, ignored)) => {
+            for w in ignored {
+                push("warning", &w.path, w.message);
+            }
+            s
+        }
         Err(e) => {
+            let (line, column) = if e.line > 0 {
+                (e.line, e.column)
+            } else {
+                pos.get(e.path.as_str()).copied().unwrap_or((0, 0))
+            };
+            let message = if e.line > 0 {
+                format!(
+                    "config.json does not match the runtime spec: {} at line {line} column {column}",
+                    e.message
+                )
+            } else {
+                e.message
+            };
             f.push(Finding {
                 severity: "error",
-                path: String::new(),
-                line: e.line(),
-                column: e.column(),
-                message: format!("config.json does not match the runtime spec: {e}"),
+                path: e.path,
+                line,
+                column,
+                message,
                 fix: "fix the value's type or name at that line and column".into(),
             });
             return f;
@@ -226,6 +246,9 @@ pub fn check_bundle(dir: &Path) -> Vec<Finding> {
     }
     for p in crate::bundle::problems(&spec) {
         push("error", &p.path, p.message);
+    }
+    for p in crate::bundle::deprecations(&spec) {
+        push("warning", &p.path, p.message);
     }
     // The rootfs and what the process needs inside it.
     let rootfs = spec.root().as_ref().map(|r| {
@@ -411,13 +434,14 @@ fn check_process(root: &OwnedFd, p: &oci_spec::runtime::Process, push: &mut impl
             }
         }
     }
+    // A missing cwd is made at create (as runc does); a file is an error.
     match resolve(root, p.cwd()) {
-        Ok(fd) if nix::sys::stat::fstat(&fd).is_ok_and(|s| s.st_mode & libc::S_IFMT == libc::S_IFDIR) => {}
-        _ => push(
+        Ok(fd) if nix::sys::stat::fstat(&fd).is_ok_and(|s| s.st_mode & libc::S_IFMT != libc::S_IFDIR) => push(
             "error",
             "process.cwd",
-            format!("process.cwd {} does not exist in the rootfs", p.cwd().display()),
+            format!("process.cwd {} in the rootfs is not a directory", p.cwd().display()),
         ),
+        _ => {}
     }
 }
 

@@ -184,10 +184,10 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
             // prestart predates the "creating" status: runc and the
             // runtime-tools suite give it "created".
             if let Some(v) = h.prestart() {
-                crate::hooks::run_all("prestart", v, &hook_state(id, "created", pid, &b))?;
+                crate::hooks::run_all("prestart", v, &hook_state(id, "created", pid, &b), None)?;
             }
             if let Some(v) = h.create_runtime() {
-                crate::hooks::run_all("createRuntime", v, &hook_state(id, "creating", pid, &b))?;
+                crate::hooks::run_all("createRuntime", v, &hook_state(id, "creating", pid, &b), None)?;
             }
         }
         Ok(())

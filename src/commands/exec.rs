@@ -77,17 +77,23 @@ fn load_config(bundle: &std::path::Path) -> Result<Spec> {
     crate::bundle::parse(&text).with_context(|| format!("parse {}", path.display()))
 }
 
-fn parse_caps(names: &[String]) -> Result<Vec<Capability>> {
+/// `--cap` names; an unknown one is ignored with a warning, as runc does.
+fn parse_caps(names: &[String]) -> Vec<Capability> {
     names
         .iter()
-        .map(|n| {
+        .filter_map(|n| {
             let full = if n.to_uppercase().starts_with("CAP_") {
                 n.to_uppercase()
             } else {
                 format!("CAP_{}", n.to_uppercase())
             };
-            serde_json::from_value::<Capability>(serde_json::Value::String(full.clone()))
-                .map_err(|_| anyhow::anyhow!("unknown capability {full:?}"))
+            match serde_json::from_value::<Capability>(serde_json::Value::String(full.clone())) {
+                Ok(c) => Some(c),
+                Err(_) => {
+                    crate::warn!("--cap {full:?}: unknown capability, ignored (as runc ignores it)");
+                    None
+                }
+            }
         })
         .collect()
 }
@@ -97,7 +103,11 @@ fn parse_caps(names: &[String]) -> Result<Vec<Capability>> {
 fn build_process(spec: &Spec, a: &ExecArgs, cmd: &[String]) -> Result<Process> {
     if let Some(f) = &a.process {
         let text = std::fs::read_to_string(f).with_context(|| format!("read {}", f.display()))?;
-        let p: Process = serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("parse {}: {e}", f.display()))?;
+        let (p, ignored) =
+            crate::bundle::parse_process(&text).map_err(|e| anyhow::anyhow!("parse {}: {e}", f.display()))?;
+        for w in ignored {
+            crate::warn!("--process {}: {}", f.display(), w.message);
+        }
         return Ok(p);
     }
     if cmd.is_empty() {
@@ -132,7 +142,7 @@ fn build_process(spec: &Spec, a: &ExecArgs, cmd: &[String]) -> Result<Process> {
         p.set_user(user);
     }
     if !a.caps.is_empty() {
-        let add = parse_caps(&a.caps)?;
+        let add = parse_caps(&a.caps);
         let mut c = p.capabilities().clone().unwrap_or_default();
         let grow = |s: &Option<Capabilities>| {
             let mut s = s.clone().unwrap_or_default();
@@ -329,6 +339,7 @@ fn exec_child(
     linux: Option<&oci_spec::runtime::Linux>,
 ) -> Result<std::convert::Infallible> {
     sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong).context("set the parent death signal")?;
+    process::new_session()?;
     sys::prctl(libc::PR_SET_DUMPABLE, 0).context("make the exec process non-dumpable")?;
     crate::fds::pass_on_exec().context("mark inherited fds close-on-exec")?;
     let state = match recv(sock)? {

@@ -61,7 +61,7 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
         // runtime-spec 1.3: a failing poststart hook is an error, and the
         // container is stopped (delete then destroys it and runs the
         // poststop hooks). runc 1.5 does the same.
-        if let Err(e) = crate::hooks::run_all("poststart", hooks, &st.to_string()) {
+        if let Err(e) = crate::hooks::run_all("poststart", hooks, &st.to_string(), None) {
             return Err(match super::delete::kill_init(&c) {
                 Ok(()) => anyhow::anyhow!("{e:#}; the container was stopped"),
                 Err(k) => anyhow::anyhow!("{e:#}; stopping the container failed too: {k:#}"),
