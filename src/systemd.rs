@@ -738,7 +738,10 @@ pub fn resource_properties(r: &LinuxResources, version: u32) -> Result<ResourceP
         out.properties.push(Property::u64("TasksMax", limit(p.limit()).max(1)));
     }
     if let Some(w) = r.block_io().as_ref().and_then(|b| b.weight()).filter(|w| *w != 0) {
-        out.properties.push(Property::u64("IOWeight", crate::cgroups::v2::blkio_weight_to_io_weight(w)));
+        out.properties.push(Property::u64(
+            "IOWeight",
+            crate::cgroups::v2::blkio_weight_to_io_weight(w),
+        ));
     }
     let mut unified: Vec<(&String, &String)> = r.unified().iter().flatten().collect();
     unified.sort();

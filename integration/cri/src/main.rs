@@ -137,7 +137,14 @@ fn pod_uid() -> String {
         .unwrap_or(0)
         ^ ((std::process::id() as u128) << 64);
     let h = format!("{n:032x}");
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 fn cgroup_parent(o: &Opts, uid: &str) -> String {
@@ -198,19 +205,36 @@ async fn run_pod(rt: &mut Rt, o: &Opts, name: &str, handler: &str) -> Result<Pod
     };
     let t = Instant::now();
     let id = rt
-        .run_pod_sandbox(RunPodSandboxRequest { config: Some(config.clone()), runtime_handler: handler.into() })
+        .run_pod_sandbox(RunPodSandboxRequest {
+            config: Some(config.clone()),
+            runtime_handler: handler.into(),
+        })
         .await
         .with_context(|| format!("RunPodSandbox {name} (handler {handler})"))?
         .into_inner()
         .pod_sandbox_id;
-    println!("ok RunPodSandbox {name} with handler {handler}: {} ms", t.elapsed().as_millis());
-    Ok(Pod { id, config, containers: Vec::new(), cgroups: Vec::new() })
+    println!(
+        "ok RunPodSandbox {name} with handler {handler}: {} ms",
+        t.elapsed().as_millis()
+    );
+    Ok(Pod {
+        id,
+        config,
+        containers: Vec::new(),
+        cgroups: Vec::new(),
+    })
 }
 
 fn container_config(o: &Opts, name: &str, command: &[&str]) -> ContainerConfig {
     ContainerConfig {
-        metadata: Some(ContainerMetadata { name: name.into(), attempt: 0 }),
-        image: Some(ImageSpec { image: o.image.clone(), ..Default::default() }),
+        metadata: Some(ContainerMetadata {
+            name: name.into(),
+            attempt: 0,
+        }),
+        image: Some(ImageSpec {
+            image: o.image.clone(),
+            ..Default::default()
+        }),
         command: command.iter().map(|s| s.to_string()).collect(),
         log_path: format!("{name}.log"),
         linux: Some(LinuxContainerConfig {
@@ -233,12 +257,23 @@ fn container_config(o: &Opts, name: &str, command: &[&str]) -> ContainerConfig {
 /// "restricted" Pod Security Standard asks.
 fn harden(c: &mut ContainerConfig) {
     let masked = [
-        "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+        "/proc/asound",
+        "/proc/acpi",
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/latency_stats",
+        "/proc/timer_list",
+        "/proc/timer_stats",
+        "/proc/sched_debug",
+        "/proc/scsi",
+        "/sys/firmware",
     ];
     let readonly = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
     if let Some(sc) = c.linux.as_mut().and_then(|l| l.security_context.as_mut()) {
-        sc.capabilities = Some(Capability { drop_capabilities: vec!["ALL".into()], ..Default::default() });
+        sc.capabilities = Some(Capability {
+            drop_capabilities: vec!["ALL".into()],
+            ..Default::default()
+        });
         sc.run_as_user = Some(Int64Value { value: 1000 });
         sc.run_as_group = Some(Int64Value { value: 1000 });
         sc.readonly_rootfs = true;
@@ -266,16 +301,24 @@ async fn start_container(rt: &mut Rt, pod: &mut Pod, config: ContainerConfig) ->
         .into_inner()
         .container_id;
     pod.containers.push(id.clone());
-    rt.start_container(StartContainerRequest { container_id: id.clone() })
-        .await
-        .with_context(|| format!("StartContainer {name}"))?;
-    println!("ok CreateContainer+StartContainer {name}: {} ms", t.elapsed().as_millis());
+    rt.start_container(StartContainerRequest {
+        container_id: id.clone(),
+    })
+    .await
+    .with_context(|| format!("StartContainer {name}"))?;
+    println!(
+        "ok CreateContainer+StartContainer {name}: {} ms",
+        t.elapsed().as_millis()
+    );
     Ok(id)
 }
 
 async fn status(rt: &mut Rt, id: &str) -> Result<(ContainerStatus, HashMap<String, String>)> {
     let r = rt
-        .container_status(ContainerStatusRequest { container_id: id.into(), verbose: true })
+        .container_status(ContainerStatusRequest {
+            container_id: id.into(),
+            verbose: true,
+        })
         .await
         .with_context(|| format!("ContainerStatus {id}"))?
         .into_inner();
@@ -286,7 +329,9 @@ async fn status(rt: &mut Rt, id: &str) -> Result<(ContainerStatus, HashMap<Strin
 /// The container's init pid on the host, from containerd's verbose status.
 async fn container_pid(rt: &mut Rt, id: &str) -> Result<u32> {
     let (_, info) = status(rt, id).await?;
-    let raw = info.get("info").ok_or_else(|| anyhow!("ContainerStatus {id}: no verbose info"))?;
+    let raw = info
+        .get("info")
+        .ok_or_else(|| anyhow!("ContainerStatus {id}: no verbose info"))?;
     let v: serde_json::Value = serde_json::from_str(raw).context("parse the verbose info")?;
     v.get("pid")
         .and_then(|p| p.as_u64())
@@ -324,7 +369,11 @@ async fn exec_sync(rt: &mut Rt, id: &str, cmd: &[&str], timeout: i64) -> Result<
 async fn exec_out(rt: &mut Rt, id: &str, script: &str) -> Result<String> {
     let r = exec_sync(rt, id, &["sh", "-c", script], 30).await?;
     if r.exit_code != 0 {
-        bail!("ExecSync {script:?} exited {}: {}", r.exit_code, String::from_utf8_lossy(&r.stderr));
+        bail!(
+            "ExecSync {script:?} exited {}: {}",
+            r.exit_code,
+            String::from_utf8_lossy(&r.stderr)
+        );
     }
     Ok(String::from_utf8_lossy(&r.stdout).trim().to_string())
 }
@@ -359,38 +408,69 @@ fn is_v2(dir: &Path) -> bool {
 
 fn read_file(dir: &Path, file: &str) -> Result<String> {
     let p = dir.join(file);
-    Ok(std::fs::read_to_string(&p).with_context(|| format!("read {}", p.display()))?.trim().to_string())
+    Ok(std::fs::read_to_string(&p)
+        .with_context(|| format!("read {}", p.display()))?
+        .trim()
+        .to_string())
 }
 
 /// Removes the pod's containers and the pod, whatever happened before; then
 /// checks that the cgroups seen while it ran are gone.
 async fn teardown(rt: &mut Rt, pod: Pod, c: &mut Checks) {
     for id in &pod.containers {
-        let _ = rt.stop_container(StopContainerRequest { container_id: id.clone(), timeout: 0 }).await;
-        if let Err(e) = rt.remove_container(RemoveContainerRequest { container_id: id.clone() }).await {
+        let _ = rt
+            .stop_container(StopContainerRequest {
+                container_id: id.clone(),
+                timeout: 0,
+            })
+            .await;
+        if let Err(e) = rt
+            .remove_container(RemoveContainerRequest {
+                container_id: id.clone(),
+            })
+            .await
+        {
             c.ok("RemoveContainer", false, format!("{id}: {e}"));
         }
     }
-    let stop = rt.stop_pod_sandbox(StopPodSandboxRequest { pod_sandbox_id: pod.id.clone() }).await;
+    let stop = rt
+        .stop_pod_sandbox(StopPodSandboxRequest {
+            pod_sandbox_id: pod.id.clone(),
+        })
+        .await;
     c.ok("StopPodSandbox", stop.is_ok(), format!("{:?}", stop.err()));
-    let rm = rt.remove_pod_sandbox(RemovePodSandboxRequest { pod_sandbox_id: pod.id.clone() }).await;
+    let rm = rt
+        .remove_pod_sandbox(RemovePodSandboxRequest {
+            pod_sandbox_id: pod.id.clone(),
+        })
+        .await;
     c.ok("RemovePodSandbox", rm.is_ok(), format!("{:?}", rm.err()));
     for dir in &pod.cgroups {
         c.ok("cgroup removed", !dir.exists(), dir.display());
     }
     let left = rt
         .list_containers(ListContainersRequest {
-            filter: Some(ContainerFilter { pod_sandbox_id: pod.id.clone(), ..Default::default() }),
+            filter: Some(ContainerFilter {
+                pod_sandbox_id: pod.id.clone(),
+                ..Default::default()
+            }),
         })
         .await
         .map(|r| r.into_inner().containers.len());
-    c.ok("no container left in the pod", matches!(left, Ok(0)), format!("{left:?}"));
+    c.ok(
+        "no container left in the pod",
+        matches!(left, Ok(0)),
+        format!("{left:?}"),
+    );
 }
 
 async fn scenario_pod(rt: &mut Rt, o: &Opts, pod: &mut Pod, c: &mut Checks) -> Result<()> {
     let (ps, _) = {
         let r = rt
-            .pod_sandbox_status(PodSandboxStatusRequest { pod_sandbox_id: pod.id.clone(), verbose: true })
+            .pod_sandbox_status(PodSandboxStatusRequest {
+                pod_sandbox_id: pod.id.clone(),
+                verbose: true,
+            })
             .await
             .context("PodSandboxStatus")?
             .into_inner();
@@ -400,18 +480,30 @@ async fn scenario_pod(rt: &mut Rt, o: &Opts, pod: &mut Pod, c: &mut Checks) -> R
     let id = start_container(
         rt,
         pod,
-        container_config(o, "hello", &["sh", "-c", "echo hello from $(hostname); ls /sys/class/net; exit 3"]),
+        container_config(
+            o,
+            "hello",
+            &["sh", "-c", "echo hello from $(hostname); ls /sys/class/net; exit 3"],
+        ),
     )
     .await?;
     let s = wait_exited(rt, &id, Duration::from_secs(30)).await?;
     c.eq("exit code", 3, s.exit_code);
     let log = pod.config.log_directory.clone() + "/hello.log";
     let text = std::fs::read_to_string(&log).with_context(|| format!("read {log}"))?;
-    c.ok("log has the output", text.contains("hello from hello-pod") || text.contains("hello from"), text.trim());
+    c.ok(
+        "log has the output",
+        text.contains("hello from hello-pod") || text.contains("hello from"),
+        text.trim(),
+    );
     if o.host_network {
         c.ok("the node's network namespace", text.contains(" lo"), text.trim());
     } else {
-        c.ok("the pod's network namespace (eth0 from CNI, lo)", text.contains(" eth0") && text.contains(" lo"), text.trim());
+        c.ok(
+            "the pod's network namespace (eth0 from CNI, lo)",
+            text.contains(" eth0") && text.contains(" lo"),
+            text.trim(),
+        );
     }
     Ok(())
 }
@@ -447,10 +539,18 @@ async fn scenario_hardened(rt: &mut Rt, o: &Opts, pod: &mut Pod, c: &mut Checks)
     }
     // (which of them a kernel has depends on its configuration)
     let masked: Vec<&str> = lines.iter().filter(|l| l.starts_with("masked ")).copied().collect();
-    c.ok("masked paths read empty", !masked.is_empty() && masked.iter().all(|l| l.ends_with(" 0")), masked.join(", "));
+    c.ok(
+        "masked paths read empty",
+        !masked.is_empty() && masked.iter().all(|l| l.ends_with(" 0")),
+        masked.join(", "),
+    );
     // RuntimeDefault blocks what the default profile blocks, e.g. unshare
     let r = exec_sync(rt, &id, &["unshare", "-r", "true"], 30).await?;
-    c.ok("seccomp RuntimeDefault refuses unshare", r.exit_code != 0, format!("exit {}", r.exit_code));
+    c.ok(
+        "seccomp RuntimeDefault refuses unshare",
+        r.exit_code != 0,
+        format!("exit {}", r.exit_code),
+    );
     Ok(())
 }
 
@@ -475,20 +575,36 @@ async fn probe_times(rt: &mut Rt, id: &str, n: usize) -> Result<Vec<f64>> {
 }
 
 async fn scenario_probes(rt: &mut Rt, o: &Opts, pod: &mut Pod, c: &mut Checks) -> Result<()> {
-    let id = start_container(rt, pod, container_config(o, "probed", &["sh", "-c", "echo ok > /tmp/healthy; exec sleep 1000"]))
-        .await?;
+    let id = start_container(
+        rt,
+        pod,
+        container_config(o, "probed", &["sh", "-c", "echo ok > /tmp/healthy; exec sleep 1000"]),
+    )
+    .await?;
     let end = Instant::now() + Duration::from_secs(10);
     while exec_sync(rt, &id, &["cat", "/tmp/healthy"], 10).await?.exit_code != 0 && Instant::now() < end {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let r = exec_sync(rt, &id, &["sh", "-c", "echo out; echo err >&2; exit 3"], 10).await?;
     c.eq("probe exit code", 3, r.exit_code);
-    c.eq("probe stdout", "out\n".to_string(), String::from_utf8_lossy(&r.stdout).into_owned());
-    c.eq("probe stderr", "err\n".to_string(), String::from_utf8_lossy(&r.stderr).into_owned());
+    c.eq(
+        "probe stdout",
+        "out\n".to_string(),
+        String::from_utf8_lossy(&r.stdout).into_owned(),
+    );
+    c.eq(
+        "probe stderr",
+        "err\n".to_string(),
+        String::from_utf8_lossy(&r.stderr).into_owned(),
+    );
     let t = Instant::now();
     let r = exec_sync(rt, &id, &["sleep", "30"], 2).await;
     let secs = t.elapsed().as_secs_f64();
-    c.ok("probe timeout honoured", r.is_err() && secs < 20.0, format!("{:.1}s, {:?}", secs, r.err().map(|e| e.to_string())));
+    c.ok(
+        "probe timeout honoured",
+        r.is_err() && secs < 20.0,
+        format!("{:.1}s, {:?}", secs, r.err().map(|e| e.to_string())),
+    );
     let mut mine = probe_times(rt, &id, o.probes).await?;
     let line = stats_line(&o.handler, &mut mine);
     c.ok("probes", true, &line);
@@ -512,7 +628,11 @@ async fn scenario_probes(rt: &mut Rt, o: &Opts, pod: &mut Pod, c: &mut Checks) -
         let mut theirs = res?;
         let line2 = stats_line(other, &mut theirs);
         let ratio = mine.iter().sum::<f64>() / theirs.iter().sum::<f64>().max(f64::MIN_POSITIVE);
-        c.ok("probes compared", true, format!("{line2}; {} / {other} = {ratio:.2}", o.handler));
+        c.ok(
+            "probes compared",
+            true,
+            format!("{line2}; {} / {other} = {ratio:.2}", o.handler),
+        );
     }
     Ok(())
 }
@@ -530,7 +650,15 @@ fn limit_files(dir_v2: bool, what: &str) -> (&'static str, &'static str) {
 }
 
 async fn scenario_resources(rt: &mut Rt, o: &Opts, pod: &mut Pod, c: &mut Checks) -> Result<()> {
-    let mut cfg = container_config(o, "limited", &["sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; exec sleep 1000"]);
+    let mut cfg = container_config(
+        o,
+        "limited",
+        &[
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; exec sleep 1000",
+        ],
+    );
     if let Some(r) = cfg.linux.as_mut().and_then(|l| l.resources.as_mut()) {
         r.cpu_shares = 512;
         r.cpu_period = 100_000;
@@ -546,8 +674,15 @@ async fn scenario_resources(rt: &mut Rt, o: &Opts, pod: &mut Pod, c: &mut Checks
     let v2 = is_v2(&mem);
     println!("  cgroups: {} {}", mem.display(), cpu.display());
     if o.systemd {
-        let name = mem.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        c.ok("a systemd scope", name.starts_with("cri-containerd-") && name.ends_with(".scope"), &name);
+        let name = mem
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        c.ok(
+            "a systemd scope",
+            name.starts_with("cri-containerd-") && name.ends_with(".scope"),
+            &name,
+        );
     }
     let check = |c: &mut Checks, what: &str, want: &str| -> Result<()> {
         let (_, file) = limit_files(v2, what);
@@ -560,7 +695,11 @@ async fn scenario_resources(rt: &mut Rt, o: &Opts, pod: &mut Pod, c: &mut Checks
         // 512 shares as a weight: 59 by the map runc >= 1.4 and crun >= 1.23
         // use (1024 shares = weight 100), 20 by the linear one before
         let got = read_file(&cpu, "cpu.weight")?;
-        c.ok("cpu.weight", got == "59" || got == "20", format!("{got} (59: runc 1.4+'s map, 20: older runc)"));
+        c.ok(
+            "cpu.weight",
+            got == "59" || got == "20",
+            format!("{got} (59: runc 1.4+'s map, 20: older runc)"),
+        );
     } else {
         check(c, "shares", "512")?;
     }
@@ -586,14 +725,26 @@ async fn scenario_resources(rt: &mut Rt, o: &Opts, pod: &mut Pod, c: &mut Checks
     let end = Instant::now() + Duration::from_secs(20);
     loop {
         let s = rt
-            .container_stats(ContainerStatsRequest { container_id: id.clone() })
+            .container_stats(ContainerStatsRequest {
+                container_id: id.clone(),
+            })
             .await
             .context("ContainerStats")?
             .into_inner()
             .stats
             .ok_or_else(|| anyhow!("ContainerStats: none"))?;
-        let cpu_ns = s.cpu.as_ref().and_then(|c| c.usage_core_nano_seconds.as_ref()).map(|v| v.value).unwrap_or(0);
-        let mem_ws = s.memory.as_ref().and_then(|m| m.working_set_bytes.as_ref()).map(|v| v.value).unwrap_or(0);
+        let cpu_ns = s
+            .cpu
+            .as_ref()
+            .and_then(|c| c.usage_core_nano_seconds.as_ref())
+            .map(|v| v.value)
+            .unwrap_or(0);
+        let mem_ws = s
+            .memory
+            .as_ref()
+            .and_then(|m| m.working_set_bytes.as_ref())
+            .map(|v| v.value)
+            .unwrap_or(0);
         if (cpu_ns > 0 && mem_ws > 0) || Instant::now() > end {
             c.ok("stats: cpu used", cpu_ns > 0, format!("{cpu_ns} ns"));
             c.ok("stats: memory working set", mem_ws > 0, format!("{mem_ws} bytes"));
@@ -608,7 +759,15 @@ async fn scenario_stop(rt: &mut Rt, o: &Opts, pod: &mut Pod, c: &mut Checks) -> 
     let polite = start_container(
         rt,
         pod,
-        container_config(o, "polite", &["sh", "-c", "trap 'echo got-term; exit 0' TERM; echo ready; while :; do sleep 0.1; done"]),
+        container_config(
+            o,
+            "polite",
+            &[
+                "sh",
+                "-c",
+                "trap 'echo got-term; exit 0' TERM; echo ready; while :; do sleep 0.1; done",
+            ],
+        ),
     )
     .await?;
     let deaf = start_container(rt, pod, container_config(o, "deaf", &["sleep", "1000"])).await?;
@@ -618,29 +777,54 @@ async fn scenario_stop(rt: &mut Rt, o: &Opts, pod: &mut Pod, c: &mut Checks) -> 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let t = Instant::now();
-    rt.stop_container(StopContainerRequest { container_id: polite.clone(), timeout: 30 })
-        .await
-        .context("StopContainer polite")?;
+    rt.stop_container(StopContainerRequest {
+        container_id: polite.clone(),
+        timeout: 30,
+    })
+    .await
+    .context("StopContainer polite")?;
     let secs = t.elapsed().as_secs_f64();
     let (s, _) = status(rt, &polite).await?;
     c.eq("TERM handled: exit code", 0, s.exit_code);
-    c.ok("TERM handled: stopped before the grace period", secs < 25.0, format!("{secs:.1}s"));
-    c.ok("TERM handled: log", std::fs::read_to_string(&log).unwrap_or_default().contains("got-term"), "got-term");
+    c.ok(
+        "TERM handled: stopped before the grace period",
+        secs < 25.0,
+        format!("{secs:.1}s"),
+    );
+    c.ok(
+        "TERM handled: log",
+        std::fs::read_to_string(&log).unwrap_or_default().contains("got-term"),
+        "got-term",
+    );
     let t = Instant::now();
-    rt.stop_container(StopContainerRequest { container_id: deaf.clone(), timeout: 2 })
-        .await
-        .context("StopContainer deaf")?;
+    rt.stop_container(StopContainerRequest {
+        container_id: deaf.clone(),
+        timeout: 2,
+    })
+    .await
+    .context("StopContainer deaf")?;
     let secs = t.elapsed().as_secs_f64();
     let (s, _) = status(rt, &deaf).await?;
     c.eq("TERM ignored: killed, exit code", 137, s.exit_code);
-    c.ok("TERM ignored: killed after the 2 s grace period", secs >= 1.9, format!("{secs:.1}s"));
+    c.ok(
+        "TERM ignored: killed after the 2 s grace period",
+        secs >= 1.9,
+        format!("{secs:.1}s"),
+    );
     Ok(())
 }
 
 async fn run(o: &Opts) -> Result<usize> {
     let mut rt = connect(&o.socket).await?;
-    let v = rt.version(VersionRequest { version: "v1".into() }).await.context("Version")?.into_inner();
-    println!("ok runtime {} {} (CRI {})", v.runtime_name, v.runtime_version, v.runtime_api_version);
+    let v = rt
+        .version(VersionRequest { version: "v1".into() })
+        .await
+        .context("Version")?
+        .into_inner();
+    println!(
+        "ok runtime {} {} (CRI {})",
+        v.runtime_name, v.runtime_version, v.runtime_api_version
+    );
     let mut c = Checks::default();
     let mut pod = run_pod(&mut rt, o, &format!("{}-pod", o.scenario), &o.handler).await?;
     let res = match o.scenario.as_str() {
