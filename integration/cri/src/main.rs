@@ -477,25 +477,17 @@ async fn scenario_pod(rt: &mut Rt, o: &Opts, pod: &mut Pod, c: &mut Checks) -> R
         (r.status.ok_or_else(|| anyhow!("PodSandboxStatus: no status"))?, r.info)
     };
     c.eq("pod ready", PodSandboxState::SandboxReady as i32, ps.state);
-    let id = start_container(
-        rt,
-        pod,
-        container_config(
-            o,
-            "hello",
-            &["sh", "-c", "echo hello from $(hostname); ls /sys/class/net; exit 3"],
-        ),
-    )
-    .await?;
+    // a workingDir the image does not have: made, as runc makes it
+    let script = "echo hello from $(hostname) in $(pwd); ls /sys/class/net; exit 3";
+    let mut cfg = container_config(o, "hello", &["sh", "-c", script]);
+    cfg.working_dir = "/srv/app/work".into();
+    let id = start_container(rt, pod, cfg).await?;
     let s = wait_exited(rt, &id, Duration::from_secs(30)).await?;
     c.eq("exit code", 3, s.exit_code);
     let log = pod.config.log_directory.clone() + "/hello.log";
     let text = std::fs::read_to_string(&log).with_context(|| format!("read {log}"))?;
-    c.ok(
-        "log has the output",
-        text.contains("hello from hello-pod") || text.contains("hello from"),
-        text.trim(),
-    );
+    c.ok("log has the output", text.contains("hello from"), text.trim());
+    c.ok("workingDir made", text.contains(" in /srv/app/work"), text.trim());
     if o.host_network {
         c.ok("the node's network namespace", text.contains(" lo"), text.trim());
     } else {
