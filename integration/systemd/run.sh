@@ -2,8 +2,9 @@
 # Boot the systemd guest (built by build-guest.sh) and run the scenarios in
 # it against a runtime of the host:
 #   integration/systemd/run.sh [--runtime husk|runc|PATH] [SCENARIO...]
-# SCENARIO: a name of scenarios.sh, or a group: driver, managers (default:
-# all of them, in one boot). The manager scenarios' packages (docker.io,
+# SCENARIO: a name of scenarios.sh, or a group: driver, managers, hybrid
+# (default: driver and managers, in one boot; hybrid boots systemd's hybrid
+# cgroup layout, so it is a boot of its own). The manager scenarios' packages (docker.io,
 # podman, containerd) are installed and their image built here, on the host.
 # husk: $HUSK (make's release binary), runc: /usr/bin/runc. The guest's
 # systemd (PID 1), dbus and the runtime are the host's binaries, seen
@@ -54,6 +55,11 @@ plan=$(RTEST_ONLY=$only bash "$HERE/scenarios.sh" --list)
 # containerd in the guest, on the busybox image of integration/managers)
 managers=$(for s in $plan; do case $s in docker | podman | containerd | cri) echo "$s" ;; esac; done)
 nmgr=$(echo $managers | wc -w)
+hier=unified
+case " $(echo $plan) " in *" hybrid_"*) hier=hybrid ;; esac
+if [ "$hier" = hybrid ] && [ -n "$(echo "$plan" | grep -v '^hybrid_')" ]; then
+  echo "systemd: the hybrid scenarios need a boot of their own (make test-systemd-hybrid): $(echo $plan)" >&2; exit 2
+fi
 TIMEOUT=${SYSTEMD_TIMEOUT:-$((420 + 240 * nmgr))}
 
 # Anything that keeps the guest from running the scenarios fails loudly:
@@ -96,7 +102,14 @@ gtimeout=$((TIMEOUT - 90))
 # kernel does not know, which become the environment of /init (init.sh
 # writes the RTEST_* ones to /etc/rtest.env for the test unit).
 cmdline="console=ttyS0 quiet panic=-1 apparmor=0"
-cmdline="$cmdline systemd.unified_cgroup_hierarchy=1 cgroup_no_v1=all systemd.unit=rtest.target"
+# the hybrid scenarios boot systemd's hybrid layout (v1 controllers, its
+# cgroup2 at /sys/fs/cgroup/unified); every other one pure v2. One layout a
+# boot: a plan that mixes them is refused above.
+if [ "$hier" = hybrid ]; then
+  cmdline="$cmdline systemd.unified_cgroup_hierarchy=0 systemd.unit=rtest.target"
+else
+  cmdline="$cmdline systemd.unified_cgroup_hierarchy=1 cgroup_no_v1=all systemd.unit=rtest.target"
+fi
 cmdline="$cmdline RTEST_DIR=$HERE RTEST_RT=$RT RTEST_RT_NAME=$RUNTIME RTEST_TIMEOUT=$gtimeout"
 [ -n "$only" ] && cmdline="$cmdline RTEST_ONLY=$only"
 [ -n "$managers" ] && cmdline="$cmdline RTEST_IMAGE=$IMAGE"

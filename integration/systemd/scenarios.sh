@@ -27,19 +27,24 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # test-systemd-managers).
 DRIVER_SCENARIOS="direct update pause_resume kill_delete nested_slice empty_path bad_path no_flag_later"
 MANAGER_SCENARIOS="docker podman containerd cri"
+# hybrid: a boot of its own with systemd.unified_cgroup_hierarchy=0 (v1
+# controllers + systemd's cgroup2 at /sys/fs/cgroup/unified: this machine's
+# layout), run.sh chooses the kernel command line from the plan
+HYBRID_SCENARIOS="hybrid_driver"
 # timing: not a test (make bench-systemd asks for it by name)
 BENCH_SCENARIOS="timing"
-SCENARIOS="$DRIVER_SCENARIOS $MANAGER_SCENARIOS $BENCH_SCENARIOS"
+SCENARIOS="$DRIVER_SCENARIOS $MANAGER_SCENARIOS $HYBRID_SCENARIOS $BENCH_SCENARIOS"
 declare -A BOUND=([direct]=120 [update]=120 [pause_resume]=120 [kill_delete]=120
 	[nested_slice]=120 [empty_path]=120 [bad_path]=60 [no_flag_later]=120
-	[docker]=240 [podman]=300 [containerd]=180 [cri]=300 [timing]=600)
+	[docker]=240 [podman]=300 [containerd]=180 [cri]=300 [timing]=600 [hybrid_driver]=180)
 
 selected() {
 	local s only=,${RTEST_ONLY:-},
 	only=${only//,driver,/,${DRIVER_SCENARIOS// /,},}
 	only=${only//,managers,/,${MANAGER_SCENARIOS// /,},}
+	only=${only//,hybrid,/,${HYBRID_SCENARIOS// /,},}
 	for s in $SCENARIOS; do
-		case "${RTEST_ONLY:+$only}" in *",$s,"*) echo "$s" ;; "") case " $BENCH_SCENARIOS " in *" $s "*) ;; *) echo "$s" ;; esac ;; esac
+		case "${RTEST_ONLY:+$only}" in *",$s,"*) echo "$s" ;; "") case " $BENCH_SCENARIOS $HYBRID_SCENARIOS " in *" $s "*) ;; *) echo "$s" ;; esac ;; esac
 	done
 }
 if [ "${1:-}" = --list ]; then selected; exit 0; fi
@@ -324,6 +329,76 @@ scen_no_flag_later() {
 	gone $id $u "$CG$p"
 }
 
+# hybrid_driver (hybrid boot): the scope on a v1 + unified host. The v1
+# names of the properties (MemoryLimit, CPUShares: systemd applies CPUWeight
+# as shares = weight x 1024 / 100 there), the init in the scope in every
+# hierarchy (systemd's, and the ones it does not manage, which husk makes),
+# a strict device policy, the files; update + daemon-reload; pause/resume
+# through the v1 freezer; kill, delete: no unit, no directory left in any
+# hierarchy.
+v1_path() { awk -F: -v c="$2" '{n = split($2, a, ","); for (i = 1; i <= n; i++) if (a[i] == c) print $3}' /proc/"$1"/cgroup; }
+scen_hybrid_driver() {
+	local id=hy u=rtest-hy.scope p=/system.slice/rtest-hy.scope pid c got
+	up $id "$LIMITS | $(args sh -c 'sleep 1000 & sleep 1000')"
+	eq "status" "$(status $id)" running
+	eq "systemctl is-active $u" "$(systemctl is-active $u)" active
+	declare -A PROP
+	props $u ControlGroup,Delegate,MemoryLimit,TasksMax,CPUShares,CPUQuotaPerSecUSec,DevicePolicy
+	eq "ControlGroup" "${PROP[ControlGroup]}" $p
+	eq "Delegate" "${PROP[Delegate]}" yes
+	eq "MemoryLimit" "${PROP[MemoryLimit]}" 67108864
+	eq "TasksMax" "${PROP[TasksMax]}" 50
+	eq "CPUShares" "${PROP[CPUShares]}" 512
+	eq "CPUQuotaPerSecUSec" "${PROP[CPUQuotaPerSecUSec]}" 500ms
+	eq "DevicePolicy" "${PROP[DevicePolicy]}" strict
+	pid=$(initpid $id)
+	sed 's/^/init cgroup: /' /proc/"$pid"/cgroup
+	eq "init's name=systemd cgroup" "$(v1_path "$pid" name=systemd)" $p
+	for c in memory pids cpu cpuset freezer devices blkio; do
+		[ -d "$CG/$c" ] || { echo "note: no $c hierarchy"; continue; }
+		got=$(v1_path "$pid" $c)
+		eq "init's $c cgroup" "$got" $p
+		grep -qx "$pid" "$CG/$c$p/cgroup.procs" || fail "init not in $CG/$c$p/cgroup.procs"
+	done
+	eq memory.limit_in_bytes "$(val "$CG/memory$p/memory.limit_in_bytes")" 67108864
+	eq memory.soft_limit_in_bytes "$(val "$CG/memory$p/memory.soft_limit_in_bytes")" 33554432
+	eq pids.max "$(val "$CG/pids$p/pids.max")" 50
+	eq cpu.shares "$(val "$CG/cpu$p/cpu.shares")" 512
+	eq cpu.cfs_quota_us "$(val "$CG/cpu$p/cpu.cfs_quota_us")" 50000
+	eq cpuset.cpus "$(val "$CG/cpuset$p/cpuset.cpus")" 0
+	got=$(val "$CG/devices$p/devices.list")
+	case $got in *"a *:* rwm"*) fail "devices.list allows everything: $got" ;; esac
+	ok "devices.list is the container's rules ($(echo "$got" | wc -l) lines)"
+	rt update --memory 134217728 --pids-limit 80 $id || fail "update"
+	props $u MemoryLimit,TasksMax
+	eq "MemoryLimit after update" "${PROP[MemoryLimit]}" 134217728
+	eq "TasksMax after update" "${PROP[TasksMax]}" 80
+	systemctl daemon-reload || fail "daemon-reload"
+	eq "memory.limit_in_bytes after update + daemon-reload" "$(val "$CG/memory$p/memory.limit_in_bytes")" 134217728
+	eq "pids.max after update + daemon-reload" "$(val "$CG/pids$p/pids.max")" 80
+	eq "cpu.shares after daemon-reload" "$(val "$CG/cpu$p/cpu.shares")" 512
+	got=$(val "$CG/devices$p/devices.list")
+	case $got in *"a *:* rwm"*) fail "devices.list allows everything after daemon-reload: $got" ;; esac
+	ok "devices.list still the container's rules after daemon-reload"
+	rt pause $id || fail "pause"
+	eq "status after pause" "$(status $id)" paused
+	eq freezer.state "$(val "$CG/freezer$p/freezer.state")" FROZEN
+	rt resume $id || fail "resume"
+	eq "status after resume" "$(status $id)" running
+	eq "freezer.state after resume" "$(val "$CG/freezer$p/freezer.state")" THAWED
+	rt kill --all $id KILL || fail "kill --all"
+	wait_for 10 is_status $id stopped || fail "status $(status $id) after kill"
+	rt delete $id || fail "delete"
+	wait_for 10 unit_gone $u || fail "$u still known to systemd"
+	ok "$u gone"
+	for c in $(ls $CG); do
+		[ -e "$CG/$c$p" ] && fail "$CG/$c$p left behind"
+	done
+	ok "no $p directory in any hierarchy"
+	[ ! -e "$ROOT/$id" ] || fail "state $ROOT/$id left behind"
+	ok "no state left"
+}
+
 # timing: `run` of /bin/true with the systemd driver (a scope started over
 # D-Bus, a memory limit, the scope stopped at delete), TIMING_RUNS rounds,
 # the runtime under test, crun and runc interleaved in each round; prints
@@ -386,10 +461,15 @@ unchecked() {
 	exit 1
 }
 [ -x "$RT" ] || unchecked "no runtime binary $RT in the guest"
-[ "$(stat -fc %T $CG)" = cgroup2fs ] || unchecked "$CG is not cgroup2 ($(stat -fc %T $CG))"
+case " $plan " in
+*" hybrid_"*)
+	[ "$(stat -fc %T $CG)" = tmpfs ] && [ "$(stat -fc %T $CG/unified 2>/dev/null)" = cgroup2fs ] ||
+		unchecked "not a hybrid layout: $CG is $(stat -fc %T $CG), $CG/unified $(stat -fc %T $CG/unified 2>&1)" ;;
+*) [ "$(stat -fc %T $CG)" = cgroup2fs ] || unchecked "$CG is not cgroup2 ($(stat -fc %T $CG))" ;;
+esac
 [ "$(cat /proc/1/comm)" = systemd ] || unchecked "PID 1 is $(cat /proc/1/comm), not systemd"
 systemctl is-active -q dbus.service || unchecked "dbus.service is $(systemctl is-active dbus.service)"
-echo "systemd-guest: $(uname -r), $(systemctl --version | sed -n 1p), controllers: $(cat $CG/cgroup.controllers)"
+echo "systemd-guest: $(uname -r), $(systemctl --version | sed -n 1p), controllers: $(cat $CG/cgroup.controllers 2>/dev/null || ls $CG | paste -sd ' ')"
 echo "systemd-guest: runtime $RT ($("$RT" --version 2>&1 | sed -n 1p)), unit prefix for an empty cgroupsPath: $RT_NAME"
 rm -rf "$W"
 mkdir -p "$W/rootfs"/{bin,proc,sys,dev,tmp,etc} "$ROOT"
@@ -405,7 +485,7 @@ t0=${EPOCHREALTIME/./}; systemctl show -P ActiveState dbus.service >/dev/null; t
 echo "systemd-guest: one systemctl show: $(((t1 - t0) / 1000)) ms, one $RT_NAME --version: $(((t2 - t1) / 1000)) ms"
 echo "systemd-guest: setup done at $(cut -d' ' -f1 /proc/uptime)s of guest uptime"
 
-export -f $(compgen -A function scen_) $(compgen -A function cleanup_)
+export -f v1_path $(compgen -A function scen_) $(compgen -A function cleanup_)
 pass=0 failed=""
 for s in $plan; do
 	bound=${BOUND[$s]:-120}
