@@ -87,9 +87,10 @@ lint: deps
 ## test: lint, unit and integration tests (as root: they run real containers),
 ## then make install/uninstall into a temporary tree (test-install), the
 ## runtime-tools conformance suite, the pure cgroup v2 guest, the systemd
-## guest (--systemd-cgroup under systemd as PID 1, then Docker, podman and
-## containerd with their systemd driver there) and containerd, podman and
-## Docker driving husk on this host; last, one line saying what
+## guest (--systemd-cgroup under systemd as PID 1 on pure v2 and on the
+## hybrid layout, then Docker, podman, containerd and its CRI plugin with
+## their systemd driver there) and containerd, podman, Docker and the CRI
+## plugin driving husk on this host; last, one line saying what
 ## could not be checked on this host and why (also when a step failed)
 test: deps lint
 	@integration/not-checked.sh reset
@@ -101,6 +102,7 @@ test-suites:
 	$(MAKE) conformance
 	$(MAKE) test-cgroupv2
 	$(MAKE) test-systemd RUNTIME=husk
+	$(MAKE) test-systemd-hybrid RUNTIME=husk
 	$(MAKE) test-systemd-managers RUNTIME=husk
 	$(MAKE) test-managers
 

@@ -438,6 +438,15 @@ scen_timing() {
 	runc_m=$(echo "$line" | tr ' ' '\n' | awk -F= '$1 == "runc" {print $2}')
 	[ -n "$crun_m" ] && echo "timing: $RT_NAME / crun = $(awk -v a="$mine" -v b="$crun_m" 'BEGIN {printf "%.2f", a / b}')"
 	[ -n "$runc_m" ] && echo "timing: $RT_NAME / runc = $(awk -v a="$mine" -v b="$runc_m" 'BEGIN {printf "%.2f", a / b}')"
+	# where the runtime under test spends it: one run with --debug (husk's
+	# step timeline; other runtimes print what they print)
+	b=$(bundle tdebug "$(args /bin/true) | .linux.resources.memory.limit = 67108864 | .linux.cgroupsPath = \"system.slice:rtime:debug\"")
+	t0=${EPOCHREALTIME/./}
+	"$RT" --debug --root "$ROOT-$RT_NAME" --systemd-cgroup run -b "$b" tdebug </dev/null >/dev/null 2>"$W/tdebug.err" ||
+		fail "$RT_NAME --debug run: $(head -c 300 "$W/tdebug.err")"
+	t1=${EPOCHREALTIME/./}
+	echo "timing: one $RT_NAME --debug run: $(((t1 - t0) / 1000)) ms"
+	sed -n 's/.*msg="\(step [^"]*\|[^"]*scope[^"]*\|[^"]*systemd[^"]*\|[^"]*D-Bus[^"]*\)".*/timing:   \1/p' "$W/tdebug.err" | head -40
 	ok "timing done"
 }
 
