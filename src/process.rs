@@ -111,6 +111,9 @@ pub struct SpawnOpts<'a> {
     pub bundle: &'a Bundle,
     pub id: &'a str,
     pub exec_listener: &'a OwnedFd,
+    /// husk's fd of the host state directory `<root>/<id>`: the init
+    /// closes its copy first thing (see [`close_host_dir`]).
+    pub state_dir: std::os::fd::RawFd,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     pub console_socket: Option<&'a Path>,
@@ -462,14 +465,31 @@ fn child_main(o: &SpawnOpts, plan: &Plan, sock: OwnedFd) -> ! {
     }
 }
 
+/// Close the copy of husk's state directory fd that a cloned child (the
+/// init, an exec process) inherited: it leads to the host's filesystem
+/// and the child never needs it. The child is non-dumpable, but a process
+/// in the container holding CAP_SYS_PTRACE in the host's user namespace
+/// (no user namespace of its own) could still open /proc/<child>/fd/N —
+/// for as long as the init waits for start, once exec may run beside a
+/// created container. (husk's flock stays: the lock belongs to the open
+/// file description, which husk still holds.)
+pub fn close_host_dir(fd: std::os::fd::RawFd) {
+    // SAFETY: closing an fd number this child inherited and never uses;
+    // no OwnedFd in this process names it (husk's own lives in the parent).
+    unsafe { libc::close(fd) };
+}
+
 /// What the init needs to exec, prepared before `ready` so that mistakes
 /// surface in `create`.
 pub struct Exec {
     path: CString,
     args: Vec<CString>,
     env: Vec<CString>,
-    /// The seccomp filter, loaded right before execve.
-    seccomp: Option<libseccomp::ScmpFilterContext>,
+    /// The seccomp filter, loaded right before execve (or, for a seccomp
+    /// agent, by the init during create: [`load_seccomp_early`]).
+    seccomp: Option<crate::seccomp::Filter>,
+    /// Signal dispositions and mask already reset (before an early filter).
+    signals_reset: bool,
     /// The five capability sets when they are still to apply: a filter
     /// loaded without no_new_privs needs CAP_SYS_ADMIN until right before
     /// execve.
@@ -491,6 +511,7 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
     if !rootless {
         sys::prctl(libc::PR_SET_DUMPABLE, 0).context("make the init non-dumpable")?;
     }
+    close_host_dir(o.state_dir);
     // Only the caller's passed fds (3 .. 3+N-1) survive exec; every fd of
     // husk's and every other fd of the caller's is close-on-exec.
     crate::fds::pass_on_exec().context("mark inherited fds close-on-exec")?;
@@ -656,14 +677,21 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
         || o.bundle.rootfs.display().to_string(),
         || crate::rootfs::pivot(&o.bundle.rootfs, setup.new_mnt_ns, o.no_pivot),
     )?;
+    // The pty, from the container's /dev/ptmx; its peer is bound onto
+    // /dev/console (as runc and crun do) before the root may turn read-only.
+    let console = match console_conn {
+        Some(conn) => {
+            let peer = crate::tty::setup_console(conn, spec)?;
+            step("bind the pty onto /dev/console", String::new, || {
+                crate::rootfs::bind_console(&peer)
+            })?;
+            Some(peer)
+        }
+        None => None,
+    };
     step("read-only root and root propagation", String::new, || {
         crate::rootfs::finalize(spec, setup.new_mnt_ns)
     })?;
-
-    let console = match console_conn {
-        Some(conn) => Some(crate::tty::setup_console(conn, spec)?),
-        None => None,
-    };
 
     let exec = match process {
         Some(p) => Some(step(
@@ -679,6 +707,13 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
     if let Some(c) = console {
         crate::tty::make_controlling(c)?;
     }
+    let exec = match exec {
+        Some(mut e) => {
+            load_seccomp_early(&mut e)?;
+            Some(e)
+        }
+        None => None,
+    };
 
     // Ready. Clear the death signal first: husk exits once it has recorded
     // the state, and the init must outlive it.
@@ -731,25 +766,14 @@ fn start_process(spec: &Spec, exec: Option<Exec>, hook_state: &[u8]) -> Result<s
 /// reset, then the seccomp filter (with the capability sets still to
 /// apply), so that after the filter only capset (without no_new_privs)
 /// and execve remain. Returns only with an error.
-pub fn do_exec(exec: Exec) -> Result<std::convert::Infallible> {
+pub fn do_exec(mut exec: Exec) -> Result<std::convert::Infallible> {
     if let Some(cpus) = &exec.final_cpus {
         crate::process_attrs::set_affinity(cpus).context("process.execCPUAffinity.final")?;
     }
-    sys::reset_signals().context("reset signal dispositions and mask before exec")?;
-    if let Some(f) = &exec.seccomp {
-        if let Some(caps) = &exec.caps {
-            // Without no_new_privs the kernel wants CAP_SYS_ADMIN to load a
-            // filter: the permitted capabilities are made effective for
-            // the load, and the final sets applied right after it.
-            let (_, permitted, inheritable) = sys::capget().context("capget")?;
-            sys::capset(permitted, permitted, inheritable)
-                .context("raise the effective capabilities to load seccomp")?;
-            crate::seccomp::load(f)?;
-            crate::capabilities::apply(caps)?;
-        } else {
-            crate::seccomp::load(f)?;
-        }
+    if !exec.signals_reset {
+        sys::reset_signals().context("reset signal dispositions and mask before exec")?;
     }
+    load_seccomp(&mut exec)?;
     let argv: Vec<&std::ffi::CStr> = exec.args.iter().map(|a| a.as_c_str()).collect();
     let envp: Vec<&std::ffi::CStr> = exec.env.iter().map(|a| a.as_c_str()).collect();
     let e = match nix::unistd::execve(&exec.path, &argv, &envp) {
@@ -757,6 +781,40 @@ pub fn do_exec(exec: Exec) -> Result<std::convert::Infallible> {
         Ok(never) => match never {},
     };
     Err(exec_error(&exec.args[0].to_string_lossy(), e))
+}
+
+/// Load the seccomp filter, if any is still to load, and apply the
+/// capability sets that waited for it.
+fn load_seccomp(exec: &mut Exec) -> Result<()> {
+    let Some(f) = exec.seccomp.take() else { return Ok(()) };
+    if let Some(caps) = exec.caps.take() {
+        // Without no_new_privs the kernel wants CAP_SYS_ADMIN to load a
+        // filter: the permitted capabilities are made effective for
+        // the load, and the final sets applied right after it.
+        let (_, permitted, inheritable) = sys::capget().context("capget")?;
+        sys::capset(permitted, permitted, inheritable).context("raise the effective capabilities to load seccomp")?;
+        crate::seccomp::load(&f)?;
+        crate::capabilities::apply(&caps)?;
+    } else {
+        crate::seccomp::load(&f)?;
+    }
+    Ok(())
+}
+
+/// A filter whose notify fd goes to a seccomp agent is loaded by the init
+/// during `create`, before it reports ready (as runc loads it before it
+/// waits for start), so that `create` returns once the agent has the fd:
+/// an agent may wait for the fd before its caller runs `start`. Signals
+/// are reset first (a profile may deny rt_sigaction); everything the init
+/// does afterwards — the sync socket, waiting for start, startContainer
+/// hooks, execCPUAffinity.final, execve — runs under the filter.
+fn load_seccomp_early(exec: &mut Exec) -> Result<()> {
+    if !exec.seccomp.as_ref().is_some_and(crate::seccomp::Filter::has_listener) {
+        return Ok(());
+    }
+    sys::reset_signals().context("reset signal dispositions and mask before loading seccomp")?;
+    exec.signals_reset = true;
+    load_seccomp(exec)
 }
 
 fn exec_error(arg0: &str, e: nix::errno::Errno) -> anyhow::Error {
@@ -1019,6 +1077,7 @@ pub fn prepare_process(p: &oci_spec::runtime::Process, linux: Option<&oci_spec::
             .collect::<Result<_>>()?,
         env: env.iter().map(|e| cs(e, "process.env entry")).collect::<Result<_>>()?,
         seccomp: filter,
+        signals_reset: false,
         caps,
         final_cpus: p
             .exec_cpu_affinity()

@@ -1103,6 +1103,28 @@ pub fn pivot(rootfs: &Path, new_mnt_ns: bool, no_pivot: bool) -> Result<()> {
     Ok(())
 }
 
+/// After pivot, with a terminal: bind the pty `peer` onto /dev/console,
+/// made as an empty file when missing (resolved inside the root, which
+/// is `/` now), as runc and crun do. The bind goes from the fd to the
+/// opened target (open_tree + move_mount): no /dev/pts/N or /proc path
+/// the container controls is used. Only a regular file or a character
+/// device is mounted over.
+pub fn bind_console(peer: &OwnedFd) -> Result<()> {
+    let root = nix::fcntl::open(
+        "/",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .context("open the container's root")?;
+    let target = mkfile(&root, Path::new("/dev/console")).context("make /dev/console")?;
+    let st = nix::sys::stat::fstat(&target).context("stat /dev/console")?;
+    let kind = st.st_mode & libc::S_IFMT;
+    if kind != libc::S_IFREG && kind != libc::S_IFCHR {
+        bail!("/dev/console in the container is neither a file nor a character device");
+    }
+    crate::sys::bind_fd_onto(peer, &target).context("bind the pty onto /dev/console")
+}
+
 /// After pivot: the read-only root and the requested root propagation.
 pub fn finalize(spec: &Spec, new_mnt_ns: bool) -> Result<()> {
     if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {

@@ -402,3 +402,74 @@ pub fn mount_setattr(fd: RawFd, set: u64, clr: u64, recursive: bool) -> io::Resu
     }
     Ok(())
 }
+
+/// An anonymous close-on-exec memory file (memfd_create(2)).
+pub fn memfd(name: &std::ffi::CStr) -> io::Result<OwnedFd> {
+    // SAFETY: a valid C string and integer flags; the result is checked.
+    let r = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: memfd_create returned a new fd that we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(r) })
+}
+
+/// seccomp(SECCOMP_SET_MODE_FILTER, flags, prog): load a classic BPF
+/// program. With SECCOMP_FILTER_FLAG_NEW_LISTENER the kernel returns the
+/// notify fd.
+pub fn seccomp_set_filter(flags: libc::c_ulong, prog: &[libc::sock_filter]) -> io::Result<Option<OwnedFd>> {
+    let len = u16::try_from(prog.len()).map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?;
+    let fprog = libc::sock_fprog {
+        len,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `fprog` points at `len` valid instructions that outlive the
+    // call; the kernel copies them.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    let r = cvt(r)?;
+    if flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
+        // SAFETY: with NEW_LISTENER the kernel returned a new fd that we own.
+        return Ok(Some(unsafe { OwnedFd::from_raw_fd(r as RawFd) }));
+    }
+    Ok(None)
+}
+
+/// Bind the file `src` (an open fd, e.g. a pty) onto the file `target`
+/// (an O_PATH fd) with the new mount API: open_tree(OPEN_TREE_CLONE) of
+/// the source and move_mount onto the target, no path in between.
+pub fn bind_fd_onto(src: &OwnedFd, target: &OwnedFd) -> io::Result<()> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    // SAFETY: open_tree on a caller's fd with an empty C string path.
+    let tree = unsafe {
+        libc::syscall(
+            libc::SYS_open_tree,
+            src.as_raw_fd(),
+            c"".as_ptr(),
+            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_EMPTY_PATH as libc::c_uint,
+        )
+    };
+    let tree = cvt(tree)?;
+    // SAFETY: open_tree returned a new fd that we own.
+    let tree = unsafe { OwnedFd::from_raw_fd(tree as RawFd) };
+    // SAFETY: move_mount between two fds with empty C string paths.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    cvt(r).map(|_| ())
+}

@@ -12,7 +12,7 @@ pub fn connect(path: &Path) -> Result<OwnedFd> {
 }
 
 /// Connect to the AF_UNIX stream socket at `path`; `what` names it in errors.
-fn connect_named(path: &Path, what: &str) -> Result<OwnedFd> {
+pub fn connect_named(path: &Path, what: &str) -> Result<OwnedFd> {
     use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr};
     let fd = nix::sys::socket::socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
         .with_context(|| format!("socket for {what}"))?;
@@ -20,6 +20,15 @@ fn connect_named(path: &Path, what: &str) -> Result<OwnedFd> {
     nix::sys::socket::connect(fd.as_raw_fd(), &addr)
         .with_context(|| format!("connect to {what} {}", path.display()))?;
     Ok(fd)
+}
+
+/// A connected pair of close-on-exec stream sockets standing in for a
+/// console socket when husk relays the terminal itself: the process that
+/// makes the pty sends the master on one end, husk receives it on the other.
+pub fn console_pair() -> Result<(OwnedFd, OwnedFd)> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType};
+    nix::sys::socket::socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
+        .context("socketpair for the terminal relay")
 }
 
 /// `--pidfd-socket PATH` (runc 1.2+): send a pidfd of `pid` (the init,

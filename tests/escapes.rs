@@ -286,3 +286,31 @@ fn socket_activation_fds_come_before_preserved_ones() {
     assert!(out.starts_with("2 1\n"), "{out}");
     assert_only_passed(&out, &[3, 4, 5], "LISTEN_FDS=2 and --preserve-fds 1");
 }
+
+/// Socket activation alone, as systemd starts a unit: LISTEN_FDS=1 and
+/// LISTEN_PID naming husk, fd 3 open. The container gets fd 3 (the same
+/// file) and LISTEN_FDS=1, LISTEN_PID=1 (its own pid), as with runc.
+#[test]
+fn socket_activation_passes_fd_3() {
+    let e = Env::new("listenfd1");
+    let b = e.bundle(
+        "b",
+        &[
+            "sh",
+            "-c",
+            "echo $LISTEN_FDS $LISTEN_PID; cat <&3; echo; ls -l /proc/$$/fd; exit 0",
+        ],
+        |_| {},
+    );
+    let c = with_fds_after(
+        &e,
+        "export LISTEN_FDS=1 LISTEN_PID=$$;",
+        &["run", "-b", b.to_str().unwrap(), &e.id("a")],
+        &[3],
+    );
+    let o = output_via_files(c, &e.base);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.starts_with("1 1\n3\n"), "{out}");
+    assert_only_passed(&out, &[3], "LISTEN_FDS=1");
+}

@@ -110,10 +110,16 @@ fn exec_errors() {
     e.ok(&["kill", &id, "KILL"]);
     e.wait_status(&id, "stopped");
     assert!(e.err(&["exec", &id, "true"]).contains("stopped"));
-    let b = e.bundle("c", &["true"], |_| {});
+    // (exec into a created container runs: exec_into_a_created_container)
+    // A terminal nobody would relay: detached, without --console-socket.
+    let b = e.bundle("c", &["sleep", "1000"], |_| {});
     let c = e.id("c");
     e.ok(&["create", "-b", b.to_str().unwrap(), &c]);
-    assert!(e.err(&["exec", &c, "true"]).contains("not been started"));
+    let msg = e.err(&["exec", "-t", "-d", &c, "true"]);
+    assert!(
+        msg.contains("--tty (process.terminal) with --detach needs --console-socket"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -144,4 +150,54 @@ fn exec_into_a_sub_cgroup() {
         e.err(&["exec", "--cgroup", "nosuch", &id, "true"])
             .contains("does not exist")
     );
+}
+
+/// exec into a created, not yet started container works (runc and crun
+/// allow it). The init waiting for start is a copy of husk and must stay
+/// out of reach: non-dumpable, so the exec'd process cannot open
+/// /proc/1/exe, /proc/1/environ, /proc/1/mem or the init's fds. Then the
+/// container starts as usual.
+#[test]
+fn exec_into_a_created_container() {
+    let e = Env::new("execcreated");
+    let b = e.bundle("b", &["sleep", "1000"], |_| {});
+    let id = e.id("c");
+    e.ok(&["create", "-b", b.to_str().unwrap(), &id]);
+    let probe = "echo pid-$$; \
+        for f in exe environ mem; do head -c 1 /proc/1/$f > /dev/null 2>&1 && echo $f-readable || echo $f-denied; done; \
+        readlink /proc/1/exe > /dev/null 2>&1 && echo exe-link-readable || echo exe-link-denied; \
+        for fd in $(ls /proc/1/fd); do head -c 0 /proc/1/fd/$fd 2>/dev/null && echo fd-$fd-open; readlink /proc/1/fd/$fd 2>/dev/null; done; \
+        echo end";
+    let out = e.ok(&["exec", &id, "sh", "-c", probe]);
+    assert_eq!(
+        out, "pid-2\nexe-denied\nenviron-denied\nmem-denied\nexe-link-denied\nend\n",
+        "{out}"
+    );
+    assert_eq!(e.status(&id), "created");
+    // Given CAP_SYS_PTRACE (no user namespace: in the host's), a process
+    // can open the init's fds: none of them may lead to the host's state
+    // directory (whose `..` climbs out of the container).
+    let links = e.ok(&[
+        "exec",
+        "--cap",
+        "CAP_SYS_PTRACE",
+        &id,
+        "sh",
+        "-c",
+        "for fd in $(ls /proc/1/fd); do readlink /proc/1/fd/$fd; done; readlink /proc/1/exe > /dev/null && echo exe-readable",
+    ]);
+    assert!(
+        links.contains("exe-readable"),
+        "CAP_SYS_PTRACE did not take effect: {links}"
+    );
+    let root = e.root.display().to_string();
+    assert!(
+        !links.contains(&root),
+        "the waiting init holds the state directory: {links}"
+    );
+    assert_eq!(e.status(&id), "created");
+    e.ok(&["start", &id]);
+    assert_eq!(e.status(&id), "running");
+    let cmdline = e.ok(&["exec", &id, "cat", "/proc/1/cmdline"]);
+    assert_eq!(cmdline, "sleep\x001000\0");
 }

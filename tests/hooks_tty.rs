@@ -389,3 +389,132 @@ fn failing_poststart_hook_fails_start_and_stops_the_container() {
     assert!(e.err(&["state", &id]).contains("does not exist"));
     assert_eq!(default_cgroup_dirs_left(&id), Vec::<std::path::PathBuf>::new());
 }
+
+/// With a terminal, the container's /dev/console is its pty (runc and
+/// crun bind the pty onto it): a character device, the same one as stdin.
+#[test]
+fn terminal_is_bound_onto_dev_console() {
+    use std::io::Write;
+    let e = Env::new("console");
+    let b = e.bundle("b", &["sh"], |v| {
+        v["process"]["terminal"] = json!(true);
+    });
+    let out = e.base.join("console-out");
+    let mut c = e.cmd(&["run", "-b", b.to_str().unwrap(), &e.id("c")]);
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::fs::File::create(&out).unwrap());
+    let mut child = c.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"[ -c /dev/console ] && echo console-is-chardev; echo dev-$(stat -L -c %t:%T /dev/console)-; echo in-$(stat -L -c %t:%T /proc/self/fd/0)-; exit 0\n")
+        .unwrap();
+    let st = child.wait().unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(st.code(), Some(0), "{text}");
+    assert!(text.contains("console-is-chardev"), "{text}");
+    let field = |prefix: &str| {
+        text.lines()
+            .filter_map(|l| l.trim().strip_prefix(prefix))
+            .filter_map(|r| r.strip_suffix('-'))
+            .find(|r| r.contains(':'))
+            .unwrap_or_else(|| panic!("no {prefix} line: {text}"))
+            .to_string()
+    };
+    assert_eq!(field("dev-"), field("in-"), "{text}");
+}
+
+/// A pty from openpty(3), its master and slave, for a terminal-bound
+/// process started by a test.
+fn openpty(rows: u16, cols: u16) -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    use std::os::fd::FromRawFd;
+    let (mut m, mut s) = (0, 0);
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: openpty fills two ints; name and termios are not wanted.
+    let r = unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), &ws) };
+    assert_eq!(r, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: openpty returned two new fds that we own.
+    unsafe {
+        (
+            std::os::fd::OwnedFd::from_raw_fd(m),
+            std::os::fd::OwnedFd::from_raw_fd(s),
+        )
+    }
+}
+
+/// `exec -t` without --console-socket, on a terminal: husk relays the
+/// container's pty itself (as runc does, and as `run` does): input, output,
+/// the window size and the exit code.
+#[test]
+fn exec_tty_relays_the_terminal_without_console_socket() {
+    use std::io::{Read, Write};
+    let e = Env::new("exectty");
+    let b = e.bundle("b", &["sleep", "1000"], |_| {});
+    let id = e.id("c");
+    e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
+    let (master, slave) = openpty(27, 91);
+    let mut c = e.cmd(&[
+        "exec",
+        "-t",
+        &id,
+        "sh",
+        "-c",
+        "tty; stty size; read x; echo got-$x; exit 6",
+    ]);
+    c.stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave.try_clone().unwrap());
+    let mut child = c.spawn().unwrap();
+    drop(slave);
+    let mut m = std::fs::File::from(master);
+    // Read in a thread until the pty closes (EIO once husk has exited).
+    let mut reader = m.try_clone().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.send(buf[..n].to_vec()).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    let mut out = Vec::new();
+    let wait_text = |want: &str, out: &mut Vec<u8>| {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !String::from_utf8_lossy(out).contains(want) {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(chunk) => out.extend(chunk),
+                Err(_) => break,
+            }
+        }
+    };
+    wait_text("27 91", &mut out);
+    m.write_all(b"hello\n").unwrap();
+    wait_text("got-hello", &mut out);
+    let mut status = None;
+    let done = wait_for(std::time::Duration::from_secs(10), || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    if done.is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let text = String::from_utf8_lossy(&out).into_owned();
+    assert_eq!(status.and_then(|s| s.code()), Some(6), "{text}");
+    assert!(text.contains("/dev/pts/"), "{text}");
+    assert!(text.contains("27 91"), "{text}");
+    assert!(text.contains("got-hello"), "{text}");
+}

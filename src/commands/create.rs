@@ -146,6 +146,7 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
         bundle: &b,
         id,
         exec_listener: &listener,
+        state_dir: dir_fd.as_raw_fd(),
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
         console_socket: console.as_deref(),

@@ -11,7 +11,7 @@
 
 use anyhow::{Context, Result, bail};
 use oci_spec::runtime::{Capabilities, Capability, Process, Spec};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
@@ -24,7 +24,7 @@ pub struct ExecArgs {
     /// An OCI process JSON file (what the shims pass) instead of the command line.
     #[arg(long, short = 'p')]
     pub process: Option<PathBuf>,
-    /// Allocate a pseudo-TTY (needs --console-socket).
+    /// Allocate a pseudo-TTY (handed over --console-socket, or relayed by husk).
     #[arg(long, short = 't')]
     pub tty: bool,
     /// Working directory in the container.
@@ -199,10 +199,12 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
     crate::lsm::check_apparmor(a.apparmor.as_deref())?;
     let c = store.open(id, false)?;
     match c.status() {
-        Status::Running => {}
+        // A created container's init waits for start, non-dumpable: an
+        // exec'd process cannot reach it through /proc (as runc and crun
+        // allow exec before start; see README).
+        Status::Running | Status::Created => {}
         Status::Paused if a.ignore_paused => {}
         Status::Paused => bail!("cannot exec in a paused container {id:?} (use --ignore-paused)"),
-        Status::Created => bail!("cannot exec in a container that has not been started: {id:?}"),
         s => bail!("cannot exec in a {} container {id:?}", s.as_str()),
     }
     let spec = load_config(&c.state.bundle)?;
@@ -218,8 +220,10 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
     }
     crate::lsm::check_apparmor(p.apparmor_profile().as_deref())?;
     let terminal = p.terminal().unwrap_or(false);
-    if terminal && a.console_socket.is_none() {
-        bail!("--tty (process.terminal) needs --console-socket in this build");
+    // A terminal with nobody to hand the pty to: husk relays it, as `run` does.
+    let relay = terminal && a.console_socket.is_none();
+    if relay && a.detach {
+        bail!("--tty (process.terminal) with --detach needs --console-socket: nobody would relay the terminal");
     }
     let pid = c.state.pid;
     let pid_file = a
@@ -243,8 +247,16 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
             fds.push((name, flag, fd));
         }
     }
+    // The child sends the pty master over `console`: the caller's socket,
+    // or one end of a socket pair whose other end husk keeps to relay.
+    let mut relay_end = None;
     let console = match (&a.console_socket, terminal) {
         (Some(s), true) => Some(crate::tty::connect(s)?),
+        (None, true) => {
+            let (ours, theirs) = crate::tty::console_pair()?;
+            relay_end = Some(ours);
+            Some(theirs)
+        }
         _ => None,
     };
     // Pure v2: the exec process is cloned straight into the container's
@@ -262,6 +274,7 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
     if cpid == 0 {
         drop(parent);
         drop(cgroup_dir);
+        process::close_host_dir(c.dir_fd.as_raw_fd());
         let r = exec_child(&child, &fds, &p, console, spec.linux().as_ref());
         let msg = match r {
             Err(e) => format!("{e:#}"),
@@ -309,7 +322,16 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
     if a.detach {
         return Ok(0);
     }
-    let code = super::run::wait_forwarding(cpid);
+    let code = match relay_end {
+        Some(end) => match crate::tty::recv_fd(&end) {
+            Ok((_, master)) => crate::tty::relay(master, cpid),
+            Err(e) => {
+                process::kill_and_reap(cpid);
+                Err(e.context("receive the pty master from the exec process"))
+            }
+        },
+        None => super::run::wait_forwarding(cpid),
+    };
     if let Some(o) = &old {
         sys::set_sigmask(o);
     }
