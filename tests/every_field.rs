@@ -559,3 +559,80 @@ fn unknown_property_is_named_in_a_warning() {
     assert!(o.status.success(), "{err}");
     assert!(err.contains("linux.bogusEveryField: unknown field (ignored)"), "{err}");
 }
+
+/// `husk features` lists exactly what the code takes: every namespace in it
+/// is accepted by create (all at once, in one container), every mount
+/// option word is one the option parser knows (none left for the
+/// filesystem's data), every memory policy mode and flag parses, and what
+/// it says is not supported is what the field table refuses.
+#[test]
+fn features_tell_what_create_accepts() {
+    let e = Env::new("ef-features");
+    let f: Value = serde_json::from_str(&e.ok(&["features"])).unwrap();
+    assert_eq!(f["ociVersionMax"], "1.3.0");
+    let hooks: Vec<&str> = f["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h.as_str())
+        .collect();
+    for h in &hooks {
+        assert!(
+            ROWS.iter().any(|(p, _)| p.starts_with(&format!("hooks.{h}["))),
+            "hook {h} has no row"
+        );
+    }
+    let namespaces: Vec<Value> = f["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| json!({"type": n}))
+        .collect();
+    assert_eq!(namespaces.len(), 8, "{namespaces:?}");
+    let b = e.bundle("ns", &["true"], |v| {
+        v["ociVersion"] = f["ociVersionMax"].clone();
+        v["linux"]["namespaces"] = json!(namespaces);
+        v["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        v["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    });
+    let o = e.run(&b, &e.id("ns"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for w in f["mountOptions"].as_array().unwrap() {
+        let w = w.as_str().unwrap().to_string();
+        let parsed = husk::mount_options::parse_options(std::slice::from_ref(&w));
+        assert!(
+            parsed.data.is_empty(),
+            "mount option {w:?} in features is not one husk's parser knows"
+        );
+    }
+    for (key, field) in [("modes", "mode"), ("flags", "flags")] {
+        for m in f["linux"]["memoryPolicy"][key].as_array().unwrap() {
+            let policy = if field == "mode" {
+                json!({"mode": m, "nodes": "0"})
+            } else {
+                json!({"mode": "MPOL_BIND", "nodes": "0", "flags": [m]})
+            };
+            let text = json!({"ociVersion": "1.3.0", "root": {"path": "r"}, "linux": {"memoryPolicy": policy}});
+            husk::bundle::parse(&text.to_string()).unwrap_or_else(|err| panic!("memoryPolicy {m}: {err}"));
+        }
+    }
+    for (feature, field) in [
+        (&f["linux"]["netDevices"]["enabled"], "linux.netDevices"),
+        (&f["linux"]["intelRdt"]["enabled"], "linux.intelRdt"),
+        (
+            &f["linux"]["mountExtensions"]["idmap"]["enabled"],
+            "mounts[].uidMappings",
+        ),
+    ] {
+        let refused = husk::fields::field(field).unwrap().how == How::Refused;
+        assert_eq!(
+            feature.as_bool(),
+            Some(!refused),
+            "features and src/fields.rs disagree on {field}"
+        );
+    }
+    assert_eq!(
+        f["potentiallyUnsafeConfigAnnotations"],
+        json!(["org.systemd.property."])
+    );
+}
