@@ -175,7 +175,7 @@ fn drop_unknown_capabilities(p: &mut serde_json::Value, path: &str) -> Vec<Probl
 /// warnings). Errors carry line and column: when nothing was changed the
 /// text is read directly; otherwise the error of a failed read is located
 /// in the text with the flags' names put the crate's way.
-fn parse_with_spec_names<T: serde::de::DeserializeOwned>(
+fn parse_with_spec_names<T: serde::de::DeserializeOwned + serde::Serialize>(
     text: &str,
     process_at: &str,
     path: &str,
@@ -185,10 +185,13 @@ fn parse_with_spec_names<T: serde::de::DeserializeOwned>(
         Some(p) => (sched_flags_to_crate(p, path)?, drop_unknown_capabilities(p, path)),
         None => (false, Vec::new()),
     };
+    let base = if process_at.is_empty() { path } else { "" };
     if !had_flags && warnings.is_empty() {
-        return Ok((serde_json::from_str::<T>(text)?, warnings));
+        let t = serde_json::from_str::<T>(text)?;
+        let warnings = check_unparsed(&v, &t, base)?;
+        return Ok((t, warnings));
     }
-    let t = serde_json::from_value::<T>(v).map_err(|e| {
+    let t = serde_json::from_value::<T>(v.clone()).map_err(|e| {
         let mut crate_names = text.to_string();
         for (spec, ours) in SCHED_FLAGS {
             crate_names = crate_names.replace(&format!("\"{spec}\""), &format!("\"{ours}\""));
@@ -199,7 +202,40 @@ fn parse_with_spec_names<T: serde::de::DeserializeOwned>(
             _ => ParseError::from(e),
         }
     })?;
+    let mut warnings = warnings;
+    warnings.extend(check_unparsed(&v, &t, base)?);
     Ok((t, warnings))
+}
+
+/// Refuse a config with a field of the runtime spec that the parser read
+/// as nothing (serde drops what a struct does not name: a newer spec
+/// field would be silently ignored); warn about each property the spec
+/// does not have, which the spec says runtimes MUST ignore.
+fn check_unparsed<T: serde::Serialize>(raw: &serde_json::Value, t: &T, base: &str) -> Result<Vec<Problem>, ParseError> {
+    let parsed = serde_json::to_value(t).map_err(|e| ParseError {
+        message: format!("internal error: serialize the parsed config: {e}"),
+        path: String::new(),
+        line: 0,
+        column: 0,
+    })?;
+    let (spec_fields, unknown) = crate::fields::unparsed(raw, &parsed, base);
+    if let Some(f) = spec_fields.first() {
+        return Err(ParseError {
+            message: format!(
+                "{f}: a runtime-spec field husk's config parser does not read; refused rather than ignored"
+            ),
+            path: f.clone(),
+            line: 0,
+            column: 0,
+        });
+    }
+    Ok(unknown
+        .into_iter()
+        .map(|f| Problem {
+            message: format!("{f}: unknown field (ignored): not in runtime-spec 1.3"),
+            path: f,
+        })
+        .collect())
 }
 
 /// Parse config.json text (see [`parse`]), keeping the error's parts.
@@ -253,6 +289,18 @@ fn strip_position(s: &str) -> &str {
         None => s,
     }
 }
+
+/// Every namespace type husk creates and joins (`husk features` lists them).
+pub const NAMESPACE_TYPES: [LinuxNamespaceType; 8] = [
+    LinuxNamespaceType::Cgroup,
+    LinuxNamespaceType::Ipc,
+    LinuxNamespaceType::Mount,
+    LinuxNamespaceType::Network,
+    LinuxNamespaceType::Pid,
+    LinuxNamespaceType::Time,
+    LinuxNamespaceType::User,
+    LinuxNamespaceType::Uts,
+];
 
 pub fn ns_name(t: LinuxNamespaceType) -> &'static str {
     match t {
@@ -339,6 +387,20 @@ pub fn problems(spec: &Spec) -> Vec<Problem> {
         }
         for pr in process_ranges(p) {
             e(pr.path, pr.message);
+        }
+        // Windows-only fields (the spec): nothing on Linux could apply them.
+        if p.command_line().is_some() {
+            e(
+                "process.commandLine".into(),
+                "process.commandLine is a Windows-only field of the runtime spec; on Linux use process.args".into(),
+            );
+        }
+        if p.user().username().is_some() {
+            e(
+                "process.user.username".into(),
+                "process.user.username is a Windows-only field of the runtime spec; on Linux use process.user.uid and gid"
+                    .into(),
+            );
         }
     }
     for (i, m) in spec.mounts().iter().flatten().enumerate() {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::commands;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-pub const OCI_VERSION: &str = "1.2.0";
+pub const OCI_VERSION: &str = "1.3.0";
 
 #[derive(Parser, Debug)]
 #[command(

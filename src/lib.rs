@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commands;
 pub mod dbus;
 pub mod fds;
+pub mod fields;
 pub mod hooks;
 pub mod logging;
 pub mod lsm;

@@ -24,10 +24,21 @@ pub fn check_apparmor(profile: Option<&str>) -> Result<()> {
     }
 }
 
-/// Is SELinux enabled on this host? Labels mean nothing where it is not:
-/// like runc and crun, husk then ignores them.
+/// Is SELinux enabled on this host?
 pub fn selinux_enabled() -> bool {
     Path::new("/sys/fs/selinux/enforce").exists()
+}
+
+/// Check before anything is created: a label (`field`) asked for on a
+/// host without SELinux is an error naming the field. runc and crun
+/// ignore it there; husk does not accept what it cannot apply.
+pub fn check_selinux(field: &str, label: Option<&str>) -> Result<()> {
+    match label.filter(|l| !l.is_empty()) {
+        Some(l) if !selinux_enabled() => {
+            bail!("{field} {l:?} is set but SELinux is not enabled on this host")
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Make the next execve run with SELinux label `label` (where enabled).

@@ -202,22 +202,49 @@ pub fn io_priority(p: &LinuxIOPriority) -> Result<()> {
     Ok(())
 }
 
+/// linux.memoryPolicy's modes: the spec's name, the crate's value and the
+/// kernel's number (`husk features` lists the names).
+pub const MEMORY_POLICY_MODES: [(&str, MemoryPolicyModeType, i64); 7] = [
+    ("MPOL_DEFAULT", MemoryPolicyModeType::MpolDefault, 0),
+    ("MPOL_PREFERRED", MemoryPolicyModeType::MpolPreferred, 1),
+    ("MPOL_BIND", MemoryPolicyModeType::MpolBind, 2),
+    ("MPOL_INTERLEAVE", MemoryPolicyModeType::MpolInterleave, 3),
+    ("MPOL_LOCAL", MemoryPolicyModeType::MpolLocal, 4),
+    ("MPOL_PREFERRED_MANY", MemoryPolicyModeType::MpolPreferredMany, 5),
+    (
+        "MPOL_WEIGHTED_INTERLEAVE",
+        MemoryPolicyModeType::MpolWeightedInterleave,
+        6,
+    ),
+];
+
+/// linux.memoryPolicy's flags: the spec's name, the crate's value and the bit.
+pub const MEMORY_POLICY_FLAGS: [(&str, MemoryPolicyFlagType, i64); 3] = [
+    (
+        "MPOL_F_NUMA_BALANCING",
+        MemoryPolicyFlagType::MpolFNumaBalancing,
+        1 << 13,
+    ),
+    (
+        "MPOL_F_RELATIVE_NODES",
+        MemoryPolicyFlagType::MpolFRelativeNodes,
+        1 << 14,
+    ),
+    ("MPOL_F_STATIC_NODES", MemoryPolicyFlagType::MpolFStaticNodes, 1 << 15),
+];
+
 pub fn memory_policy(m: &LinuxMemoryPolicy) -> Result<()> {
-    let mut mode: i64 = match m.mode() {
-        MemoryPolicyModeType::MpolDefault => 0,
-        MemoryPolicyModeType::MpolPreferred => 1,
-        MemoryPolicyModeType::MpolBind => 2,
-        MemoryPolicyModeType::MpolInterleave => 3,
-        MemoryPolicyModeType::MpolLocal => 4,
-        MemoryPolicyModeType::MpolPreferredMany => 5,
-        MemoryPolicyModeType::MpolWeightedInterleave => 6,
-    };
+    let mut mode: i64 = MEMORY_POLICY_MODES
+        .iter()
+        .find(|(_, t, _)| *t == m.mode())
+        .map(|(_, _, n)| *n)
+        .context("internal error: a memory policy mode missing from MEMORY_POLICY_MODES")?;
     for f in m.flags().iter().flatten() {
-        mode |= match f {
-            MemoryPolicyFlagType::MpolFNumaBalancing => 1 << 13,
-            MemoryPolicyFlagType::MpolFRelativeNodes => 1 << 14,
-            MemoryPolicyFlagType::MpolFStaticNodes => 1 << 15,
-        };
+        mode |= MEMORY_POLICY_FLAGS
+            .iter()
+            .find(|(_, t, _)| t == f)
+            .map(|(_, _, n)| *n)
+            .context("internal error: a memory policy flag missing from MEMORY_POLICY_FLAGS")?;
     }
     let nodes = match m.nodes().as_deref().filter(|s| !s.is_empty()) {
         Some(n) => parse_list(n).context("linux.memoryPolicy.nodes")?,

@@ -898,6 +898,10 @@ impl Property {
     }
 }
 
+/// The annotation prefix whose keys become unit properties (listed by
+/// `husk features` as potentially unsafe, as runc lists it).
+pub const SYSTEMD_PROPERTY_ANNOTATION: &str = "org.systemd.property.";
+
 /// The unit properties asked for by `org.systemd.property.NAME`
 /// annotations, as runc reads them: NAME is an identifier starting with
 /// an upper-case letter, the value is GVariant text (`uint64 5`, `true`,
@@ -907,7 +911,7 @@ impl Property {
 pub fn annotation_properties<'a>(
     annotations: impl IntoIterator<Item = (&'a String, &'a String)>,
 ) -> Result<Vec<Property>> {
-    const PREFIX: &str = "org.systemd.property.";
+    const PREFIX: &str = SYSTEMD_PROPERTY_ANNOTATION;
     let mut out = Vec::new();
     let mut sorted: Vec<_> = annotations.into_iter().filter(|(k, _)| k.starts_with(PREFIX)).collect();
     sorted.sort();

@@ -476,7 +476,10 @@ fn rejected_value_names_file_and_leaves_nothing() {
         .expect_err("cpus 4095 must be rejected");
     let msg = format!("{e:#}");
     let file = v1_dir(&cg, "cpuset").join("cpuset.cpus");
-    let prefix = format!("cannot set cpuset cpus: write 4095 to {}: ", file.display());
+    let prefix = format!(
+        "cannot set cpuset cpus (linux.resources.cpu.cpus): write 4095 to {}: ",
+        file.display()
+    );
     assert!(msg.starts_with(&prefix), "{msg}");
     assert!(msg.len() > prefix.len(), "{msg}");
     for d in all_dirs(&cg) {
@@ -781,7 +784,7 @@ fn v2_rejected_value_leaves_nothing() {
     assert_eq!(
         format!("{e:#}"),
         format!(
-            "cannot set unified resource: write bogus to {}: Invalid argument",
+            "cannot set unified resource (linux.resources.unified): write bogus to {}: Invalid argument",
             dir.join("cgroup.max.depth").display()
         )
     );

@@ -565,9 +565,9 @@ fn apparmor_profile_applied_or_refused() {
 }
 
 /// process.selinuxLabel, exec --process-label and linux.mountLabel: applied
-/// where SELinux is enabled; ignored where it is not, as runc and crun do.
+/// where SELinux is enabled; refused naming the field where it is not (runc and crun ignore them there).
 #[test]
-fn selinux_labels_applied_or_ignored() {
+fn selinux_labels_applied_or_refused() {
     let e = Env::new("selinux");
     let enabled = std::path::Path::new("/sys/fs/selinux/enforce").exists();
     // Labels the loaded policy surely knows: this process's own context and
@@ -589,6 +589,33 @@ fn selinux_labels_applied_or_ignored() {
             "system_u:object_r:container_file_t:s0:c1,c2".to_string(),
         )
     };
+    if !enabled {
+        // Refused naming the field, never ignored: a label husk cannot apply.
+        for (name, field, label) in [
+            ("p", "process.selinuxLabel", &process_label),
+            ("m", "linux.mountLabel", &mount_label),
+        ] {
+            let b = e.bundle(name, &["true"], |v| {
+                if field == "linux.mountLabel" {
+                    v["linux"]["mountLabel"] = json!(label);
+                } else {
+                    v["process"]["selinuxLabel"] = json!(label);
+                }
+            });
+            let err = e.err(&["run", "-b", b.to_str().unwrap(), &e.id(name)]);
+            assert!(err.contains(field) && err.contains("SELinux is not enabled"), "{err}");
+        }
+        let b = e.bundle("x", &["sleep", "100"], |_| {});
+        let id = e.id("x");
+        e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
+        let err = e.err(&["exec", "--process-label", &process_label, &id, "true"]);
+        assert!(err.contains("process.selinuxLabel"), "{err}");
+        not_checked(
+            "SELinux labels of process.selinuxLabel, exec --process-label and linux.mountLabel applied",
+            "SELinux is not enabled: no /sys/fs/selinux/enforce",
+        );
+        return;
+    }
     let script = "cat /proc/self/attr/current 2>/dev/null; echo; grep ' /dev ' /proc/self/mounts";
     let b = e.bundle("a", &["sleep", "100"], |v| {
         v["process"]["selinuxLabel"] = json!(process_label);
@@ -597,36 +624,23 @@ fn selinux_labels_applied_or_ignored() {
     let id = e.id("a");
     e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
     let inside = e.ok(&["exec", &id, "sh", "-c", script]);
-    if enabled {
-        let exec_label = e.ok(&[
-            "exec",
-            "--process-label",
-            &process_label,
-            &id,
-            "cat",
-            "/proc/self/attr/current",
-        ]);
-        let mut lines = inside.lines();
-        assert_eq!(
-            lines.next().map(|l| l.trim_end_matches('\0')),
-            Some(process_label.as_str())
-        );
-        let dev = lines.find(|l| !l.is_empty()).unwrap_or_default();
-        // (/proc/mounts quotes a context that has a comma)
-        assert!(dev.contains("context=") && dev.contains(&mount_label), "{inside}");
-        assert_eq!(exec_label.trim_end_matches(['\0', '\n']), process_label);
-    } else {
-        let dev = inside.lines().find(|l| l.contains(" /dev ")).unwrap_or_default();
-        assert!(
-            dev.starts_with("tmpfs /dev tmpfs") && !dev.contains("context="),
-            "{inside}"
-        );
-        e.ok(&["exec", "--process-label", &process_label, &id, "true"]);
-        not_checked(
-            "SELinux labels of process.selinuxLabel, exec --process-label and linux.mountLabel applied",
-            "SELinux is not enabled: no /sys/fs/selinux/enforce",
-        );
-    }
+    let exec_label = e.ok(&[
+        "exec",
+        "--process-label",
+        &process_label,
+        &id,
+        "cat",
+        "/proc/self/attr/current",
+    ]);
+    let mut lines = inside.lines();
+    assert_eq!(
+        lines.next().map(|l| l.trim_end_matches('\0')),
+        Some(process_label.as_str())
+    );
+    let dev = lines.find(|l| !l.is_empty()).unwrap_or_default();
+    // (/proc/mounts quotes a context that has a comma)
+    assert!(dev.contains("context=") && dev.contains(&mount_label), "{inside}");
+    assert_eq!(exec_label.trim_end_matches(['\0', '\n']), process_label);
 }
 
 #[test]

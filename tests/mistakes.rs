@@ -125,7 +125,7 @@ fn common_mistakes_get_clear_messages() {
         (
             "kernel rejects a limit",
             Box::new(|v, _| v["linux"]["resources"]["cpu"] = json!({"cpus": "4095"})),
-            "cannot set cpuset cpus: write 4095 to /sys/fs/cgroup/cpuset/",
+            "cannot set cpuset cpus (linux.resources.cpu.cpus): write 4095 to /sys/fs/cgroup/cpuset/",
         ),
     ];
     for (i, (name, edit, want)) in cases.iter().enumerate() {

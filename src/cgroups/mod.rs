@@ -79,7 +79,7 @@ pub fn detect_layout() -> Result<Layout> {
 pub struct Setting {
     pub file: String,
     pub value: String,
-    /// What the value is, for error messages ("memory limit").
+    /// What the value is, for error messages ("memory limit (linux.resources.memory.limit)").
     pub what: &'static str,
     /// File and value used instead when `file` does not exist (for example
     /// io.weight with a converted value when there is no io.bfq.weight).
@@ -155,9 +155,9 @@ pub fn pairs(settings: &[Setting]) -> Vec<(String, String)> {
 /// the JSON is read, since the parsed object has 0 for a missing limit.
 fn pids_setting(limit: i64) -> Option<Setting> {
     Some(match limit {
-        l if l < 0 => Setting::new("pids.max", "max", "pids limit"),
-        0 => Setting::new("pids.max", 1, "pids limit"),
-        l => Setting::new("pids.max", l, "pids limit"),
+        l if l < 0 => Setting::new("pids.max", "max", "pids limit (linux.resources.pids.limit)"),
+        0 => Setting::new("pids.max", 1, "pids limit (linux.resources.pids.limit)"),
+        l => Setting::new("pids.max", l, "pids limit (linux.resources.pids.limit)"),
     })
 }
 

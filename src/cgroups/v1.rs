@@ -49,7 +49,11 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
         "memory" => {
             if let Some(m) = res.memory() {
                 if let Some(l) = m.limit().filter(|l| *l != 0) {
-                    out.push(Setting::new("memory.limit_in_bytes", l, "memory limit"));
+                    out.push(Setting::new(
+                        "memory.limit_in_bytes",
+                        l,
+                        "memory limit (linux.resources.memory.limit)",
+                    ));
                 }
                 match m.swap().filter(|s| *s != 0) {
                     Some(s) => out.push(Setting::new(
@@ -70,16 +74,41 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
                     None => {}
                 }
                 if let Some(r) = m.reservation().filter(|r| *r != 0) {
-                    out.push(Setting::new("memory.soft_limit_in_bytes", r, "memory reservation"));
+                    out.push(Setting::new(
+                        "memory.soft_limit_in_bytes",
+                        r,
+                        "memory reservation (linux.resources.memory.reservation)",
+                    ));
                 }
                 if let Some(s) = m.swappiness() {
                     if s > 100 {
-                        bail!("invalid memory swappiness {s}: the valid range is 0-100");
+                        bail!("linux.resources.memory.swappiness {s} is out of range (0 to 100)");
                     }
-                    out.push(Setting::new("memory.swappiness", s, "memory swappiness"));
+                    out.push(Setting::new(
+                        "memory.swappiness",
+                        s,
+                        "memory swappiness (linux.resources.memory.swappiness)",
+                    ));
+                }
+                // memory.use_hierarchy: written and read back; kernels
+                // since 5.16 keep it at 1 and refuse 0 (runc ignores the
+                // field altogether).
+                if let Some(h) = m.use_hierarchy() {
+                    out.push(
+                        Setting::new(
+                            "memory.use_hierarchy",
+                            u8::from(h),
+                            "hierarchical memory accounting (linux.resources.memory.useHierarchy)",
+                        )
+                        .verified("the kernel keeps hierarchical accounting on (Linux 5.16 and later)"),
+                    );
                 }
                 if m.disable_oom_killer() == Some(true) {
-                    out.push(Setting::new("memory.oom_control", 1, "disableOOMKiller"));
+                    out.push(Setting::new(
+                        "memory.oom_control",
+                        1,
+                        "OOM killer (linux.resources.memory.disableOOMKiller)",
+                    ));
                 }
                 // Kernel memory: written where the kernel has the files and
                 // read back (a kernel that ignores the write is refused);
@@ -109,16 +138,28 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
         "cpu" => {
             if let Some(c) = res.cpu() {
                 if let Some(v) = c.shares().filter(|v| *v != 0) {
-                    out.push(Setting::new("cpu.shares", v, "cpu shares"));
+                    out.push(Setting::new("cpu.shares", v, "cpu shares (linux.resources.cpu.shares)"));
                 }
                 if let Some(v) = c.period().filter(|v| *v != 0) {
-                    out.push(Setting::new("cpu.cfs_period_us", v, "cpu period"));
+                    out.push(Setting::new(
+                        "cpu.cfs_period_us",
+                        v,
+                        "cpu period (linux.resources.cpu.period)",
+                    ));
                 }
                 if let Some(v) = c.quota().filter(|v| *v != 0) {
-                    out.push(Setting::new("cpu.cfs_quota_us", v, "cpu quota"));
+                    out.push(Setting::new(
+                        "cpu.cfs_quota_us",
+                        v,
+                        "cpu quota (linux.resources.cpu.quota)",
+                    ));
                 }
                 if let Some(v) = c.burst() {
-                    out.push(Setting::new("cpu.cfs_burst_us", v, "cpu burst"));
+                    out.push(Setting::new(
+                        "cpu.cfs_burst_us",
+                        v,
+                        "cpu burst (linux.resources.cpu.burst)",
+                    ));
                 }
                 if let Some(v) = c.realtime_period().filter(|v| *v != 0) {
                     out.push(
@@ -141,17 +182,17 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
                     );
                 }
                 if let Some(v) = c.idle() {
-                    out.push(Setting::new("cpu.idle", v, "cpu idle"));
+                    out.push(Setting::new("cpu.idle", v, "cpu idle (linux.resources.cpu.idle)"));
                 }
             }
         }
         "cpuset" => {
             if let Some(c) = res.cpu() {
                 if let Some(v) = c.cpus().as_ref().filter(|v| !v.is_empty()) {
-                    out.push(Setting::new("cpuset.cpus", v, "cpuset cpus"));
+                    out.push(Setting::new("cpuset.cpus", v, "cpuset cpus (linux.resources.cpu.cpus)"));
                 }
                 if let Some(v) = c.mems().as_ref().filter(|v| !v.is_empty()) {
-                    out.push(Setting::new("cpuset.mems", v, "cpuset mems"));
+                    out.push(Setting::new("cpuset.mems", v, "cpuset mems (linux.resources.cpu.mems)"));
                 }
             }
         }
@@ -203,22 +244,22 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
                     (
                         b.throttle_read_bps_device(),
                         "blkio.throttle.read_bps_device",
-                        "read bps limit",
+                        "read bps limit (linux.resources.blockIO.throttleReadBpsDevice)",
                     ),
                     (
                         b.throttle_write_bps_device(),
                         "blkio.throttle.write_bps_device",
-                        "write bps limit",
+                        "write bps limit (linux.resources.blockIO.throttleWriteBpsDevice)",
                     ),
                     (
                         b.throttle_read_iops_device(),
                         "blkio.throttle.read_iops_device",
-                        "read iops limit",
+                        "read iops limit (linux.resources.blockIO.throttleReadIOPSDevice)",
                     ),
                     (
                         b.throttle_write_iops_device(),
                         "blkio.throttle.write_iops_device",
-                        "write iops limit",
+                        "write iops limit (linux.resources.blockIO.throttleWriteIOPSDevice)",
                     ),
                 ] {
                     for t in list.iter().flatten() {
@@ -244,7 +285,7 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
                     Setting::new(
                         format!("hugetlb.{size}.rsvd.limit_in_bytes"),
                         h.limit(),
-                        "hugepage reservation limit",
+                        "hugepage reservation limit (linux.resources.hugepageLimits)",
                     )
                     .optional(),
                 );
@@ -252,7 +293,11 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
         }
         "net_cls" => {
             if let Some(id) = res.network().as_ref().and_then(|n| n.class_id()) {
-                out.push(Setting::new("net_cls.classid", id, "network class id"));
+                out.push(Setting::new(
+                    "net_cls.classid",
+                    id,
+                    "network class id (linux.resources.network.classID)",
+                ));
             }
         }
         "net_prio" => {
@@ -269,7 +314,7 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
                 out.push(Setting::new(
                     "net_prio.ifpriomap",
                     format!("{} {}", p.name(), p.priority()),
-                    "network interface priority",
+                    "network interface priority (linux.resources.network.priorities)",
                 ));
             }
         }

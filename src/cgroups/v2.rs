@@ -102,15 +102,43 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
                     out.push(st);
                 }
                 if let Some(v) = num(limit) {
-                    out.push(Setting::new("memory.max", v, "memory limit"));
+                    out.push(Setting::new(
+                        "memory.max",
+                        v,
+                        "memory limit (linux.resources.memory.limit)",
+                    ));
                 }
                 if let Some(v) = num(m.reservation().unwrap_or(0)) {
-                    out.push(Setting::new("memory.low", v, "memory reservation"));
+                    out.push(Setting::new(
+                        "memory.low",
+                        v,
+                        "memory reservation (linux.resources.memory.reservation)",
+                    ));
                 }
-                // swappiness and disableOOMKiller have no v2 equivalent;
-                // runc ignores them on v2 and so does husk. Kernel memory
+                // swappiness and disableOOMKiller have no v2 file: runc
+                // drops them on v2 without a word; husk refuses a value it
+                // cannot apply (false and true, v2's fixed behaviours, are
+                // what v2 does). Kernel memory
                 // has no limit of its own on v2 (it counts in memory.max):
                 // a limit is refused, -1 (none) is what v2 has.
+                if let Some(v) = m.swappiness() {
+                    bail!(
+                        "linux.resources.memory.swappiness {v}: cgroup v2 has no per-cgroup swappiness (no memory.swappiness \
+                         file; the host's vm.swappiness applies); remove the field"
+                    );
+                }
+                if m.disable_oom_killer() == Some(true) {
+                    bail!(
+                        "linux.resources.memory.disableOOMKiller: cgroup v2 cannot disable the OOM killer (no \
+                         memory.oom_control file); remove the field or set it to false"
+                    );
+                }
+                if m.use_hierarchy() == Some(false) {
+                    bail!(
+                        "linux.resources.memory.useHierarchy false: cgroup v2 accounts memory hierarchically always; \
+                         remove the field or set it to true"
+                    );
+                }
                 #[allow(deprecated)]
                 let kernel = m.kernel();
                 for (v, field) in [(kernel, "kernel"), (m.kernel_tcp(), "kernelTCP")] {
@@ -126,34 +154,48 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
         "cpu" => {
             if let Some(c) = res.cpu() {
                 if c.realtime_runtime().is_some_and(|v| v != 0) || c.realtime_period().is_some_and(|v| v != 0) {
-                    bail!("cpu realtimeRuntime/realtimePeriod are not supported on cgroup v2");
+                    bail!(
+                        "linux.resources.cpu.realtimeRuntime/realtimePeriod: cgroup v2 has no realtime budget (no cpu.rt_* files); remove the fields"
+                    );
                 }
                 if let Some(v) = c.idle() {
-                    out.push(Setting::new("cpu.idle", v, "cpu idle"));
+                    out.push(Setting::new("cpu.idle", v, "cpu idle (linux.resources.cpu.idle)"));
                 }
                 let w = cpu_shares_to_weight(c.shares().unwrap_or(0));
                 if w != 0 {
-                    out.push(Setting::new("cpu.weight", w, "cpu weight (from cpu shares)"));
+                    out.push(Setting::new(
+                        "cpu.weight",
+                        w,
+                        "cpu weight (from linux.resources.cpu.shares)",
+                    ));
                 }
                 if let Some(b) = c.burst() {
-                    out.push(Setting::new("cpu.max.burst", b, "cpu burst"));
+                    out.push(Setting::new(
+                        "cpu.max.burst",
+                        b,
+                        "cpu burst (linux.resources.cpu.burst)",
+                    ));
                 }
                 let quota = c.quota().unwrap_or(0);
                 let period = c.period().unwrap_or(0);
                 if quota != 0 || period != 0 {
                     let q = if quota > 0 { quota.to_string() } else { "max".into() };
                     let p = if period == 0 { 100_000 } else { period };
-                    out.push(Setting::new("cpu.max", format!("{q} {p}"), "cpu quota and period"));
+                    out.push(Setting::new(
+                        "cpu.max",
+                        format!("{q} {p}"),
+                        "cpu quota and period (linux.resources.cpu.quota, period)",
+                    ));
                 }
             }
         }
         "cpuset" => {
             if let Some(c) = res.cpu() {
                 if let Some(v) = c.cpus().as_ref().filter(|v| !v.is_empty()) {
-                    out.push(Setting::new("cpuset.cpus", v, "cpuset cpus"));
+                    out.push(Setting::new("cpuset.cpus", v, "cpuset cpus (linux.resources.cpu.cpus)"));
                 }
                 if let Some(v) = c.mems().as_ref().filter(|v| !v.is_empty()) {
-                    out.push(Setting::new("cpuset.mems", v, "cpuset mems"));
+                    out.push(Setting::new("cpuset.mems", v, "cpuset mems (linux.resources.cpu.mems)"));
                 }
             }
         }
@@ -173,7 +215,22 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
                         ),
                     );
                 }
-                // leafWeight (CFQ) has no v2 equivalent; runc ignores it.
+                // leafWeight (CFQ) has no v2 file: runc drops it silently,
+                // husk refuses it.
+                if b.leaf_weight().is_some_and(|w| w != 0) {
+                    bail!(
+                        "linux.resources.blockIO.leafWeight: cgroup v2 has no leaf weight (a CFQ setting of cgroup v1); \
+                         remove the field"
+                    );
+                }
+                for (i, d) in b.weight_device().iter().flatten().enumerate() {
+                    if d.leaf_weight().is_some_and(|w| w != 0) {
+                        bail!(
+                            "linux.resources.blockIO.weightDevice[{i}].leafWeight: cgroup v2 has no leaf weight (a CFQ \
+                             setting of cgroup v1); remove the field"
+                        );
+                    }
+                }
                 for d in b.weight_device().iter().flatten() {
                     if let Some(w) = d.weight() {
                         out.push(Setting::new(
@@ -184,10 +241,26 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
                     }
                 }
                 for (list, key, what) in [
-                    (b.throttle_read_bps_device(), "rbps", "read bps limit"),
-                    (b.throttle_write_bps_device(), "wbps", "write bps limit"),
-                    (b.throttle_read_iops_device(), "riops", "read iops limit"),
-                    (b.throttle_write_iops_device(), "wiops", "write iops limit"),
+                    (
+                        b.throttle_read_bps_device(),
+                        "rbps",
+                        "read bps limit (linux.resources.blockIO.throttleReadBpsDevice)",
+                    ),
+                    (
+                        b.throttle_write_bps_device(),
+                        "wbps",
+                        "write bps limit (linux.resources.blockIO.throttleWriteBpsDevice)",
+                    ),
+                    (
+                        b.throttle_read_iops_device(),
+                        "riops",
+                        "read iops limit (linux.resources.blockIO.throttleReadIOPSDevice)",
+                    ),
+                    (
+                        b.throttle_write_iops_device(),
+                        "wiops",
+                        "write iops limit (linux.resources.blockIO.throttleWriteIOPSDevice)",
+                    ),
                 ] {
                     for t in list.iter().flatten() {
                         let rate = if t.rate() == 0 {
@@ -214,7 +287,14 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
                     &v,
                     "hugepage limit (linux.resources.hugepageLimits)",
                 ));
-                out.push(Setting::new(format!("hugetlb.{size}.rsvd.max"), &v, "hugepage reservation limit").optional());
+                out.push(
+                    Setting::new(
+                        format!("hugetlb.{size}.rsvd.max"),
+                        &v,
+                        "hugepage reservation limit (linux.resources.hugepageLimits)",
+                    )
+                    .optional(),
+                );
             }
         }
         "rdma" => out.extend(super::rdma_settings(res)?),
@@ -223,7 +303,7 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
                 && (n.class_id().is_some() || n.priorities().as_ref().is_some_and(|p| !p.is_empty()))
             {
                 bail!(
-                    "network classID and priorities need the net_cls/net_prio controllers of cgroup v1, which cgroup v2 does not have"
+                    "linux.resources.network.classID and priorities need the net_cls/net_prio controllers of cgroup v1, which cgroup v2 does not have"
                 );
             }
         }
@@ -238,10 +318,18 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
                     bail!("unified resource {k:?} must be in the form CONTROLLER.PARAMETER");
                 }
                 for line in v.lines() {
-                    out.push(Setting::new(k.as_str(), line, "unified resource"));
+                    out.push(Setting::new(
+                        k.as_str(),
+                        line,
+                        "unified resource (linux.resources.unified)",
+                    ));
                 }
                 if v.is_empty() {
-                    out.push(Setting::new(k.as_str(), "", "unified resource"));
+                    out.push(Setting::new(
+                        k.as_str(),
+                        "",
+                        "unified resource (linux.resources.unified)",
+                    ));
                 }
             }
         }
@@ -397,8 +485,32 @@ mod tests {
 
     #[test]
     fn memory() {
+        // v2's fixed behaviours are accepted; what it cannot do is refused
+        // naming the field.
         let r = res(r#"{"memory": {"limit": 1048576, "reservation": 524288, "swap": 3145728,
-            "swappiness": 10, "disableOOMKiller": true}}"#);
+            "disableOOMKiller": false, "useHierarchy": true}}"#);
+        for (bad, field) in [
+            (r#"{"memory": {"swappiness": 10}}"#, "linux.resources.memory.swappiness"),
+            (
+                r#"{"memory": {"disableOOMKiller": true}}"#,
+                "linux.resources.memory.disableOOMKiller",
+            ),
+            (
+                r#"{"memory": {"useHierarchy": false}}"#,
+                "linux.resources.memory.useHierarchy",
+            ),
+            (
+                r#"{"blockIO": {"leafWeight": 10}}"#,
+                "linux.resources.blockIO.leafWeight",
+            ),
+            (
+                r#"{"blockIO": {"weightDevice": [{"major": 8, "minor": 0, "leafWeight": 10}]}}"#,
+                "linux.resources.blockIO.weightDevice[0].leafWeight",
+            ),
+        ] {
+            let e = settings(&res(bad)).unwrap_err().to_string();
+            assert!(e.contains(field), "{bad}: {e}");
+        }
         assert_eq!(
             pairs(&settings(&r).unwrap()),
             vec![
@@ -469,7 +581,7 @@ mod tests {
     #[test]
     fn io_pids_hugetlb_rdma_unified() {
         let r = res(r#"{"pids": {"limit": 20},
-            "blockIO": {"weight": 500, "leafWeight": 300,
+            "blockIO": {"weight": 500,
                 "weightDevice": [{"major": 8, "minor": 0, "weight": 100}],
                 "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1000}],
                 "throttleWriteBpsDevice": [{"major": 8, "minor": 0, "rate": 0}],

@@ -219,6 +219,15 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
         }
     }
     crate::lsm::check_apparmor(p.apparmor_profile().as_deref())?;
+    crate::lsm::check_selinux("process.selinuxLabel", p.selinux_label().as_deref())?;
+    if p.command_line().is_some() {
+        bail!("process.commandLine is a Windows-only field of the runtime spec; on Linux use process.args");
+    }
+    if p.user().username().is_some() {
+        bail!(
+            "process.user.username is a Windows-only field of the runtime spec; on Linux use process.user.uid and gid"
+        );
+    }
     let terminal = p.terminal().unwrap_or(false);
     // A terminal with nobody to hand the pty to: husk relays it, as `run` does.
     let relay = terminal && a.console_socket.is_none();

@@ -14,7 +14,7 @@ pub fn features() -> Result<()> {
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": mount_options,
         "linux": {
-            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
+            "namespaces": crate::bundle::NAMESPACE_TYPES.map(crate::bundle::ns_name),
             "capabilities": caps,
             "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": true, "rdma": true},
             "seccomp": {
@@ -29,9 +29,15 @@ pub fn features() -> Result<()> {
             },
             "apparmor": {"enabled": true},
             "selinux": {"enabled": true},
-            "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}}
+            "intelRdt": {"enabled": false, "schemata": false, "monitoring": false},
+            "mountExtensions": {"idmap": {"enabled": false}},
+            "netDevices": {"enabled": false},
+            "memoryPolicy": {
+                "modes": crate::process_attrs::MEMORY_POLICY_MODES.map(|(name, _, _)| name),
+                "flags": crate::process_attrs::MEMORY_POLICY_FLAGS.map(|(name, _, _)| name)
+            }
         },
+        "potentiallyUnsafeConfigAnnotations": [crate::systemd::SYSTEMD_PROPERTY_ANNOTATION],
         "annotations": {
             "io.github.husk.version": crate::cli::VERSION,
             "io.github.husk.cgroup.systemd": "--systemd-cgroup: transient scopes over D-Bus (runc's slice:prefix:name); cgroup v2, v1 and hybrid hosts; rootless through the user's systemd on pure cgroup v2 only"
