@@ -676,3 +676,40 @@ fn a_peer_that_hangs_up_is_an_error() {
     assert!(format!("{e:#}").contains("unusable after an earlier error"), "{e:#}");
     t.join().unwrap();
 }
+
+#[test]
+fn pipelined_authentication_is_checked_before_the_first_reply() {
+    let dir = TempDir::new("pipelined");
+    let path = dir.0.join("sock");
+    let l = UnixListener::bind(&path).unwrap();
+    // a server that reads everything the client sends first, then refuses
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut got = Vec::new();
+        let mut b = [0u8; 4096];
+        // AUTH, BEGIN and the call arrive without the client waiting
+        while !got.windows(7).any(|w| w == b"BEGIN\r\n") || got.len() < got_begin_end(&got) + 16 {
+            let n = s.read(&mut b).unwrap();
+            assert!(n > 0, "client closed: {:?}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&b[..n]);
+        }
+        s.write_all(b"REJECTED EXTERNAL\r\n").unwrap();
+        got
+    });
+    let mut c = Connection::connect_pipelined(&Endpoint::Path(path.clone()), uid(), Duration::from_secs(5)).unwrap();
+    let e = c
+        .call(Message::method_call(Some("x.y"), "/x", "x.y", "Ping", Vec::new()))
+        .unwrap_err();
+    let text = format!("{e:#}");
+    assert!(text.contains("authentication rejected"), "{text}");
+    assert!(text.contains(&format!("as uid {}", uid())), "{text}");
+    let got = server.join().unwrap();
+    assert!(got.starts_with(format!("\0{}BEGIN\r\n", dbus::auth_external_line(uid())).as_bytes()));
+}
+
+fn got_begin_end(b: &[u8]) -> usize {
+    b.windows(7)
+        .position(|w| w == b"BEGIN\r\n")
+        .map_or(usize::MAX - 16, |i| i + 7)
+}
