@@ -189,6 +189,24 @@ impl Drop for RawMode {
 }
 
 /// Copy the window size of terminal `from` to the pty master `to`.
+/// The window size of the terminal on `fd` (a console size for
+/// [`setup_console_size`]); `None` when `fd` is not a terminal or has none.
+pub fn terminal_size(fd: std::os::fd::RawFd) -> Option<oci_spec::runtime::Box> {
+    // SAFETY: winsize is plain data; TIOCGWINSZ writes one.
+    let ws = unsafe {
+        let mut ws: libc::winsize = std::mem::zeroed();
+        (libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) == 0).then_some(ws)
+    }?;
+    if ws.ws_row == 0 && ws.ws_col == 0 {
+        return None;
+    }
+    oci_spec::runtime::BoxBuilder::default()
+        .height(u64::from(ws.ws_row))
+        .width(u64::from(ws.ws_col))
+        .build()
+        .ok()
+}
+
 pub fn copy_winsize(from: std::os::fd::RawFd, to: std::os::fd::RawFd) {
     // SAFETY: winsize is plain data; the ioctls read or write one.
     unsafe {

@@ -234,6 +234,15 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
     if relay && a.detach {
         bail!("--tty (process.terminal) with --detach needs --console-socket: nobody would relay the terminal");
     }
+    // The pty gets the caller's window size before the process can run (it
+    // runs as soon as it has sent the master); the relay forwards changes.
+    let p = if relay && p.console_size().is_none() {
+        let mut p = p;
+        p.set_console_size(crate::tty::terminal_size(0));
+        p
+    } else {
+        p
+    };
     let pid = c.state.pid;
     let pid_file = a
         .pid_file

@@ -1,6 +1,8 @@
 //! `husk run`: create + start, then (unless --detach) wait for the
 //! container, forwarding signals to its init, and delete it.
 
+use std::os::fd::AsRawFd;
+
 use anyhow::{Context, Result};
 
 use crate::cli::CreateArgs;
@@ -47,7 +49,11 @@ fn run_blocked(store: &Store, id: &str, a: &CreateArgs, detach: bool, keep: bool
         let master = match &relay {
             Some((l, _)) => {
                 let (conn, _) = l.accept().context("accept the console connection")?;
-                Some(crate::tty::recv_fd(&conn.into())?.1)
+                let master = crate::tty::recv_fd(&conn.into())?.1;
+                // the caller's window size before the process runs (start
+                // is below); the relay forwards later changes
+                crate::tty::copy_winsize(0, master.as_raw_fd());
+                Some(master)
             }
             None => None,
         };
