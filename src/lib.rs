@@ -10,6 +10,7 @@ pub mod commands;
 pub mod dbus;
 pub mod fds;
 pub mod hooks;
+pub mod idmap;
 pub mod logging;
 pub mod lsm;
 pub mod mount_options;

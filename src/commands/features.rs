@@ -30,7 +30,8 @@ pub fn features() -> Result<()> {
             "apparmor": {"enabled": true},
             "selinux": {"enabled": true},
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}}
+            // id-mapped bind mounts (crate::idmap), idmap/ridmap in the table above
+            "mountExtensions": {"idmap": {"enabled": crate::mount_options::known_words().contains(&"idmap")}}
         },
         "annotations": {
             "io.github.husk.version": crate::cli::VERSION,
