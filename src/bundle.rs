@@ -387,6 +387,9 @@ pub fn problems(spec: &Spec) -> Vec<Problem> {
             );
         }
     }
+    for p in crate::netdev::problems(spec, types.contains(&LinuxNamespaceType::Network)) {
+        e(p.path, p.message);
+    }
     let new_userns = linux.and_then(|l| l.namespaces().as_ref()).is_some_and(|v| {
         v.iter()
             .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none())

@@ -15,6 +15,8 @@ pub mod logging;
 pub mod lsm;
 pub mod mount_options;
 pub mod namespaces;
+pub mod netdev;
+pub mod netlink;
 pub mod process;
 pub mod process_attrs;
 pub mod rootfs;

@@ -18,7 +18,8 @@
 //!   helper made in the init's mount namespace (`idmap::make_trees`);
 //!   otherwise (user namespace, husk root) opened O_PATH by husk through
 //!   /proc/<init>/root (`rootfs::open_bind_sources`)
-//! - `G json`  husk → init: id maps written; go on (hook state)
+//! - `G json`  husk → init: id maps written, `linux.netDevices` moved into
+//!   its network namespace; go on (hook state)
 //! - `C`       husk → init: in the cgroup now (systemd driver: its scope
 //!   exists and the limits are written), oom_score_adj written (awaited
 //!   before cgroup work; before the rootfs setup with `cgroup_before_setup`)
@@ -188,6 +189,7 @@ pub fn spawn(
 ) -> Result<Spawned> {
     let plan = Plan::from_spec(&o.bundle.spec);
     crate::idmap::check_privilege(&o.bundle.spec)?;
+    crate::netdev::check_privilege(&o.bundle.spec)?;
     crate::process_attrs::initial_affinity(
         o.bundle
             .spec
@@ -291,6 +293,8 @@ fn drive(
             },
         )?;
     }
+    // linux.netDevices: into the init's network namespace before it goes on.
+    crate::netdev::move_devices(&o.bundle.spec, pid)?;
     if plan.has(LinuxNamespaceType::User) && nix::unistd::geteuid().is_root() {
         step(
             "open the bind sources on the host side",

@@ -31,6 +31,8 @@ pub fn features() -> Result<()> {
             "selinux": {"enabled": true},
             "intelRdt": {"enabled": false},
             // id-mapped bind mounts (crate::idmap), idmap/ridmap in the table above
+            // linux.netDevices moved into the container's network namespace (crate::netdev)
+            "netDevices": {"enabled": true},
             "mountExtensions": {"idmap": {"enabled": crate::mount_options::known_words().contains(&"idmap")}}
         },
         "annotations": {
