@@ -419,25 +419,10 @@ pub fn problems(spec: &Spec) -> Vec<Problem> {
                 format!("mounts[{i}].destination {:?} must not contain \"..\"", m.destination()),
             );
         }
-        // Id-mapped mounts (runtime-spec 1.1+) are not implemented: refused,
-        // never mounted without the mapping.
-        if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-            let f = if m.uid_mappings().is_some() {
-                "uidMappings"
-            } else {
-                "gidMappings"
-            };
-            e(
-                format!("mounts[{i}].{f}"),
-                format!("mounts[{i}].{f}: id-mapped mounts are not supported by husk"),
-            );
-        }
-        for o in m.options().iter().flatten() {
-            if o == "idmap" || o == "ridmap" {
-                e(
-                    format!("mounts[{i}].options"),
-                    format!("mounts[{i}].options: {o:?} (an id-mapped mount) is not supported by husk"),
-                );
+        // Id-mapped mounts (runtime-spec 1.1+), with runc 1.5's rules.
+        if crate::idmap::of(m).is_some() {
+            for p in id_mapped_mount_problems(spec, i, m) {
+                e(p.path, p.message);
             }
         }
     }
@@ -463,6 +448,9 @@ pub fn problems(spec: &Spec) -> Vec<Problem> {
                 format!("linux.namespaces[{i}].path {p:?} must be absolute"),
             );
         }
+    }
+    for p in crate::netdev::problems(spec, types.contains(&LinuxNamespaceType::Network)) {
+        e(p.path, p.message);
     }
     let new_userns = linux.and_then(|l| l.namespaces().as_ref()).is_some_and(|v| {
         v.iter()
@@ -703,6 +691,65 @@ pub fn process_ranges(p: &oci_spec::runtime::Process) -> Vec<Problem> {
         if let Some(v) = *s.priority() {
             out.extend(out_of_range("process.scheduler.priority".into(), v, 0, 99));
         }
+    }
+    out
+}
+
+/// The rules of an id-mapped mount `mounts[i]`: uidMappings and
+/// gidMappings together (the spec's MUST), not empty (runc), each mapping
+/// valid; a bind mount (runc supports no other); without mappings of its
+/// own, a user namespace in linux.namespaces whose mapping it takes (the
+/// spec's MUST: an error otherwise).
+fn id_mapped_mount_problems(spec: &Spec, i: usize, m: &oci_spec::runtime::Mount) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let mut e = |path: String, message: String| out.push(Problem { path, message });
+    let field = crate::idmap::field(i, m);
+    match (m.uid_mappings(), m.gid_mappings()) {
+        (Some(_), None) => e(
+            format!("mounts[{i}].gidMappings"),
+            format!("mounts[{i}].gidMappings is required with mounts[{i}].uidMappings"),
+        ),
+        (None, Some(_)) => e(
+            format!("mounts[{i}].uidMappings"),
+            format!("mounts[{i}].uidMappings is required with mounts[{i}].gidMappings"),
+        ),
+        _ => {}
+    }
+    for (name, maps) in [("uidMappings", m.uid_mappings()), ("gidMappings", m.gid_mappings())] {
+        let Some(maps) = maps else { continue };
+        if maps.is_empty() {
+            e(
+                format!("mounts[{i}].{name}"),
+                format!("mounts[{i}].{name} must not be empty (an id-mapped mount needs a mapping)"),
+            );
+        }
+        for (j, x) in maps.iter().enumerate() {
+            for p in id_mapping_problems(&format!("mounts[{i}].{name}[{j}]"), x) {
+                e(p.path, p.message);
+            }
+        }
+    }
+    if !crate::mount_options::parse_options(m.options().as_deref().unwrap_or(&[])).bind {
+        e(
+            field.clone(),
+            format!(
+                "{field}: id-mapped mounts are only supported for bind mounts (as in runc), and this is a mount of type {:?} without bind or rbind",
+                m.typ().as_deref().unwrap_or("")
+            ),
+        );
+    }
+    let has_userns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|v| v.iter().any(|n| n.typ() == LinuxNamespaceType::User));
+    if m.uid_mappings().is_none() && m.gid_mappings().is_none() && !has_userns {
+        e(
+            field.clone(),
+            format!(
+                "{field}: an id-mapped mount without mounts[{i}].uidMappings and gidMappings takes the container's user namespace mapping, but linux.namespaces has no user namespace"
+            ),
+        );
     }
     out
 }

@@ -141,14 +141,12 @@ pub fn propagation_flag(word: &str) -> Option<MsFlags> {
     }
 }
 
-/// The words `husk features` lists, sorted. `idmap`/`ridmap` are not
-/// among them (runc lists them neither): `mountExtensions.idmap` tells.
+/// The words `husk features` lists, sorted: every word of the table,
+/// `idmap` and `ridmap` included (runc 1.5 leaves those two out of its
+/// list and tells only through `mountExtensions.idmap`; husk applies
+/// them, so it lists them).
 pub fn known_words() -> Vec<&'static str> {
-    let mut v: Vec<&str> = TABLE
-        .iter()
-        .filter(|(_, e)| !matches!(e, Effect::IdMap { .. }))
-        .map(|(w, _)| *w)
-        .collect();
+    let mut v: Vec<&str> = TABLE.iter().map(|(w, _)| *w).collect();
     v.sort_unstable();
     v
 }
@@ -277,7 +275,7 @@ mod tests {
         let mut dedup = words.clone();
         dedup.dedup();
         assert_eq!(words, dedup, "a word appears twice in the table");
-        for w in ["rro", "nosymfollow", "tmpcopyup", "rslave"] {
+        for w in ["rro", "nosymfollow", "tmpcopyup", "rslave", "idmap", "ridmap"] {
             assert!(words.contains(&w), "{w}");
         }
         assert_eq!(propagation_flag("rslave"), Some(MsFlags::MS_SLAVE | MsFlags::MS_REC));

@@ -13,10 +13,13 @@
 //! Messages on a SOCK_SEQPACKET pair, one datagram each, first byte a tag:
 //! - `P pid [cgroup]` intermediate → husk: the init's host pid (`cgroup`:
 //!   cloned into its cgroup)
-//! - `F index` + fd  husk → init, before `G` (user namespace, husk root):
-//!   the source of bind mount `mounts[index]`, opened O_PATH by husk
-//!   through /proc/<init>/root (`rootfs::open_bind_sources`)
-//! - `G json`  husk → init: id maps written; go on (hook state)
+//! - `F index` + fd  husk → init, before `G`: the source of bind mount
+//!   `mounts[index]`: for an id-mapped mount the detached tree husk's
+//!   helper made in the init's mount namespace (`idmap::make_trees`);
+//!   otherwise (user namespace, husk root) opened O_PATH by husk through
+//!   /proc/<init>/root (`rootfs::open_bind_sources`)
+//! - `G json`  husk → init: id maps written, `linux.netDevices` moved into
+//!   its network namespace; go on (hook state)
 //! - `C`       husk → init: in the cgroup now (systemd driver: its scope
 //!   exists and the limits are written), oom_score_adj written (awaited
 //!   before cgroup work; before the rootfs setup with `cgroup_before_setup`)
@@ -188,6 +191,8 @@ pub fn spawn(
     hook_state: &dyn Fn(i32) -> String,
 ) -> Result<Spawned> {
     let plan = Plan::from_spec(&o.bundle.spec);
+    crate::idmap::check_privilege(&o.bundle.spec)?;
+    crate::netdev::check_privilege(&o.bundle.spec)?;
     crate::process_attrs::initial_affinity(
         o.bundle
             .spec
@@ -277,6 +282,22 @@ fn drive(
             || write_id_maps(&o.bundle.spec, pid),
         )?;
     }
+    if crate::idmap::any(&o.bundle.spec) {
+        step(
+            "make the id-mapped trees in the init's mount namespace",
+            || format!("pid {pid}"),
+            || {
+                for (i, fd) in crate::idmap::make_trees(&o.bundle.spec, pid)? {
+                    let mut msg = vec![b'F'];
+                    msg.extend_from_slice(i.to_string().as_bytes());
+                    crate::tty::send_fd(sock, &msg, &fd).context("send an id-mapped tree to the init")?;
+                }
+                Ok::<(), anyhow::Error>(())
+            },
+        )?;
+    }
+    // linux.netDevices: into the init's network namespace before it goes on.
+    crate::netdev::move_devices(&o.bundle.spec, pid)?;
     if plan.has(LinuxNamespaceType::User) && nix::unistd::geteuid().is_root() {
         step(
             "open the bind sources on the host side",

@@ -21,7 +21,8 @@ pub fn fd_path(fd: &OwnedFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
 
-fn rel(p: &Path) -> PathBuf {
+/// `p` relative to the root: its normal components only.
+pub(crate) fn rel(p: &Path) -> PathBuf {
     p.components().filter(|c| matches!(c, Component::Normal(_))).collect()
 }
 
@@ -305,8 +306,9 @@ pub struct Setup<'a> {
     pub no_pivot: bool,
     /// Returns once the init is in its cgroup (and cgroup namespace).
     pub cgroup_ready: &'a dyn Fn() -> Result<()>,
-    /// Bind sources husk opened on the host side ([`open_bind_sources`]),
-    /// by mount index.
+    /// Bind sources husk opened on the host side ([`open_bind_sources`])
+    /// and the detached trees of id-mapped mounts ([`crate::idmap`]), by
+    /// mount index.
     pub bind_sources: &'a [(usize, OwnedFd)],
 }
 
@@ -469,7 +471,8 @@ pub fn open_bind_sources(spec: &Spec, init_pid: i32) -> Result<Vec<(usize, Owned
     )
     .with_context(|| format!("open {proc_root}"))?;
     for (i, m) in mounts.iter().enumerate() {
-        if !parse_options(m.options().as_deref().unwrap_or(&[])).bind {
+        // (an id-mapped mount's source is a tree from `idmap::make_trees`)
+        if !parse_options(m.options().as_deref().unwrap_or(&[])).bind || crate::idmap::of(m).is_some() {
             continue;
         }
         let src = bind_source_path(m).with_context(|| mount_context(i, m))?;
@@ -486,8 +489,10 @@ fn mount_one(s: &Setup, root: &OwnedFd, i: usize, m: &Mount, o: &MountOptions) -
     let dest = m.destination();
     if o.bind {
         let src = bind_source_path(m)?;
+        let idmapped = crate::idmap::of(m).is_some();
         let sfd = match s.bind_sources.iter().position(|(n, _)| *n == i) {
             Some(p) => s.bind_sources[p].1.try_clone().context("dup the bind source fd")?,
+            None if idmapped => bail!("husk sent no id-mapped tree for this mount"),
             None => nix::fcntl::open(
                 &src,
                 nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
@@ -500,14 +505,21 @@ fn mount_one(s: &Setup, root: &OwnedFd, i: usize, m: &Mount, o: &MountOptions) -
         } else {
             mkfile(root, dest)?
         };
-        do_mount(
-            Some(&fd_path(&sfd)),
-            &fd_path(&tfd),
-            None,
-            o.flags & (MsFlags::MS_BIND | MsFlags::MS_REC),
-            None,
-        )
-        .context("bind mount")?;
+        if idmapped {
+            // The detached, id-mapped tree husk made (`idmap`): attached
+            // here, in the container's mount namespace.
+            crate::sys::move_mount(sfd.as_raw_fd(), tfd.as_raw_fd())
+                .context("attach the id-mapped tree (move_mount)")?;
+        } else {
+            do_mount(
+                Some(&fd_path(&sfd)),
+                &fd_path(&tfd),
+                None,
+                o.flags & (MsFlags::MS_BIND | MsFlags::MS_REC),
+                None,
+            )
+            .context("bind mount")?;
+        }
         // (difference, not `& !`: the complement of bitflags drops the
         // bits nix does not name, MS_NOSYMFOLLOW and MS_LAZYTIME.)
         let extra = o

@@ -367,9 +367,17 @@ pub fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
+/// AT_RECURSIVE of open_tree(2) and mount_setattr(2).
+pub const AT_RECURSIVE: u32 = 0x8000;
+
 /// mount_setattr(2) on the mount at `fd` (AT_EMPTY_PATH), recursively
 /// with `recursive`: set the MOUNT_ATTR_* bits `set`, clear `clr`.
 pub fn mount_setattr(fd: RawFd, set: u64, clr: u64, recursive: bool) -> io::Result<()> {
+    mount_setattr_userns(fd, set, clr, 0, recursive)
+}
+
+/// mount_setattr(2) with a user namespace fd (for MOUNT_ATTR_IDMAP).
+pub fn mount_setattr_userns(fd: RawFd, set: u64, clr: u64, userns_fd: u64, recursive: bool) -> io::Result<()> {
     #[repr(C)]
     struct MountAttr {
         attr_set: u64,
@@ -381,9 +389,8 @@ pub fn mount_setattr(fd: RawFd, set: u64, clr: u64, recursive: bool) -> io::Resu
         attr_set: set,
         attr_clr: clr,
         propagation: 0,
-        userns_fd: 0,
+        userns_fd,
     };
-    const AT_RECURSIVE: u32 = 0x8000;
     let flags = (libc::AT_EMPTY_PATH as u32) | if recursive { AT_RECURSIVE } else { 0 };
     // SAFETY: mount_setattr on a caller's fd with an empty C string path
     // and a valid struct of the size passed.
@@ -445,28 +452,38 @@ pub fn seccomp_set_filter(flags: libc::c_ulong, prog: &[libc::sock_filter]) -> i
 /// (an O_PATH fd) with the new mount API: open_tree(OPEN_TREE_CLONE) of
 /// the source and move_mount onto the target, no path in between.
 pub fn bind_fd_onto(src: &OwnedFd, target: &OwnedFd) -> io::Result<()> {
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
-    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
-    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    let tree = open_tree_clone(src.as_raw_fd(), false)?;
+    move_mount(tree.as_raw_fd(), target.as_raw_fd())
+}
+
+/// open_tree(2) with OPEN_TREE_CLONE on the object `fd` names
+/// (AT_EMPTY_PATH): a detached copy of its mount (with `recursive`, of
+/// the whole tree below it), close-on-exec. The mount must lie in the
+/// caller's mount namespace.
+pub fn open_tree_clone(fd: RawFd, recursive: bool) -> io::Result<OwnedFd> {
+    const OPEN_TREE_CLONE: u32 = 1;
+    let flags = OPEN_TREE_CLONE
+        | libc::O_CLOEXEC as u32
+        | libc::AT_EMPTY_PATH as u32
+        | if recursive { AT_RECURSIVE } else { 0 };
     // SAFETY: open_tree on a caller's fd with an empty C string path.
-    let tree = unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            src.as_raw_fd(),
-            c"".as_ptr(),
-            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_EMPTY_PATH as libc::c_uint,
-        )
-    };
-    let tree = cvt(tree)?;
-    // SAFETY: open_tree returned a new fd that we own.
-    let tree = unsafe { OwnedFd::from_raw_fd(tree as RawFd) };
-    // SAFETY: move_mount between two fds with empty C string paths.
+    let r = unsafe { libc::syscall(libc::SYS_open_tree, fd, c"".as_ptr(), flags) };
+    // SAFETY: on success the kernel returned a new fd that we own.
+    cvt(r).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// move_mount(2) of the (detached) mount `from` onto the object `to`
+/// names, both given as fds (MOVE_MOUNT_F_EMPTY_PATH | _T_EMPTY_PATH).
+pub fn move_mount(from: RawFd, to: RawFd) -> io::Result<()> {
+    const MOVE_MOUNT_F_EMPTY_PATH: u32 = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: u32 = 0x40;
+    // SAFETY: move_mount on two caller fds with empty C string paths.
     let r = unsafe {
         libc::syscall(
             libc::SYS_move_mount,
-            tree.as_raw_fd(),
+            from,
             c"".as_ptr(),
-            target.as_raw_fd(),
+            to,
             c"".as_ptr(),
             MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
         )

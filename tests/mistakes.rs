@@ -80,6 +80,15 @@ fn common_mistakes_get_clear_messages() {
             "mounts[7]: mount /no/such/dir on /data (type bind): open bind source /no/such/dir",
         ),
         (
+            "id-mapped mount without a user namespace",
+            Box::new(|v, _| {
+                v["mounts"].as_array_mut().unwrap().push(
+                    json!({"destination": "/data", "type": "bind", "source": "/tmp", "options": ["rbind", "idmap"]}),
+                )
+            }),
+            "mounts[7].options \"idmap\": an id-mapped mount without mounts[7].uidMappings and gidMappings takes the container's user namespace mapping, but linux.namespaces has no user namespace",
+        ),
+        (
             "unknown namespace",
             Box::new(|v, _| v["linux"]["namespaces"] = json!([{"type": "bogus"}])),
             "unknown variant `bogus`",

@@ -2,7 +2,8 @@
 //! runtime-spec 1.3 words) makes them: destinations through dangling
 //! symlinks, bind sources the container cannot reach, rbind of /sys with a
 //! cgroup mount, the tmpfs root's mode, `ro` vs `rro` on recursive binds,
-//! the recursive attributes, nosymfollow, and errors that name the options.
+//! the recursive attributes, nosymfollow, id-mapped mounts, and errors
+//! that name the options.
 mod common;
 use common::*;
 use serde_json::json;
@@ -343,43 +344,260 @@ fn features_lists_every_mount_option_word() {
         "rbind",
         "tmpcopyup",
         "rprivate",
+        "idmap",
+        "ridmap",
     ] {
         assert!(words.contains(&w), "features lacks {w}: {words:?}");
     }
+    assert_eq!(v["linux"]["mountExtensions"]["idmap"]["enabled"], json!(true));
+}
+
+/// Can this kernel id-map a mount of the filesystem `path` lies on? From
+/// the filesystem's type and the kernel version that gave it
+/// FS_ALLOW_IDMAP (ext4 and xfs 5.12, btrfs 5.15, tmpfs 6.3): Err(why)
+/// where not, or where the filesystem is not one of those.
+fn idmap_supported(path: &Path) -> Result<(), String> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut it = release.trim().split(['.', '-']).map(|n| n.parse::<u32>().unwrap_or(0));
+    let kernel = (it.next().unwrap_or(0), it.next().unwrap_or(0));
+    let magic = nix::sys::statfs::statfs(path).unwrap().filesystem_type().0 as u64;
+    let (name, since) = match magic {
+        0xEF53 => ("ext4", (5, 12)),
+        0x5846_5342 => ("xfs", (5, 12)),
+        0x9123_683E => ("btrfs", (5, 15)),
+        0x0102_1994 => ("tmpfs", (6, 3)),
+        m => {
+            return Err(format!(
+                "{} is on a filesystem of type {m:#x}, not ext4/xfs/btrfs/tmpfs",
+                path.display()
+            ));
+        }
+    };
+    if kernel < since {
+        return Err(format!(
+            "{name} supports id-mapped mounts since Linux {}.{}, this kernel is {release}",
+            since.0, since.1
+        ));
+    }
+    Ok(())
+}
+
+/// Where the filesystem of a test's source cannot be id-mapped: husk must
+/// have failed naming the mount; `what` is recorded as not checked.
+/// Returns whether the test can go on.
+fn idmap_possible(code: i32, err: &str, mount: &str, sources: &[&Path], what: &str) -> bool {
+    let why: Vec<String> = sources.iter().filter_map(|p| idmap_supported(p).err()).collect();
+    if why.is_empty() {
+        return true;
+    }
+    assert_ne!(code, 0, "an id-mapped mount of an unsupported filesystem was accepted");
+    assert!(
+        err.contains(mount) && (err.contains("does not support id-mapped mounts") || err.contains("Linux 5.12")),
+        "{err}"
+    );
+    not_checked(what, &why.join("; "));
+    false
+}
+
+fn caps(v: &mut serde_json::Value, names: &[&str]) {
+    for set in ["bounding", "effective", "permitted"] {
+        v["process"]["capabilities"][set] = json!(names);
+    }
+}
+
+fn owner(p: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    format!("{}:{}", m.uid(), m.gid())
+}
+
+/// `idmap` without mappings of its own: the container's user namespace
+/// maps the source, so a host file of uid 1000 shows as 1000 inside (not
+/// 65534, the overflow id it shows as through a plain bind), and what the
+/// container's root writes lands on the host with the container's ids.
+#[test]
+fn idmapped_bind_mount_shows_and_writes_the_mapped_ids() {
+    let e = Env::new("idmapct");
+    let src = e.base.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), "f\n").unwrap();
+    std::os::unix::fs::chown(src.join("f"), Some(1000), Some(1001)).unwrap();
+    let script = "stat -c %u:%g /mnt/i/f /mnt/p/f; touch /mnt/i/new && touch /mnt/i/c && chown 1234:1235 /mnt/i/c \
+                  && grep -c ' /mnt/i .*idmapped' /proc/self/mountinfo";
+    let (code, out, err) = run_sh(&e, "a", script, |v| {
+        userns(v);
+        caps(v, &["CAP_CHOWN"]);
+        add_mount(v, json!({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs"}));
+        add_mount(
+            v,
+            json!({"destination": "/mnt/i", "type": "bind", "source": src, "options": ["bind", "idmap"]}),
+        );
+        add_mount(
+            v,
+            json!({"destination": "/mnt/p", "type": "bind", "source": src, "options": ["bind"]}),
+        );
+    });
+    if !idmap_possible(
+        code,
+        &err,
+        "mounts[8]",
+        &[&src],
+        "an id-mapped bind mount (container's mapping)",
+    ) {
+        return;
+    }
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "1000:1001\n65534:65534\n1\n");
+    assert_eq!(owner(&src.join("new")), "0:0");
+    assert_eq!(owner(&src.join("c")), "1234:1235");
+}
+
+/// Mappings of the mount's own, other than the container's: a throwaway
+/// user namespace holds them. Also in a container without a user
+/// namespace (runc allows it): there the ids inside are the host's.
+#[test]
+fn idmapped_mount_with_mappings_of_its_own() {
+    let e = Env::new("idmapown");
+    let src = e.base.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), "f\n").unwrap();
+    std::os::unix::fs::chown(src.join("f"), Some(5), Some(6)).unwrap();
+    let uid = json!([{"containerID": 0, "hostID": 101000, "size": 65536}]);
+    let gid = json!([{"containerID": 0, "hostID": 102000, "size": 65536}]);
+    // In the container's user namespace (0 -> 100000): disk 5 is host
+    // 101005, which is 1005 inside; gid 6 is 102006, 2006 inside.
+    let (code, out, err) = run_sh(&e, "a", "stat -c %u:%g /mnt/m/f; chown 1007:2008 /mnt/m/f", |v| {
+        userns(v);
+        caps(v, &["CAP_CHOWN"]);
+        add_mount(v, json!({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs"}));
+        add_mount(
+            v,
+            json!({"destination": "/mnt/m", "type": "bind", "source": src, "options": ["rbind", "idmap"],
+                   "uidMappings": uid, "gidMappings": gid}),
+        );
+    });
+    if !idmap_possible(
+        code,
+        &err,
+        "mounts[8]",
+        &[&src],
+        "an id-mapped bind mount with its own mapping",
+    ) {
+        return;
+    }
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "1005:2006\n");
+    assert_eq!(owner(&src.join("f")), "7:8");
+    // No user namespace: disk 7 shows as host 101007 (no option word: runc
+    // takes mappings alone as `idmap`).
+    let (code, out, err) = run_sh(&e, "b", "stat -c %u:%g /mnt/m/f", |v| {
+        add_mount(v, json!({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs"}));
+        add_mount(
+            v,
+            json!({"destination": "/mnt/m", "type": "bind", "source": src, "options": ["rbind"],
+                   "uidMappings": uid, "gidMappings": gid}),
+        );
+    });
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "101007:102008\n");
+}
+
+/// `rbind,idmap` maps the top mount only, `rbind,ridmap` every mount of
+/// the tree. The submount stays locked (made in the container's mount
+/// namespace): the container's root cannot unmount it to see below.
+#[test]
+fn ridmap_maps_the_submounts_idmap_only_the_top() {
+    let e = Env::new("ridmap");
+    let src = e.base.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let _sub = HostTmpfs::new(&src.join("sub"));
+    for f in [src.join("f"), src.join("sub/g")] {
+        std::fs::write(&f, "x\n").unwrap();
+        std::os::unix::fs::chown(&f, Some(1000), Some(1001)).unwrap();
+    }
+    let script = "cd /mnt; stat -c '%n %u:%g' a/f a/sub/g b/f b/sub/g; \
+                  umount b/sub 2>/dev/null && echo unlocked || echo locked";
+    let (code, out, err) = run_sh(&e, "a", script, |v| {
+        userns(v);
+        caps(v, &["CAP_SYS_ADMIN"]);
+        add_mount(v, json!({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs"}));
+        add_mount(
+            v,
+            json!({"destination": "/mnt/a", "type": "bind", "source": src, "options": ["rbind", "idmap"]}),
+        );
+        add_mount(
+            v,
+            json!({"destination": "/mnt/b", "type": "bind", "source": src, "options": ["rbind", "ridmap"]}),
+        );
+    });
+    if !idmap_possible(
+        code,
+        &err,
+        "mounts[",
+        &[&src, &src.join("sub")],
+        "ridmap vs idmap on a tree with a tmpfs submount",
+    ) {
+        return;
+    }
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "a/f 1000:1001\na/sub/g 65534:65534\nb/f 1000:1001\nb/sub/g 1000:1001\nlocked\n"
+    );
 }
 
 #[test]
-fn id_mapped_mounts_are_refused_naming_the_field() {
-    let e = Env::new("idmap");
+fn id_mapped_mounts_refused_naming_the_field() {
+    let e = Env::new("idmapbad");
     let src = e.base.join("src");
     std::fs::create_dir_all(&src).unwrap();
     let maps = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    // (userns, mount, what the error must say)
     let cases = [
         (
-            json!({"destination": "/m", "type": "bind", "source": src, "options": ["rbind"],
-                "uidMappings": maps, "gidMappings": maps}),
-            "mounts[7].uidMappings",
+            false,
+            json!({"destination": "/mnt/m", "type": "bind", "source": src, "options": ["bind", "idmap"]}),
+            "mounts[8].options \"idmap\": an id-mapped mount without mounts[8].uidMappings and gidMappings takes the container's user namespace mapping, but linux.namespaces has no user namespace",
         ),
         (
-            json!({"destination": "/m", "type": "bind", "source": src, "options": ["rbind"],
-                "gidMappings": maps}),
-            "mounts[7].gidMappings",
+            false,
+            json!({"destination": "/mnt/m", "type": "bind", "source": src, "options": ["rbind", "ridmap"]}),
+            "mounts[8].options \"ridmap\": an id-mapped mount without",
         ),
         (
-            json!({"destination": "/m", "type": "bind", "source": src, "options": ["bind", "idmap"]}),
-            "\"idmap\"",
+            true,
+            json!({"destination": "/mnt/m", "type": "tmpfs", "source": "tmpfs", "options": ["idmap"],
+                   "uidMappings": maps, "gidMappings": maps}),
+            "mounts[8].uidMappings: id-mapped mounts are only supported for bind mounts",
         ),
         (
-            json!({"destination": "/m", "type": "bind", "source": src, "options": ["rbind", "ridmap"]}),
-            "\"ridmap\"",
+            true,
+            json!({"destination": "/mnt/m", "type": "bind", "source": src, "options": ["rbind", "idmap"],
+                   "uidMappings": maps}),
+            "mounts[8].gidMappings is required with mounts[8].uidMappings",
+        ),
+        (
+            true,
+            json!({"destination": "/mnt/m", "type": "bind", "source": src, "options": ["rbind"],
+                   "uidMappings": [], "gidMappings": maps}),
+            "mounts[8].uidMappings must not be empty",
+        ),
+        // sysfs has no id-mapped mounts: refused naming the mount.
+        (
+            true,
+            json!({"destination": "/mnt/m", "type": "bind", "source": "/sys/kernel", "options": ["rbind", "idmap"]}),
+            "mounts[8]: mount /sys/kernel on /mnt/m (type bind): the filesystem of /sys/kernel does not support id-mapped mounts",
         ),
     ];
-    for (n, (m, want)) in cases.into_iter().enumerate() {
+    for (n, (with_userns, m, want)) in cases.into_iter().enumerate() {
         let (code, _, err) = run_sh(&e, &format!("c{n}"), "true", |v| {
-            userns(v);
+            if with_userns {
+                userns(v);
+            }
+            add_mount(v, json!({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs"}));
             add_mount(v, m);
         });
-        assert_ne!(code, 0, "an id-mapped mount was accepted: {err}");
-        assert!(err.contains(want) && err.contains("not supported"), "{err}");
+        assert_ne!(code, 0, "case {n} was accepted: {err}");
+        assert!(err.contains(want), "case {n}: {err}");
     }
 }

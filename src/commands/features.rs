@@ -30,8 +30,10 @@ pub fn features() -> Result<()> {
             "apparmor": {"enabled": true},
             "selinux": {"enabled": true},
             "intelRdt": {"enabled": false, "schemata": false, "monitoring": false},
-            "mountExtensions": {"idmap": {"enabled": false}},
-            "netDevices": {"enabled": false},
+            // id-mapped bind mounts (crate::idmap), idmap/ridmap in the option table
+            "mountExtensions": {"idmap": {"enabled": crate::mount_options::known_words().contains(&"idmap")}},
+            // linux.netDevices moved into the container's network namespace (crate::netdev)
+            "netDevices": {"enabled": true},
             "memoryPolicy": {
                 "modes": crate::process_attrs::MEMORY_POLICY_MODES.map(|(name, _, _)| name),
                 "flags": crate::process_attrs::MEMORY_POLICY_FLAGS.map(|(name, _, _)| name)
