@@ -28,9 +28,6 @@ fn reject_unsupported(b: &Bundle) -> Result<()> {
         if l.intel_rdt().is_some() {
             bail!("not supported: linux.intelRdt (no resctrl support)");
         }
-        if l.net_devices().is_some() {
-            bail!("not supported: linux.netDevices (moving network devices into the container is not implemented yet)");
-        }
         crate::lsm::check_selinux("linux.mountLabel", l.mount_label().as_deref())?;
     }
     if let Some(p) = spec.process() {
