@@ -282,6 +282,10 @@ host_has() {
 		[ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = Y ] &&
 			grep -q '^acme_secure_profile ' /sys/kernel/security/apparmor/profiles 2>/dev/null
 		;;
+	selinux)
+		# SELinux enabled (the test's mount label needs it to mean anything)
+		[ -e /sys/fs/selinux/enforce ]
+		;;
 	all-capabilities)
 		# every capability the kernel knows is in our bounding set
 		last=$(cat /proc/sys/kernel/cap_last_cap)
