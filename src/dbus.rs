@@ -1107,9 +1107,6 @@ pub struct Connection {
     /// An error left the stream in an unknown state (a partial write or
     /// read, garbage): every later operation fails.
     broken: bool,
-    /// AUTH and BEGIN were sent and the server's answer not read yet
-    /// ([`Connection::connect_pipelined`]): read before the first message.
-    auth_pending: Option<u32>,
     /// The time one call (or the authentication) may take.
     pub timeout: Duration,
 }
@@ -1164,31 +1161,8 @@ impl Connection {
     /// when the peer is a bus.
     pub fn connect(endpoint: &Endpoint, peer: Peer, uid: u32, timeout: Duration) -> Result<Connection> {
         let deadline = Instant::now() + timeout;
-        let mut c = Connection::open(endpoint, peer, timeout, deadline)?;
-        c.send_auth(uid, deadline)?;
-        c.auth_pending = Some(uid);
-        c.finish_auth(deadline)?;
-        c.hello()?;
-        Ok(c)
-    }
-
-    /// [`Connection::connect`] to a direct peer (no bus, no `Hello`) without
-    /// waiting for the authentication: AUTH and BEGIN go out now, the first
-    /// message right behind them (the D-Bus spec lets a client send
-    /// messages after BEGIN without waiting), and the server's answer is
-    /// read before the first reply, so one round trip is saved. An
-    /// authentication the server refuses is the first call's error.
-    pub fn connect_pipelined(endpoint: &Endpoint, uid: u32, timeout: Duration) -> Result<Connection> {
-        let deadline = Instant::now() + timeout;
-        let mut c = Connection::open(endpoint, Peer::Direct, timeout, deadline)?;
-        c.send_auth(uid, deadline)?;
-        c.auth_pending = Some(uid);
-        Ok(c)
-    }
-
-    fn open(endpoint: &Endpoint, peer: Peer, timeout: Duration, deadline: Instant) -> Result<Connection> {
         let stream = connect_socket(endpoint, deadline)?;
-        Ok(Connection {
+        let mut c = Connection {
             stream,
             endpoint: endpoint.clone(),
             peer,
@@ -1198,16 +1172,12 @@ impl Connection {
             keep: Vec::new(),
             unique_name: None,
             broken: false,
-            auth_pending: None,
             timeout,
-        })
-    }
-
-    /// `Hello` when the peer is a bus (it names us).
-    fn hello(&mut self) -> Result<()> {
-        if self.peer == Peer::Bus {
-            let endpoint = self.endpoint.clone();
-            let reply = self
+        };
+        c.authenticate(uid, deadline)
+            .with_context(|| format!("authenticate to {endpoint} as uid {uid}"))?;
+        if peer == Peer::Bus {
+            let reply = c
                 .call(Message::method_call(
                     Some(BUS_NAME),
                     BUS_PATH,
@@ -1216,9 +1186,9 @@ impl Connection {
                     Vec::new(),
                 ))
                 .with_context(|| format!("Hello to the bus at {endpoint}"))?;
-            self.unique_name = reply.first().and_then(Value::as_str).map(str::to_string);
+            c.unique_name = reply.first().and_then(Value::as_str).map(str::to_string);
         }
-        Ok(())
+        Ok(c)
     }
 
     /// Connect to the first endpoint of a D-Bus address that answers.
@@ -1233,30 +1203,13 @@ impl Connection {
         bail!("{}", errors.join("; "))
     }
 
-    /// The leading NUL byte (credentials on some systems), AUTH and BEGIN
-    /// in one write: BEGIN is only acted on after the server's OK.
-    fn send_auth(&mut self, uid: u32, deadline: Instant) -> Result<()> {
+    fn authenticate(&mut self, uid: u32, deadline: Instant) -> Result<()> {
+        // The leading NUL byte (credentials on some systems), AUTH and BEGIN
+        // in one write: BEGIN is only acted on after the server's OK.
         let mut out = vec![0u8];
         out.extend_from_slice(auth_external_line(uid).as_bytes());
         out.extend_from_slice(b"BEGIN\r\n");
-        let endpoint = self.endpoint.clone();
-        self.write_all(&out, deadline)
-            .with_context(|| format!("authenticate to {endpoint} as uid {uid}"))
-    }
-
-    /// Read the server's answer to AUTH: `OK <guid>`.
-    fn finish_auth(&mut self, deadline: Instant) -> Result<()> {
-        let uid = self.auth_pending.take();
-        let endpoint = self.endpoint.clone();
-        let r = self.read_auth_answer(deadline);
-        self.broken |= r.is_err();
-        r.with_context(|| match uid {
-            Some(uid) => format!("authenticate to {endpoint} as uid {uid}"),
-            None => format!("authenticate to {endpoint}"),
-        })
-    }
-
-    fn read_auth_answer(&mut self, deadline: Instant) -> Result<()> {
+        self.write_all(&out, deadline)?;
         let line = self.read_line(deadline)?;
         match line.split_once(' ').map_or((line.as_str(), ""), |(a, b)| (a, b)) {
             ("OK", guid) if !guid.is_empty() => Ok(()),
@@ -1408,9 +1361,6 @@ impl Connection {
     /// too: part of a message may have been read) breaks the connection.
     fn next(&mut self, deadline: Instant, what: &str, reply_to: Option<u32>, all: bool) -> Result<Option<Message>> {
         self.check()?;
-        if self.auth_pending.is_some() {
-            self.finish_auth(deadline)?;
-        }
         let r = self.next_raw(deadline, what, reply_to, all);
         self.broken |= r.is_err();
         r

@@ -208,12 +208,7 @@ impl Manager {
 
     /// Connect to one endpoint.
     pub fn connect_to(ep: &Endpoint, peer: Peer, uid: u32) -> Result<Manager> {
-        // a direct connection (systemd's private socket) sends its first
-        // call right behind the authentication: one round trip less
-        let mut conn = match peer {
-            Peer::Direct => Connection::connect_pipelined(ep, uid, CALL_TIMEOUT)?,
-            Peer::Bus => Connection::connect(ep, peer, uid, CALL_TIMEOUT)?,
-        };
+        let mut conn = Connection::connect(ep, peer, uid, CALL_TIMEOUT)?;
         conn.keep_signals(MANAGER, "JobRemoved");
         Ok(Manager { conn, matched: false })
     }
