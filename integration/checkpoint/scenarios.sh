@@ -127,7 +127,7 @@ scen_leave_running() {
 	wait_for 30 above lr "$((c0 + 2))" || fail "the count stopped after --leave-running"
 	echo "ok: still counting after --leave-running ($c0 at the checkpoint, now $(count lr))"
 	h delete --force lr || fail "delete --force"
-	alive "$pid" && fail "init $pid alive after delete --force"
+	wait_for 10 bash -c "! alive $pid" || fail "init $pid alive after delete --force"
 	# the images hold the counter as it was during the checkpoint: past cb
 	reset lr
 	quiet h restore -d -b "$b" --image-path "$W/img/lr" lr ||
