@@ -86,7 +86,8 @@ lint: deps
 
 ## test: lint, unit and integration tests (as root: they run real containers),
 ## then make install/uninstall into a temporary tree (test-install), the
-## runtime-tools conformance suite, the pure cgroup v2 guest, the systemd
+## runtime-tools conformance suite, the pure cgroup v2 guest (and
+## checkpoint/restore with CRIU in it, next to runc), the systemd
 ## guest (--systemd-cgroup under systemd as PID 1 on pure v2 and on the
 ## hybrid layout, then Docker, podman, containerd and its CRI plugin with
 ## their systemd driver there) and containerd, podman, Docker and the CRI
@@ -101,6 +102,7 @@ test-suites:
 	$(MAKE) test-install
 	$(MAKE) conformance
 	$(MAKE) test-cgroupv2
+	$(MAKE) test-checkpoint
 	$(MAKE) test-systemd RUNTIME=husk
 	$(MAKE) test-systemd-hybrid RUNTIME=husk
 	$(MAKE) test-systemd-managers RUNTIME=husk

@@ -46,8 +46,8 @@ pub struct Global {
     /// Rootless mode: true, false or auto.
     #[arg(long)]
     pub rootless: Option<String>,
-    /// Accepted for compatibility with runc; husk has no checkpointing.
-    #[arg(long, hide = true)]
+    /// The criu binary for checkpoint and restore (default: criu in PATH).
+    #[arg(long)]
     pub criu: Option<String>,
 }
 
@@ -154,6 +154,18 @@ pub enum Command {
     },
     /// Print the container's state as JSON.
     State { id: String },
+    /// Save a running container to disk with CRIU.
+    Checkpoint {
+        #[command(flatten)]
+        args: Box<crate::commands::checkpoint::CheckpointArgs>,
+        id: String,
+    },
+    /// Make a container again from a checkpoint (CRIU).
+    Restore {
+        #[command(flatten)]
+        args: Box<crate::commands::checkpoint::RestoreArgs>,
+        id: String,
+    },
     /// Send a signal to the container's init (or all its processes).
     Kill {
         /// Signal every process of the container.

@@ -7,6 +7,7 @@ pub mod capabilities;
 pub mod cgroups;
 pub mod cli;
 pub mod commands;
+pub mod criu;
 pub mod dbus;
 pub mod fds;
 pub mod fields;

@@ -713,6 +713,13 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
     step("read-only root and root propagation", String::new, || {
         crate::rootfs::finalize(spec, setup.new_mnt_ns)
     })?;
+    if setup.new_mnt_ns {
+        step(
+            "stdio on /dev/null from the container's /dev",
+            String::new,
+            crate::rootfs::reopen_dev_null,
+        )?;
+    }
 
     let exec = match process {
         Some(p) => Some(step(

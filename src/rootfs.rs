@@ -1138,6 +1138,55 @@ pub fn bind_console(peer: &OwnedFd) -> Result<()> {
 }
 
 /// After pivot: the read-only root and the requested root propagation.
+/// After pivot_root: stdio that is the null device (the caller's
+/// /dev/null, a file of the host's /dev) is reopened from the
+/// container's own /dev/null, as runc does. Every file the container
+/// holds is then on one of its own mounts: CRIU cannot checkpoint an fd
+/// on a mount the container does not have ("Can't lookup mount").
+/// Skipped when the container has no null device at /dev/null (a rootfs
+/// without one, or something else put there: never opened as such).
+pub fn reopen_dev_null() -> Result<()> {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl, open};
+    let null = nix::sys::stat::makedev(1, 3);
+    let is_null = |st: &libc::stat| st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == null;
+    let mut ours: Option<OwnedFd> = None;
+    for fd in 0..3 {
+        // SAFETY: 0..3 are this process's stdio, borrowed for fstat only.
+        let b = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        if !nix::sys::stat::fstat(b).is_ok_and(|st| is_null(&st)) {
+            continue;
+        }
+        if ours.is_none() {
+            // O_NONBLOCK and O_NOFOLLOW: a fifo or a link at /dev/null
+            // never blocks nor leads elsewhere; checked below.
+            let f = match open(
+                "/dev/null",
+                OFlag::O_RDWR | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            ) {
+                Ok(f) => f,
+                Err(e) => {
+                    crate::debug!("stdio: the container's /dev/null cannot be opened ({e}); kept the caller's");
+                    return Ok(());
+                }
+            };
+            if !nix::sys::stat::fstat(&f).is_ok_and(|st| is_null(&st)) {
+                crate::debug!("stdio: the container's /dev/null is not the null device; kept the caller's");
+                return Ok(());
+            }
+            fcntl(&f, FcntlArg::F_SETFL(OFlag::empty())).context("clear O_NONBLOCK on /dev/null")?;
+            ours = Some(f);
+        }
+        if let Some(f) = &ours {
+            // SAFETY: dup3 onto a stdio number this process owns.
+            if unsafe { libc::dup3(f.as_raw_fd(), fd, 0) } < 0 {
+                return Err(std::io::Error::last_os_error()).with_context(|| format!("dup /dev/null onto fd {fd}"));
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn finalize(spec: &Spec, new_mnt_ns: bool) -> Result<()> {
     if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
         let fd = nix::fcntl::open(

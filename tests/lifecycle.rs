@@ -555,7 +555,9 @@ fn completions_and_man_page_come_from_the_cli() {
     }
     assert!(e.err(&["completion", "tcsh"]).contains("bash, zsh or fish"));
     let man = e.ok(&["man"]);
-    assert!(man.contains(".TH husk 8") && !man.contains("checkpoint") && man.contains("exec"));
+    assert!(
+        man.contains(".TH husk 8") && man.contains("checkpoint") && man.contains("restore") && man.contains("exec")
+    );
 }
 
 /// The pid a pidfd refers to, from /proc/self/fdinfo.

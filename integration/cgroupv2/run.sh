@@ -14,6 +14,9 @@
 #                      a boot that prints nothing by then is retried once
 #   CGROUPV2_QEMU_ARGS extra qemu arguments
 #   CGROUPV2_VERBOSE=1 print the log of passing scenarios too
+#   CGROUPV2_SCRIPT    the script the guest runs (default scenarios.sh here;
+#                      make test-checkpoint runs integration/checkpoint's)
+#   CGROUPV2_EXPECTED  the expected results (default expected.tsv here)
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -35,7 +38,11 @@ only=$(echo "$*" | tr ' ' ',')
 
 # Kernel command line: words with '=' that the kernel does not know become
 # the environment of /init.
-cmdline="console=ttyS0 quiet panic=-1 SCRIPT=$HERE/scenarios.sh HUSK=$husk GUEST_TIMEOUT=$((TIMEOUT - 20))"
+script=$(readlink -f "${CGROUPV2_SCRIPT:-$HERE/scenarios.sh}")
+expected=$(readlink -f "${CGROUPV2_EXPECTED:-$HERE/expected.tsv}")
+# KDIR: the unpacked kernel package, for modprobe -d in the guest (the
+# checkpoint scenarios load netfilter and socket-diag modules from it)
+cmdline="console=ttyS0 quiet panic=-1 SCRIPT=$script HUSK=$husk KDIR=$B/kernel GUEST_TIMEOUT=$((TIMEOUT - 20))"
 [ -n "$only" ] && cmdline="$cmdline ONLY=$only"
 [ "${CGROUPV2_VERBOSE:-0}" = 1 ] && cmdline="$cmdline VERBOSE=1"
 
@@ -66,4 +73,4 @@ tr -d '\r' < "$log" | sed -n 's/^NOT-CHECKED: \(.*\) (\(.*\))$/\1\t\2/p' |
 tsv=$RUN/results.tsv
 tr -d '\r' < "$log" | awk '$1 == "PASS" || $1 == "FAIL" { n = $2; sub(":$", "", n); print n "\t" tolower($1) }' > "$tsv"
 # (an expected failure that passes is reported, not a failure: cgroupv2's rule)
-GUEST_UNEXPECTED_PASS=report guest_compare cgroupv2 "$HERE/expected.tsv" "$tsv" "$elapsed"
+GUEST_UNEXPECTED_PASS=report guest_compare cgroupv2 "$expected" "$tsv" "$elapsed"

@@ -253,7 +253,7 @@ pub fn write_pid_file(p: &Path, pid: i32) -> Result<()> {
 /// Make the container's cgroup. Rootless, a cgroup tree the user cannot
 /// write is skipped when the config sets no limits (runc does the same);
 /// with limits it is an error that says what is needed.
-fn make_cgroup(b: &Bundle, id: &str, rootless: bool) -> Result<Option<crate::cgroups::Cgroup>> {
+pub(crate) fn make_cgroup(b: &Bundle, id: &str, rootless: bool) -> Result<Option<crate::cgroups::Cgroup>> {
     let linux = b.spec.linux().as_ref();
     let resources = container_resources(b);
     let attempt = crate::cgroups::Cgroup::new(linux.and_then(|l| l.cgroups_path().as_deref()), id)

@@ -2,6 +2,7 @@
 
 pub mod cgroup_cmds;
 pub mod check;
+pub mod checkpoint;
 pub mod create;
 pub mod delete;
 pub mod docs;
@@ -75,6 +76,8 @@ pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
         Command::Events { stats, interval, id } => cgroup_cmds::events(&store, &id, stats, &interval).map(|_| 0),
         Command::Update { args, id } => cgroup_cmds::update(&store, &id, &args).map(|_| 0),
         Command::State { id } => state::state(&store, &id).map(|_| 0),
+        Command::Checkpoint { args, id } => checkpoint::checkpoint(&store, g, &id, &args).map(|_| 0),
+        Command::Restore { args, id } => checkpoint::restore(&store, g, &id, &args),
         Command::Kill { all, id, signal } => kill::kill(&store, &id, signal.as_deref(), all).map(|_| 0),
         Command::Delete { force, id } => delete::delete(&store, &id, force).map(|_| 0),
         Command::List { format, quiet } => list::list(&store, &format, quiet).map(|_| 0),
