@@ -98,6 +98,7 @@ test: deps lint
 test-suites:
 	$(CARGO) test --locked -- --test-threads=4
 	$(MAKE) test-install
+	$(MAKE) test-faults
 	$(MAKE) conformance
 	$(MAKE) test-cgroupv2
 	$(MAKE) test-systemd RUNTIME=husk

@@ -56,10 +56,16 @@ pub fn send(fd: &OwnedFd, tag: u8, payload: &[u8]) -> Result<()> {
     let mut buf = Vec::with_capacity(payload.len() + 1);
     buf.push(tag);
     buf.extend_from_slice(payload);
+    let mut pressure = 0;
     loop {
         match nix::sys::socket::send(fd.as_raw_fd(), &buf, nix::sys::socket::MsgFlags::MSG_NOSIGNAL) {
             Ok(_) => return Ok(()),
             Err(nix::errno::Errno::EINTR) => continue,
+            // memory pressure of a moment: retry for a while (100 ms)
+            Err(nix::errno::Errno::ENOBUFS | nix::errno::Errno::ENOMEM) if pressure < 100 => {
+                pressure += 1;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
             Err(e) => return Err(e).context("send on the init sync channel"),
         }
     }
@@ -124,6 +130,10 @@ pub struct SpawnOpts<'a> {
     /// (deny all, then allow) while the init is in the cgroup, and a device
     /// node made or opened meanwhile would be refused.
     pub cgroup_before_setup: bool,
+    /// husk's locked fd of `<root>/<id>`: the init closes its copy first
+    /// thing, so that only husk holds the lock (a lock the init kept would
+    /// outlive a failed unlock and block `start` while the init waits for it).
+    pub lock_fd: Option<std::os::fd::RawFd>,
 }
 
 /// Where the container finds its sd_notify socket.
@@ -317,8 +327,17 @@ fn drive(
     if !crate::process_attrs::affinity_configured(affinity) {
         crate::process_attrs::reset_affinity(pid);
     }
-    // (If the init already failed, its 'E' is read below.)
-    let _ = send(sock, b'C', b"");
+    // If the init already failed (its end is closed), its 'E' is read
+    // below; any other failure to send is ours: the init would wait for
+    // 'C' forever.
+    if let Err(e) = send(sock, b'C', b"") {
+        let gone = e
+            .downcast_ref::<nix::errno::Errno>()
+            .is_some_and(|e| matches!(e, nix::errno::Errno::EPIPE | nix::errno::Errno::ECONNRESET));
+        if !gone {
+            return Err(e);
+        }
+    }
     loop {
         match recv(sock)? {
             Some((b'R', _)) => return Ok(()),
@@ -479,6 +498,10 @@ pub struct Exec {
 }
 
 fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infallible> {
+    if let Some(fd) = o.lock_fd {
+        // SAFETY: our copy of husk's directory fd, never used in the init.
+        unsafe { libc::close(fd) };
+    }
     // If husk dies during setup, so does the init. (A death before this
     // point shows as EOF on the sync socket below.)
     sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong).context("set the parent death signal")?;
@@ -510,9 +533,9 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
                 continue;
             }
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(_) => sys::exit_now(1),
+            Err(e) => return Err(e).context("wait for husk's go-ahead (G) on the init sync channel"),
         }
-        match recv(sock)? {
+        match recv(sock).context("wait for husk's go-ahead (G)")? {
             Some((b'G', st)) => break st,
             _ => sys::exit_now(1),
         }
@@ -700,9 +723,17 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
             // SAFETY: accept4 returned a new fd that we own.
             break unsafe { OwnedFd::from_raw_fd(r) };
         }
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINTR) {
-            sys::exit_now(1);
+        // Nobody hears an error now (create has returned): a failure the
+        // kernel gives for a connection that went away, or for a moment
+        // of fd or memory pressure, is retried (after a pause for the
+        // latter), as servers do; anything else ends the init (start
+        // then reports a stopped container).
+        match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::EINTR | libc::ECONNABORTED | libc::EPROTO) => {}
+            Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            _ => sys::exit_now(1),
         }
     };
     let mut conn = std::fs::File::from(conn);
@@ -1098,12 +1129,27 @@ pub fn look_path(arg0: &str, path_var: &str) -> Result<PathBuf> {
             Err(e) => Err(exec_error(arg0, e)),
         };
     }
+    // A candidate that exists but cannot be checked (a stat failing with
+    // EACCES, EIO, ...) is named when nothing else is found: "not found"
+    // would hide it.
+    let mut unreadable = None;
     for dir in path_var.split(':') {
         let dir = if dir.is_empty() { "." } else { dir };
         let p = Path::new(dir).join(arg0);
-        if check(&p).is_ok() {
-            return Ok(p);
+        match check(&p) {
+            Ok(()) => return Ok(p),
+            Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR | nix::errno::Errno::EISDIR) => {}
+            Err(nix::errno::Errno::EACCES) if nix::sys::stat::stat(&p).is_ok() => {}
+            Err(e) => {
+                unreadable.get_or_insert((p, e));
+            }
         }
+    }
+    if let Some((p, e)) = unreadable {
+        bail!(
+            "exec: {arg0:?}: executable file not found in $PATH (stat {}: {e})",
+            p.display()
+        );
     }
     bail!("exec: {arg0:?}: executable file not found in $PATH")
 }
