@@ -181,3 +181,27 @@ fn delete_force_without_state_json_removes_the_cgroup() {
         assert!(!d.exists(), "{} left", d.display());
     }
 }
+
+/// A `delete --force` killed half-way (its freezer directory removed, the
+/// others not yet): the next `delete --force` used to fail reading the
+/// gone freezer.state and left the other cgroup directories and the state.
+#[test]
+fn delete_after_a_half_done_delete() {
+    let e = Env::new("flt-halfdel");
+    let b = e.bundle("b", &["sleep", "1000"], |_| {});
+    let id = e.id("c");
+    e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
+    let dirs = stored_cgroup_dirs(&e.state_cgroup(&id));
+    e.ok(&["kill", &id, "KILL"]);
+    e.wait_status(&id, "stopped");
+    let Some(freezer) = dirs.iter().find(|d| d.to_string_lossy().contains("/freezer/")) else {
+        not_checked("delete after a half-done delete", "no v1 freezer hierarchy here");
+        return;
+    };
+    std::fs::remove_dir(freezer).unwrap();
+    e.ok(&["delete", "--force", &id]);
+    for d in dirs {
+        assert!(!d.exists(), "{} left", d.display());
+    }
+    assert!(!e.root.join(&id).exists());
+}
