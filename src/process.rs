@@ -1017,7 +1017,10 @@ pub fn prepare_process(p: &oci_spec::runtime::Process, linux: Option<&oci_spec::
     // The cwd must lie inside the container's root (CVE-2024-21626).
     match nix::unistd::getcwd() {
         Ok(c) if c.starts_with("/") => {}
-        _ => bail!("process.cwd {:?} is not inside the container root", cwd),
+        Ok(_) => bail!("process.cwd {:?} is not inside the container root", cwd),
+        Err(e) => {
+            bail!("process.cwd {cwd:?}: getcwd failed ({e}): cannot check that it lies inside the container root")
+        }
     }
     // A filter loaded without no_new_privs needs CAP_SYS_ADMIN: then the
     // final sets wait for it, right before execve. Otherwise they apply
@@ -1136,10 +1139,13 @@ pub fn look_path(arg0: &str, path_var: &str) -> Result<PathBuf> {
     for dir in path_var.split(':') {
         let dir = if dir.is_empty() { "." } else { dir };
         let p = Path::new(dir).join(arg0);
-        match check(&p) {
-            Ok(()) => return Ok(p),
-            Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR | nix::errno::Errno::EISDIR) => {}
-            Err(nix::errno::Errno::EACCES) if nix::sys::stat::stat(&p).is_ok() => {}
+        match nix::sys::stat::stat(&p) {
+            Ok(st) => {
+                if st.st_mode & libc::S_IFMT != libc::S_IFDIR && st.st_mode & 0o111 != 0 {
+                    return Ok(p);
+                }
+            }
+            Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) => {}
             Err(e) => {
                 unreadable.get_or_insert((p, e));
             }

@@ -961,7 +961,14 @@ fn dev_symlinks(root: &OwnedFd) -> Result<()> {
         }
     }
     // /dev/ptmx must be the one of the container's devpts instance.
-    if resolve(root, Path::new("/dev/pts/ptmx")).is_ok() {
+    // (No devpts mounted: ENOENT, nothing to point at; any other failure
+    // is an error, not a missing /dev/pts.)
+    let has_pts = match resolve(root, Path::new("/dev/pts/ptmx")) {
+        Ok(_) => true,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => false,
+        Err(e) => return Err(e).context("resolve /dev/pts/ptmx in the rootfs"),
+    };
+    if has_pts {
         match nix::unistd::unlinkat(&dev, "ptmx", nix::unistd::UnlinkatFlags::NoRemoveDir) {
             Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
             Err(e) => return Err(e).context("remove /dev/ptmx"),
