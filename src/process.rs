@@ -261,6 +261,23 @@ pub fn kill_and_reap(pid: i32) {
     let _ = nix::sys::wait::waitpid(p, None);
 }
 
+/// A send failed because the init's end is closed (it exited).
+fn peer_gone(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<nix::errno::Errno>()
+        .is_some_and(|e| matches!(e, nix::errno::Errno::EPIPE | nix::errno::Errno::ECONNRESET))
+}
+
+/// The `E` text an init that closed its end sent before, if any.
+fn last_words(sock: &OwnedFd) -> Option<String> {
+    loop {
+        match recv(sock) {
+            Ok(Some((b'E', m))) => return Some(String::from_utf8_lossy(&m).into_owned()),
+            Ok(Some(_)) => continue,
+            _ => return None,
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn drive(
     o: &SpawnOpts,
@@ -308,7 +325,15 @@ fn drive(
     // before anything that needs the cgroup: a cgroup mount, its cgroup
     // namespace, hooks, and reporting ready (so before any exec). An init
     // cloned into its cgroup is there already: only oom_score_adj is left.
-    send(sock, b'G', st.as_bytes())?;
+    if let Err(e) = send(sock, b'G', st.as_bytes()) {
+        // The init already failed and closed its end: its 'E' says why.
+        if peer_gone(&e)
+            && let Some(m) = last_words(sock)
+        {
+            bail!("{m}");
+        }
+        return Err(e);
+    }
     let what = if in_cgroup {
         "oom_score_adj (init cloned into its cgroup)"
     } else {
@@ -330,13 +355,10 @@ fn drive(
     // If the init already failed (its end is closed), its 'E' is read
     // below; any other failure to send is ours: the init would wait for
     // 'C' forever.
-    if let Err(e) = send(sock, b'C', b"") {
-        let gone = e
-            .downcast_ref::<nix::errno::Errno>()
-            .is_some_and(|e| matches!(e, nix::errno::Errno::EPIPE | nix::errno::Errno::ECONNRESET));
-        if !gone {
-            return Err(e);
-        }
+    if let Err(e) = send(sock, b'C', b"")
+        && !peer_gone(&e)
+    {
+        return Err(e);
     }
     loop {
         match recv(sock)? {
