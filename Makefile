@@ -100,6 +100,7 @@ test: deps lint
 test-suites:
 	$(CARGO) test --locked -- --test-threads=4
 	$(MAKE) test-install
+	$(MAKE) test-faults
 	$(MAKE) conformance
 	$(MAKE) test-cgroupv2
 	$(MAKE) test-checkpoint

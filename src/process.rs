@@ -59,10 +59,16 @@ pub fn send(fd: &OwnedFd, tag: u8, payload: &[u8]) -> Result<()> {
     let mut buf = Vec::with_capacity(payload.len() + 1);
     buf.push(tag);
     buf.extend_from_slice(payload);
+    let mut pressure = 0;
     loop {
         match nix::sys::socket::send(fd.as_raw_fd(), &buf, nix::sys::socket::MsgFlags::MSG_NOSIGNAL) {
             Ok(_) => return Ok(()),
             Err(nix::errno::Errno::EINTR) => continue,
+            // memory pressure of a moment: retry for a while (100 ms)
+            Err(nix::errno::Errno::ENOBUFS | nix::errno::Errno::ENOMEM) if pressure < 100 => {
+                pressure += 1;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
             Err(e) => return Err(e).context("send on the init sync channel"),
         }
     }
@@ -130,6 +136,10 @@ pub struct SpawnOpts<'a> {
     /// (deny all, then allow) while the init is in the cgroup, and a device
     /// node made or opened meanwhile would be refused.
     pub cgroup_before_setup: bool,
+    /// husk's locked fd of `<root>/<id>`: the init closes its copy first
+    /// thing, so that only husk holds the lock (a lock the init kept would
+    /// outlive a failed unlock and block `start` while the init waits for it).
+    pub lock_fd: Option<std::os::fd::RawFd>,
 }
 
 /// Where the container finds its sd_notify socket.
@@ -259,6 +269,23 @@ pub fn kill_and_reap(pid: i32) {
     let _ = nix::sys::wait::waitpid(p, None);
 }
 
+/// A send failed because the init's end is closed (it exited).
+fn peer_gone(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<nix::errno::Errno>()
+        .is_some_and(|e| matches!(e, nix::errno::Errno::EPIPE | nix::errno::Errno::ECONNRESET))
+}
+
+/// The `E` text an init that closed its end sent before, if any.
+fn last_words(sock: &OwnedFd) -> Option<String> {
+    loop {
+        match recv(sock) {
+            Ok(Some((b'E', m))) => return Some(String::from_utf8_lossy(&m).into_owned()),
+            Ok(Some(_)) => continue,
+            _ => return None,
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn drive(
     o: &SpawnOpts,
@@ -322,7 +349,15 @@ fn drive(
     // before anything that needs the cgroup: a cgroup mount, its cgroup
     // namespace, hooks, and reporting ready (so before any exec). An init
     // cloned into its cgroup is there already: only oom_score_adj is left.
-    send(sock, b'G', st.as_bytes())?;
+    if let Err(e) = send(sock, b'G', st.as_bytes()) {
+        // The init already failed and closed its end: its 'E' says why.
+        if peer_gone(&e)
+            && let Some(m) = last_words(sock)
+        {
+            bail!("{m}");
+        }
+        return Err(e);
+    }
     let what = if in_cgroup {
         "oom_score_adj (init cloned into its cgroup)"
     } else {
@@ -341,8 +376,14 @@ fn drive(
     if !crate::process_attrs::affinity_configured(affinity) {
         crate::process_attrs::reset_affinity(pid);
     }
-    // (If the init already failed, its 'E' is read below.)
-    let _ = send(sock, b'C', b"");
+    // If the init already failed (its end is closed), its 'E' is read
+    // below; any other failure to send is ours: the init would wait for
+    // 'C' forever.
+    if let Err(e) = send(sock, b'C', b"")
+        && !peer_gone(&e)
+    {
+        return Err(e);
+    }
     loop {
         match recv(sock)? {
             Some((b'R', _)) => return Ok(()),
@@ -520,6 +561,10 @@ pub struct Exec {
 }
 
 fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infallible> {
+    if let Some(fd) = o.lock_fd {
+        // SAFETY: our copy of husk's directory fd, never used in the init.
+        unsafe { libc::close(fd) };
+    }
     // If husk dies during setup, so does the init. (A death before this
     // point shows as EOF on the sync socket below.)
     sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong).context("set the parent death signal")?;
@@ -552,9 +597,9 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
                 continue;
             }
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(_) => sys::exit_now(1),
+            Err(e) => return Err(e).context("wait for husk's go-ahead (G) on the init sync channel"),
         }
-        match recv(sock)? {
+        match recv(sock).context("wait for husk's go-ahead (G)")? {
             Some((b'G', st)) => break st,
             _ => sys::exit_now(1),
         }
@@ -763,9 +808,17 @@ fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infa
             // SAFETY: accept4 returned a new fd that we own.
             break unsafe { OwnedFd::from_raw_fd(r) };
         }
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINTR) {
-            sys::exit_now(1);
+        // Nobody hears an error now (create has returned): a failure the
+        // kernel gives for a connection that went away, or for a moment
+        // of fd or memory pressure, is retried (after a pause for the
+        // latter), as servers do; anything else ends the init (start
+        // then reports a stopped container).
+        match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::EINTR | libc::ECONNABORTED | libc::EPROTO) => {}
+            Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            _ => sys::exit_now(1),
         }
     };
     let mut conn = std::fs::File::from(conn);
@@ -1072,7 +1125,10 @@ pub fn prepare_process(p: &oci_spec::runtime::Process, linux: Option<&oci_spec::
     // The cwd must lie inside the container's root (CVE-2024-21626).
     match nix::unistd::getcwd() {
         Ok(c) if c.starts_with("/") => {}
-        _ => bail!("process.cwd {:?} is not inside the container root", cwd),
+        Ok(_) => bail!("process.cwd {:?} is not inside the container root", cwd),
+        Err(e) => {
+            bail!("process.cwd {cwd:?}: getcwd failed ({e}): cannot check that it lies inside the container root")
+        }
     }
     // A filter loaded without no_new_privs needs CAP_SYS_ADMIN: then the
     // final sets wait for it, right before execve. Otherwise they apply
@@ -1185,12 +1241,30 @@ pub fn look_path(arg0: &str, path_var: &str) -> Result<PathBuf> {
             Err(e) => Err(exec_error(arg0, e)),
         };
     }
+    // A candidate that exists but cannot be checked (a stat failing with
+    // EACCES, EIO, ...) is named when nothing else is found: "not found"
+    // would hide it.
+    let mut unreadable = None;
     for dir in path_var.split(':') {
         let dir = if dir.is_empty() { "." } else { dir };
         let p = Path::new(dir).join(arg0);
-        if check(&p).is_ok() {
-            return Ok(p);
+        match nix::sys::stat::stat(&p) {
+            Ok(st) => {
+                if st.st_mode & libc::S_IFMT != libc::S_IFDIR && st.st_mode & 0o111 != 0 {
+                    return Ok(p);
+                }
+            }
+            Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) => {}
+            Err(e) => {
+                unreadable.get_or_insert((p, e));
+            }
         }
+    }
+    if let Some((p, e)) = unreadable {
+        bail!(
+            "exec: {arg0:?}: executable file not found in $PATH (stat {}: {e})",
+            p.display()
+        );
     }
     bail!("exec: {arg0:?}: executable file not found in $PATH")
 }

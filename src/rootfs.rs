@@ -55,10 +55,12 @@ pub fn clean(path: &Path) -> PathBuf {
     out
 }
 
-fn is_dir(fd: &OwnedFd) -> bool {
+/// Is `fd` (the rootfs object `what`) a directory? A failed fstat is an
+/// error naming it, never "not a directory".
+fn is_dir(fd: &OwnedFd, what: &Path) -> Result<bool> {
     nix::sys::stat::fstat(fd)
         .map(|s| s.st_mode & libc::S_IFMT == libc::S_IFDIR)
-        .unwrap_or(false)
+        .with_context(|| format!("stat {}", what.display()))
 }
 
 /// Make every missing directory of `path` inside the root and open the
@@ -68,7 +70,7 @@ pub fn mkdir_all(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
     let r = rel(path);
     match resolve(root, &r) {
         Ok(fd) => {
-            if !is_dir(&fd) {
+            if !is_dir(&fd, path)? {
                 bail!("{} exists in the rootfs and is not a directory", path.display());
             }
             return Ok(fd);
@@ -130,7 +132,7 @@ pub fn mkdir_all(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
             }
             Err(e) => return Err(e).with_context(|| format!("resolve {} in the rootfs", cand.display())),
         };
-        if !is_dir(&fd) {
+        if !is_dir(&fd, &cand)? {
             bail!("{} in the rootfs is not a directory", cand.display());
         }
         let real = std::fs::read_link(fd_path(&fd)).context("readlink a rootfs fd")?;
@@ -500,7 +502,7 @@ fn mount_one(s: &Setup, root: &OwnedFd, i: usize, m: &Mount, o: &MountOptions) -
             )
             .with_context(|| format!("open bind source {}", src.display()))?,
         };
-        let tfd = if is_dir(&sfd) {
+        let tfd = if is_dir(&sfd, &src)? {
             mkdir_all(root, dest)?
         } else {
             mkfile(root, dest)?
@@ -971,7 +973,14 @@ fn dev_symlinks(root: &OwnedFd) -> Result<()> {
         }
     }
     // /dev/ptmx must be the one of the container's devpts instance.
-    if resolve(root, Path::new("/dev/pts/ptmx")).is_ok() {
+    // (No devpts mounted: ENOENT, nothing to point at; any other failure
+    // is an error, not a missing /dev/pts.)
+    let has_pts = match resolve(root, Path::new("/dev/pts/ptmx")) {
+        Ok(_) => true,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => false,
+        Err(e) => return Err(e).context("resolve /dev/pts/ptmx in the rootfs"),
+    };
+    if has_pts {
         match nix::unistd::unlinkat(&dev, "ptmx", nix::unistd::UnlinkatFlags::NoRemoveDir) {
             Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
             Err(e) => return Err(e).context("remove /dev/ptmx"),
@@ -1003,7 +1012,7 @@ fn mask_path(root: &OwnedFd, p: &Path) -> Result<()> {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
         Err(e) => return Err(e).context("resolve"),
     };
-    if is_dir(&fd) {
+    if is_dir(&fd, p)? {
         do_mount(Some("tmpfs"), &fd_path(&fd), Some("tmpfs"), MsFlags::MS_RDONLY, None)
             .context("mount a read-only tmpfs")?;
     } else {
@@ -1233,13 +1242,13 @@ mod tests {
         );
         // mkdir_all through an absolute symlink creates inside the root.
         let fd = mkdir_all(&root, Path::new("/a/escape/sub")).unwrap();
-        assert!(is_dir(&fd));
+        assert!(is_dir(&fd, Path::new("x")).unwrap());
         assert!(dir.join("etc/sub").is_dir());
         // ".." through a symlink is clamped at the root.
         mkdir_all(&root, Path::new("/up/clamped")).unwrap();
         assert!(dir.join("clamped").is_dir());
         let f = mkfile(&root, Path::new("/up/file")).unwrap();
-        assert!(!is_dir(&f));
+        assert!(!is_dir(&f, Path::new("f")).unwrap());
         assert!(dir.join("file").is_file());
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -182,11 +182,19 @@ impl Store {
     /// fails here without touching the first) and lock it.
     pub fn create(&self, id: &str) -> Result<(PathBuf, OwnedFd)> {
         validate_id(id)?;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o711)
-            .create(&self.root)
-            .with_context(|| format!("create root directory {}", self.root.display()))?;
+        // mkdir first (the root usually exists: EEXIST, one syscall), the
+        // parents only when missing: a stat of an existing root that fails
+        // must not come back as "File exists".
+        match std::fs::DirBuilder::new().mode(0o711).create(&self.root) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o711)
+                .create(&self.root)
+                .with_context(|| format!("create root directory {}", self.root.display()))?,
+            Err(e) => return Err(e).with_context(|| format!("create root directory {}", self.root.display())),
+        }
         let dir = self.container_dir(id);
         match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
             Ok(()) => {}
@@ -195,9 +203,17 @@ impl Store {
             }
             Err(e) => return Err(e).with_context(|| format!("create {}", dir.display())),
         }
-        let fd = open_dir(&dir).with_context(|| format!("open {}", dir.display()))?;
-        flock(&fd, &dir)?;
-        Ok((dir, fd))
+        // Ours now: a failure before the caller holds it removes it.
+        let locked = open_dir(&dir)
+            .with_context(|| format!("open {}", dir.display()))
+            .and_then(|fd| flock(&fd, &dir).map(|()| fd));
+        match locked {
+            Ok(fd) => Ok((dir, fd)),
+            Err(e) => {
+                let _ = std::fs::remove_dir(&dir);
+                Err(e)
+            }
+        }
     }
 
     /// Open an existing container; `lock` serialises against other husk
@@ -278,6 +294,16 @@ pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
     }
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     parse_stat(&s)
+}
+
+/// The start time of `pid` (field 22 of /proc/<pid>/stat), or an error
+/// naming the file and why it could not be read.
+pub fn start_time(pid: i32) -> Result<u64> {
+    let p = format!("/proc/{pid}/stat");
+    let s = std::fs::read_to_string(&p).with_context(|| format!("read {p} (the container init's start time)"))?;
+    parse_stat(&s)
+        .map(|(_, t)| t)
+        .with_context(|| format!("parse {p} (the container init's start time)"))
 }
 
 pub fn parse_stat(s: &str) -> Option<(char, u64)> {

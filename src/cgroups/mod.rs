@@ -1085,7 +1085,12 @@ impl Cgroup {
             }
             // A task frozen by the v1 freezer of a hybrid host only dies
             // once thawed.
-            if self.layout == Layout::Hybrid && self.v1_dir("freezer").is_some() && self.is_frozen()? {
+            // (A freezer directory already removed — by a delete killed
+            // half-way — freezes nothing.)
+            if self.layout == Layout::Hybrid
+                && self.v1_dir("freezer").is_some_and(|d| d.path.exists())
+                && self.is_frozen()?
+            {
                 self.thaw()?;
             }
             return Ok(());

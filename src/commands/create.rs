@@ -155,6 +155,7 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
         has_container_hooks,
         notify_dir: notify_host.as_ref().map(|_| notify_dir.as_path()),
         cgroup_before_setup: scope.as_ref().is_some_and(|s| s.rewrites_devices()),
+        lock_fd: Some(dir_fd.as_raw_fd()),
     };
     let oom = b.spec.process().as_ref().and_then(|p| p.oom_score_adj());
     // Pure v2: the init is cloned straight into its cgroup (clone3 with
@@ -204,7 +205,7 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
     }
     let cgroup = guard.cgroup.clone();
 
-    let (_, start_time) = state::proc_stat(pid).context("the container init vanished")?;
+    let start_time = state::start_time(pid)?;
     let owner = String::new();
     let st = Stored {
         oci_version: b.spec.version().clone(),
@@ -326,6 +327,17 @@ impl Cleanup {
     }
 }
 
+/// Run a cleanup step, and once more when it fails: a failure of the
+/// moment (EBUSY of a cgroup whose last task is still exiting, EMFILE,
+/// EINTR) must not leave the container's remains behind.
+fn twice(what: &str, mut f: impl FnMut() -> Result<()>) {
+    if f().is_err()
+        && let Err(e) = f()
+    {
+        crate::warn!("{what}: {e:#}");
+    }
+}
+
 impl Drop for Cleanup {
     fn drop(&mut self) {
         if let Some(pid) = self.pid.take() {
@@ -337,13 +349,21 @@ impl Drop for Cleanup {
             crate::warn!("undo the mounts of a failed create: {e:#}");
         }
         if let Some(cg) = self.cgroup.take() {
-            let _ = cg.kill_all(libc::SIGKILL);
-            if let Err(e) = cg.destroy() {
-                crate::warn!("remove the cgroup of a failed create: {e:#}");
-            }
+            twice("remove the cgroup of a failed create", || {
+                let _ = cg.kill_all(libc::SIGKILL);
+                cg.destroy()
+            });
         }
         if let Some(d) = self.dir.take() {
-            let _ = std::fs::remove_dir_all(d);
+            twice(
+                "remove the state of a failed create",
+                || match std::fs::remove_dir_all(&d) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        Err(e).with_context(|| format!("remove {}", d.display()))
+                    }
+                    _ => Ok(()),
+                },
+            );
         }
     }
 }

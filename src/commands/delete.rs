@@ -12,6 +12,14 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
         Err(_) if force && !store.container_dir(id).exists() => return Ok(()),
         Err(e) => return Err(e),
     };
+    // No state.json: a create that died before recording it (killed,
+    // or its own cleanup killed). Its init and cgroup may exist: salvage
+    // finds the cgroup where create put it and kills what is in it.
+    if matches!(std::fs::symlink_metadata(dir.join(state::STATE_FILE)), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+    {
+        crate::debug!("container {id:?} has no state.json: removing what can be found of it");
+        return salvage(dir, dir_fd, id);
+    }
     let state = match state::load(&dir, id) {
         Ok(s) => s,
         Err(e) if force => {
