@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use crate::bundle::{self, Bundle};
 use crate::criu::{self, Msg, opt};
-use crate::state::{self, Status, Store, Stored};
+use crate::state::{self, Status, Store};
 
 const DESCRIPTORS: &str = "descriptors.json";
 
@@ -629,24 +629,7 @@ pub fn restore(store: &Store, g: &crate::cli::Global, id: &str, a: &RestoreArgs)
         );
     }
     let (_, start_time) = state::proc_stat(pid).context("the restored init vanished")?;
-    let ns = crate::namespaces::Plan::from_spec(&b.spec);
-    let st = Stored {
-        oci_version: b.spec.version().clone(),
-        id: id.to_string(),
-        pid,
-        start_time,
-        bundle: b.dir.clone(),
-        rootfs: b.rootfs.clone(),
-        created: crate::logging::rfc3339_now(),
-        owner: String::new(),
-        annotations: b.spec.annotations().clone().unwrap_or_default().into_iter().collect(),
-        new_pid_ns: ns.new_ns(oci_spec::runtime::LinuxNamespaceType::Pid),
-        cgroup: cgroup.clone(),
-        poststart: hooks.as_ref().and_then(|h| h.poststart().clone()),
-        notify_socket: None,
-        poststop: hooks.as_ref().and_then(|h| h.poststop().clone()),
-        host_mounts_over: None,
-    };
+    let st = super::create::stored(&b, id, pid, start_time, cgroup.clone());
     state::save(&dir, &st)?;
     if let Some(p) = &pid_file {
         super::create::write_pid_file(p, pid)?;

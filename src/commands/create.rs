@@ -206,23 +206,10 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
     let cgroup = guard.cgroup.clone();
 
     let start_time = state::start_time(pid)?;
-    let owner = String::new();
     let st = Stored {
-        oci_version: b.spec.version().clone(),
-        id: id.to_string(),
-        pid,
-        start_time,
-        bundle: b.dir.clone(),
-        rootfs: b.rootfs.clone(),
-        created: crate::logging::rfc3339_now(),
-        owner,
-        annotations: b.spec.annotations().clone().unwrap_or_default().into_iter().collect(),
-        new_pid_ns: crate::namespaces::Plan::from_spec(&b.spec).new_ns(oci_spec::runtime::LinuxNamespaceType::Pid),
-        cgroup: cgroup.clone(),
-        poststart: hooks.as_ref().and_then(|h| h.poststart().clone()),
         notify_socket: notify_host.clone(),
-        poststop: hooks.as_ref().and_then(|h| h.poststop().clone()),
         host_mounts_over: guard.host_mounts.as_ref().map(|(_, before)| *before),
+        ..stored(&b, id, pid, start_time, cgroup.clone())
     };
     state::save(&dir, &st)?;
     if let Some(p) = &pid_file {
@@ -235,6 +222,29 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
     // it execs): release the lock explicitly rather than by closing.
     crate::state::unlock(&dir_fd);
     Ok(Created { pid, dir, sock })
+}
+
+/// The state of the container `id` of bundle `b` whose init is `pid`
+/// (create, restore): no notify socket and no host mounts recorded.
+pub fn stored(b: &Bundle, id: &str, pid: i32, start_time: u64, cgroup: Option<crate::cgroups::Cgroup>) -> Stored {
+    let hooks = b.spec.hooks().as_ref();
+    Stored {
+        oci_version: b.spec.version().clone(),
+        id: id.to_string(),
+        pid,
+        start_time,
+        bundle: b.dir.clone(),
+        rootfs: b.rootfs.clone(),
+        created: crate::logging::rfc3339_now(),
+        owner: String::new(),
+        annotations: b.spec.annotations().clone().unwrap_or_default().into_iter().collect(),
+        new_pid_ns: crate::namespaces::Plan::from_spec(&b.spec).new_ns(oci_spec::runtime::LinuxNamespaceType::Pid),
+        cgroup,
+        poststart: hooks.and_then(|h| h.poststart().clone()),
+        notify_socket: None,
+        poststop: hooks.and_then(|h| h.poststop().clone()),
+        host_mounts_over: None,
+    }
 }
 
 /// Write the pid file atomically, as runc does (temp file + rename).
