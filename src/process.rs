@@ -507,8 +507,19 @@ fn intermediate_clone(
     let (pid, in_cgroup) = clone_child(flags, cgroup_dir.as_ref(), "the init").context("clone the container init")?;
     if pid == 0 {
         drop(cgroup_dir);
-        let own = sock.try_clone().unwrap_or_else(|_| sys::exit_now(1));
-        child_main(o, plan, own);
+        // The init's own copy of the sync socket; when even that fails
+        // (EMFILE), it says so over the inherited one before it exits.
+        match sock.try_clone() {
+            Ok(own) => child_main(o, plan, own),
+            Err(e) => {
+                let _ = send(
+                    sock,
+                    b'E',
+                    format!("the init: duplicate the sync socket: {e}").as_bytes(),
+                );
+                sys::exit_now(1)
+            }
+        }
     }
     Ok((pid, in_cgroup))
 }
