@@ -1,7 +1,7 @@
 # make test-faults: every failure on husk's create path leaves nothing
 # behind and says what failed (issue 21; integration/faults/README.md).
-# Sampled to fit ~4 minutes; FAULTS_FULL=1 runs the whole matrix
-# (~25 min), FAULTS_SEED=N repeats a sample. Included by the top Makefile,
+# A fixed sample (every 4th case, ~2 minutes); FAULTS_FULL=1 runs the
+# whole matrix (~25 min), FAULTS_SEED=N|random picks another sample. Included by the top Makefile,
 # which defines "release" and HUSK; run by make test.
 
 .PHONY: test-faults

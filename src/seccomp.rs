@@ -230,7 +230,7 @@ pub fn build(s: &LinuxSeccomp) -> Result<Filter> {
     } else {
         Vec::new()
     };
-    prog.extend(export(&ctx)?);
+    prog.extend(export(&mut ctx)?);
     if prog.len() > BPF_MAXINSNS {
         bail!(
             "linux.seccomp: the filter has {} BPF instructions, more than the kernel's {BPF_MAXINSNS}",
@@ -245,10 +245,21 @@ const BPF_MAXINSNS: usize = 4096;
 
 /// libseccomp's BPF program, through a memfd (seccomp_export_bpf_mem
 /// needs libseccomp 2.6).
-fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>> {
+fn export(ctx: &mut ScmpFilterContext) -> Result<Vec<libc::sock_filter>> {
     use std::io::{Read, Seek};
     let fd = crate::sys::memfd(c"husk-seccomp").context("memfd_create for the seccomp program")?;
-    ctx.export_bpf(&fd).context("seccomp_export_bpf")?;
+    // Without SCMP_FLTATR_API_SYSRAWRC libseccomp turns a failed write(2)
+    // into ECANCELED ("a system failure beyond the control of
+    // libseccomp"); with it the message names the errno. libseccomp < 2.5
+    // lacks the attribute: the export then works, only its errors are vaguer.
+    let raw = ctx.set_api_sysrawrc(true).is_ok();
+    ctx.export_bpf(&fd).map_err(|e| match e.sysrawrc() {
+        Some(rc) if raw && rc < 0 => anyhow::anyhow!(
+            "seccomp_export_bpf: writing the program to a memfd: {}",
+            std::io::Error::from_raw_os_error(-rc)
+        ),
+        _ => anyhow::Error::new(e).context("seccomp_export_bpf"),
+    })?;
     let mut f = std::fs::File::from(fd);
     f.rewind().context("seek the exported seccomp program")?;
     let mut bytes = Vec::new();

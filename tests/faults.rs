@@ -205,3 +205,31 @@ fn delete_after_a_half_done_delete() {
     }
     assert!(!e.root.join(&id).exists());
 }
+
+/// libseccomp reports a failed write of the exported program as
+/// ECANCELED ("a system failure beyond the control of libseccomp"):
+/// create's message did not say what failed. With
+/// SCMP_FLTATR_API_SYSRAWRC it names the errno.
+#[test]
+fn failed_seccomp_export_names_the_errno() {
+    if !strace_ok("a failed write of the exported seccomp program (ENOSPC)") {
+        return;
+    }
+    let e = Env::new("flt-secx");
+    let b = e.bundle("b", &["true"], |v| {
+        v["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["getcpu"], "action": "SCMP_ACT_ERRNO"}]
+        });
+    });
+    let id = e.id("c");
+    let mut s = traced_create(&e, &b, &id, "write:error=ENOSPC:when=1");
+    let st = s.wait().unwrap();
+    assert!(!st.success(), "create succeeded");
+    let err = std::fs::read_to_string(e.base.join(format!("{id}.err"))).unwrap();
+    assert!(
+        err.contains("seccomp_export_bpf") && err.contains("No space left on device"),
+        "{err}"
+    );
+    assert!(!e.root.join(&id).exists(), "state left");
+}
