@@ -1,12 +1,10 @@
-//! The command line: runc's subcommands, flags and exit codes.
+//! The command line as clap definitions, and nothing else: runc's
+//! subcommands and flags, their arguments, and the values a flag accepts.
+//! [`crate::dispatch`] runs what was parsed.
 
-use clap::{Args, Parser, Subcommand};
+use clap::builder::{PossibleValue, TypedValueParser};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
-
-use crate::commands;
-
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-pub const OCI_VERSION: &str = "1.3.0";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -35,8 +33,8 @@ pub struct Global {
     #[arg(long)]
     pub log: Option<String>,
     /// Log format: text or json.
-    #[arg(long = "log-format", default_value = "text")]
-    pub log_format: String,
+    #[arg(long = "log-format", default_value = "text", value_parser = choice::<LogFormat>())]
+    pub log_format: LogFormat,
     /// Log debug lines (a timeline of the container setup).
     #[arg(long)]
     pub debug: bool,
@@ -44,8 +42,8 @@ pub struct Global {
     #[arg(long = "systemd-cgroup")]
     pub systemd_cgroup: bool,
     /// Rootless mode: true, false or auto.
-    #[arg(long)]
-    pub rootless: Option<String>,
+    #[arg(long, value_parser = choice::<Rootless>())]
+    pub rootless: Option<Rootless>,
     /// The criu binary for checkpoint and restore (default: criu in PATH).
     #[arg(long)]
     pub criu: Option<String>,
@@ -116,7 +114,7 @@ pub enum Command {
     /// Run a new process inside a running container.
     Exec {
         #[command(flatten)]
-        args: Box<crate::commands::exec::ExecArgs>,
+        args: Box<ExecArgs>,
         id: String,
         /// The command and its arguments (unless --process).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -129,8 +127,8 @@ pub enum Command {
     /// List the container's processes.
     Ps {
         /// table or json.
-        #[arg(long, short = 'f', default_value = "table")]
-        format: String,
+        #[arg(long, short = 'f', default_value = "table", value_parser = choice::<Format>())]
+        format: Format,
         id: String,
         /// Options passed to ps (default -ef).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -149,7 +147,7 @@ pub enum Command {
     /// Change a running container's resource limits.
     Update {
         #[command(flatten)]
-        args: Box<crate::commands::cgroup_cmds::UpdateArgs>,
+        args: Box<UpdateArgs>,
         id: String,
     },
     /// Print the container's state as JSON.
@@ -157,13 +155,13 @@ pub enum Command {
     /// Save a running container to disk with CRIU.
     Checkpoint {
         #[command(flatten)]
-        args: Box<crate::commands::checkpoint::CheckpointArgs>,
+        args: Box<CheckpointArgs>,
         id: String,
     },
     /// Make a container again from a checkpoint (CRIU).
     Restore {
         #[command(flatten)]
-        args: Box<crate::commands::checkpoint::RestoreArgs>,
+        args: Box<RestoreArgs>,
         id: String,
     },
     /// Send a signal to the container's init (or all its processes).
@@ -184,8 +182,8 @@ pub enum Command {
     /// List containers.
     List {
         /// table or json.
-        #[arg(long, short = 'f', default_value = "table")]
-        format: String,
+        #[arg(long, short = 'f', default_value = "table", value_parser = choice::<Format>())]
+        format: Format,
         /// Print only the ids.
         #[arg(long, short = 'q')]
         quiet: bool,
@@ -220,89 +218,416 @@ pub enum Command {
         json: bool,
     },
     /// Print a shell completion script (bash, zsh or fish).
-    Completion { shell: String },
+    Completion {
+        #[arg(value_parser = choice::<Shell>())]
+        shell: Shell,
+    },
     /// Print the man page (roff), generated from these definitions.
     Man,
     /// Print what this runtime supports (runtime-spec features JSON).
     Features,
 }
 
-/// Write to stdout. A reader that went away (`husk state x | head -1`)
-/// is not an error to report: like other Unix tools, husk just stops.
-pub fn out(s: &str) {
-    use std::io::Write;
-    let mut o = std::io::stdout().lock();
-    if let Err(e) = o.write_all(s.as_bytes()).and_then(|_| o.flush())
-        && e.kind() == std::io::ErrorKind::BrokenPipe
-    {
-        std::process::exit(141);
+#[derive(Args, Debug, Clone, Default)]
+pub struct ExecArgs {
+    /// An OCI process JSON file (what the shims pass) instead of the command line.
+    #[arg(long, short = 'p')]
+    pub process: Option<PathBuf>,
+    /// Allocate a pseudo-TTY (handed over --console-socket, or relayed by husk).
+    #[arg(long, short = 't')]
+    pub tty: bool,
+    /// Working directory in the container.
+    #[arg(long)]
+    pub cwd: Option<String>,
+    /// Extra environment variable K=V (repeatable).
+    #[arg(long, short = 'e')]
+    pub env: Vec<String>,
+    /// UID[:GID] to run as.
+    #[arg(long, short = 'u')]
+    pub user: Option<String>,
+    /// Additional group id (repeatable).
+    #[arg(long = "additional-gids", short = 'g')]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability (repeatable).
+    #[arg(long = "cap", short = 'c')]
+    pub caps: Vec<String>,
+    /// Set no_new_privs for the process.
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    /// AppArmor profile to exec the process under (an error where AppArmor is not enabled).
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// SELinux label to exec the process with (ignored where SELinux is not enabled, like runc).
+    #[arg(long = "process-label")]
+    pub process_label: Option<String>,
+    /// Do not wait for the process.
+    #[arg(long, short = 'd')]
+    pub detach: bool,
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Unix socket to send a pidfd of the exec process to (SCM_RIGHTS).
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
+    #[arg(long = "preserve-fds", default_value_t = 0, value_parser = preserve_fds_range())]
+    pub preserve_fds: u32,
+    /// Run in this sub-cgroup of the container (cgroup v2 / per-controller v1).
+    #[arg(long)]
+    pub cgroup: Option<String>,
+    /// Allow exec into a paused container.
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct UpdateArgs {
+    /// A LinuxResources JSON file, or - for stdin.
+    #[arg(long, short = 'r')]
+    pub resources: Option<String>,
+    #[arg(long)]
+    pub memory: Option<String>,
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Kernel memory limit (cgroup v1 kernels that still apply one; refused elsewhere).
+    #[arg(long = "kernel-memory", hide = true)]
+    pub kernel_memory: Option<String>,
+    /// Kernel TCP buffer limit (cgroup v1 only; refused elsewhere).
+    #[arg(long = "kernel-memory-tcp", hide = true)]
+    pub kernel_memory_tcp: Option<String>,
+    /// CPU shares (runc's spelling; --cpu-shares is husk's older one).
+    #[arg(long = "cpu-share", visible_alias = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    #[arg(long = "cpu-quota")]
+    pub cpu_quota: Option<i64>,
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<u64>,
+    #[arg(long = "cpu-burst")]
+    pub cpu_burst: Option<u64>,
+    #[arg(long = "cpu-idle")]
+    pub cpu_idle: Option<i64>,
+    #[arg(long = "cpu-rt-period")]
+    pub cpu_rt_period: Option<u64>,
+    #[arg(long = "cpu-rt-runtime")]
+    pub cpu_rt_runtime: Option<i64>,
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    #[arg(long = "pids-limit")]
+    pub pids_limit: Option<i64>,
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct CheckpointArgs {
+    /// Directory for the images (default ./checkpoint).
+    #[arg(long = "image-path")]
+    pub image_path: Option<PathBuf>,
+    /// Directory for criu's log and work files (default: the image path).
+    #[arg(long = "work-path")]
+    pub work_path: Option<PathBuf>,
+    /// Images of a previous --pre-dump, relative to --image-path.
+    #[arg(long = "parent-path")]
+    pub parent_path: Option<String>,
+    /// Leave the container running after the checkpoint.
+    #[arg(long = "leave-running")]
+    pub leave_running: bool,
+    /// Checkpoint established TCP connections.
+    #[arg(long = "tcp-established")]
+    pub tcp_established: bool,
+    /// Allow external unix sockets.
+    #[arg(long = "ext-unix-sk")]
+    pub ext_unix_sk: bool,
+    /// Allow a shell job (a terminal of the session).
+    #[arg(long = "shell-job")]
+    pub shell_job: bool,
+    /// Lazy migration (refused: husk does not support it yet).
+    #[arg(long = "lazy-pages")]
+    pub lazy_pages: bool,
+    /// With --lazy-pages, an fd written when the page server is ready (refused).
+    #[arg(long = "status-fd")]
+    pub status_fd: Option<String>,
+    /// ADDRESS:PORT of a criu page server (refused: not supported yet).
+    #[arg(long = "page-server")]
+    pub page_server: Option<String>,
+    /// Checkpoint file locks.
+    #[arg(long = "file-locks")]
+    pub file_locks: bool,
+    /// Dump the memory only, for a later dump with --parent-path.
+    #[arg(long = "pre-dump")]
+    pub pre_dump: bool,
+    /// How criu handles cgroups: soft, full, strict or ignore.
+    #[arg(long = "manage-cgroups-mode")]
+    pub manage_cgroups_mode: Option<String>,
+    /// Namespaces to restore empty (network always is).
+    #[arg(long = "empty-ns")]
+    pub empty_ns: Vec<String>,
+    /// Deduplicate the images of --parent-path.
+    #[arg(long = "auto-dedup")]
+    pub auto_dedup: bool,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct RestoreArgs {
+    /// Directory of the images (default ./checkpoint).
+    #[arg(long = "image-path")]
+    pub image_path: Option<PathBuf>,
+    /// Directory for criu's log and work files (default: the image path).
+    #[arg(long = "work-path")]
+    pub work_path: Option<PathBuf>,
+    /// Path to the bundle directory.
+    #[arg(long, short = 'b', default_value = ".")]
+    pub bundle: PathBuf,
+    /// Do not wait for the restored container.
+    #[arg(long, short = 'd')]
+    pub detach: bool,
+    /// File to write the restored init's host pid to.
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket to send the container's pty master to.
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Accepted for runc compatibility: husk never makes itself a subreaper.
+    #[arg(long = "no-subreaper")]
+    pub no_subreaper: bool,
+    /// Refused: CRIU restores the root with pivot_root.
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Restore established TCP connections.
+    #[arg(long = "tcp-established")]
+    pub tcp_established: bool,
+    /// Allow external unix sockets.
+    #[arg(long = "ext-unix-sk")]
+    pub ext_unix_sk: bool,
+    /// Allow a shell job.
+    #[arg(long = "shell-job")]
+    pub shell_job: bool,
+    /// Restore file locks.
+    #[arg(long = "file-locks")]
+    pub file_locks: bool,
+    /// How criu handles cgroups: soft, full, strict or ignore.
+    #[arg(long = "manage-cgroups-mode")]
+    pub manage_cgroups_mode: Option<String>,
+    /// Namespaces restored empty (network always is).
+    #[arg(long = "empty-ns")]
+    pub empty_ns: Vec<String>,
+    /// Deduplicate the images.
+    #[arg(long = "auto-dedup")]
+    pub auto_dedup: bool,
+    /// Lazy migration (refused: husk does not support it yet).
+    #[arg(long = "lazy-pages")]
+    pub lazy_pages: bool,
+    /// The LSM profile of the restored processes.
+    #[arg(long = "lsm-profile")]
+    pub lsm_profile: Option<String>,
+    /// The LSM mount context of the restored mounts.
+    #[arg(long = "lsm-mount-context")]
+    pub lsm_mount_context: Option<String>,
+}
+
+/// `--log-format`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The global `--rootless` (absent: auto).
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rootless {
+    True,
+    False,
+    Auto,
+}
+
+/// `--format` of `ps` and `list`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+/// The shell of `completion`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// A flag that takes one of a few words, and what husk says of any other.
+pub trait Choice: ValueEnum + Clone + Send + Sync + 'static {
+    /// The message for a value that is not one of the words.
+    fn refused(value: &str) -> String;
+}
+
+impl Choice for LogFormat {
+    fn refused(value: &str) -> String {
+        format!("husk: unknown --log-format {value:?} (text or json)")
     }
 }
 
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+impl Choice for Rootless {
+    fn refused(value: &str) -> String {
+        format!("--rootless {value:?}: expected true, false or auto")
+    }
 }
 
-pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() { 1 } else { 0 };
-            let _ = e.print();
-            return code;
-        }
-    };
-    if cli.version {
-        out(&format!("husk version {VERSION}\nspec: {OCI_VERSION}\n"));
-        return 0;
+impl Choice for Format {
+    fn refused(value: &str) -> String {
+        format!("invalid format option {value:?}: table or json")
     }
-    // Before husk opens any fd (the log file is the first): keep the
-    // caller's fds 3 .. 3+N-1 free of husk's own descriptors.
-    let (listen, preserve) = match &cli.command {
-        Some(Command::Create { args, .. } | Command::Run { args, .. }) => match crate::fds::listen_fds_from_env() {
-            Ok(l) => (l, args.preserve_fds),
-            Err(e) => {
-                eprintln!("{e:#}");
-                return 1;
+}
+
+impl Choice for Shell {
+    fn refused(value: &str) -> String {
+        format!("unknown shell {value:?}: bash, zsh or fish")
+    }
+}
+
+/// A value a [`Choice`] flag refused, in husk's words: the clap error
+/// carries it as its source, and dispatch prints it alone.
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// The value parser of a [`Choice`] flag: the enum's words (case
+/// sensitive; clap lists them in the help and the completions), any other
+/// refused with [`Refused`].
+pub struct ChoiceParser<E>(std::marker::PhantomData<E>);
+
+impl<E> Clone for ChoiceParser<E> {
+    fn clone(&self) -> Self {
+        ChoiceParser(std::marker::PhantomData)
+    }
+}
+
+pub fn choice<E: Choice>() -> ChoiceParser<E> {
+    ChoiceParser(std::marker::PhantomData)
+}
+
+impl<E: Choice> TypedValueParser for ChoiceParser<E> {
+    type Value = E;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<E, clap::Error> {
+        let parse = |s: &str| E::from_str(s, false).map_err(|_| Refused(E::refused(s)));
+        parse.parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(
+            E::value_variants().iter().filter_map(|v| v.to_possible_value()),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The parse, or the text of the [`Refused`] it failed with.
+    fn parse(args: &[&str]) -> Result<Cli, String> {
+        Cli::try_parse_from(std::iter::once("husk").chain(args.iter().copied())).map_err(|e| {
+            assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation, "{args:?}: {e}");
+            let refused = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<Refused>());
+            match refused {
+                Some(r) => r.0.clone(),
+                None => panic!("{args:?}: not a Refused: {e}"),
             }
-        },
-        Some(Command::Exec { args, .. }) => (0, args.preserve_fds),
-        _ => (0, 0),
-    };
-    if let Err(e) = crate::fds::reserve(listen, preserve) {
-        eprintln!("{e:#}");
-        return 1;
+        })
     }
-    let g = &cli.global;
-    let json = match g.log_format.as_str() {
-        "json" => true,
-        "text" => false,
-        other => {
-            eprintln!("husk: unknown --log-format {other:?} (text or json)");
-            return 1;
+
+    #[test]
+    fn log_format_words_and_refusal() {
+        assert_eq!(parse(&["list"]).map(|c| c.global.log_format), Ok(LogFormat::Text));
+        assert_eq!(
+            parse(&["--log-format", "text", "list"]).map(|c| c.global.log_format),
+            Ok(LogFormat::Text)
+        );
+        assert_eq!(
+            parse(&["--log-format=json", "list"]).map(|c| c.global.log_format),
+            Ok(LogFormat::Json)
+        );
+        for bad in ["xml", "JSON", ""] {
+            assert_eq!(
+                parse(&["--log-format", bad, "list"]).map(|_| ()),
+                Err(format!("husk: unknown --log-format {bad:?} (text or json)"))
+            );
         }
-    };
-    if let Err(e) = crate::logging::init(g.log.as_deref(), json, g.debug) {
-        eprintln!("husk: open log file {}: {e}", g.log.as_deref().unwrap_or(""));
-        return 1;
     }
-    let Some(cmd) = cli.command else {
-        eprintln!("husk: no command given (try husk --help)");
-        return 1;
-    };
-    match commands::dispatch(g, cmd) {
-        Ok(code) => code,
-        Err(e) if is_broken_pipe(&e) => 141,
-        Err(e) => {
-            let msg = format!("{e:#}");
-            crate::logging::log(crate::logging::Level::Error, &msg);
-            // the bare message, as runc prints it: managers prefix it with
-            // the runtime's name themselves (podman: "OCI runtime error: husk: ...")
-            eprintln!("{msg}");
-            1
+
+    #[test]
+    fn rootless_words_and_refusal() {
+        assert_eq!(parse(&["list"]).map(|c| c.global.rootless), Ok(None));
+        for (word, want) in [
+            ("true", Rootless::True),
+            ("false", Rootless::False),
+            ("auto", Rootless::Auto),
+        ] {
+            assert_eq!(
+                parse(&["--rootless", word, "list"]).map(|c| c.global.rootless),
+                Ok(Some(want))
+            );
+        }
+        for bad in ["yes", "1", "True"] {
+            assert_eq!(
+                parse(&["--rootless", bad, "list"]).map(|_| ()),
+                Err(format!("--rootless {bad:?}: expected true, false or auto"))
+            );
+        }
+    }
+
+    #[test]
+    fn format_words_and_refusal() {
+        let list_format = |args: &[&str]| {
+            parse(args).map(|c| match c.command {
+                Some(Command::List { format, .. }) | Some(Command::Ps { format, .. }) => format,
+                other => panic!("{other:?}"),
+            })
+        };
+        assert_eq!(list_format(&["list"]), Ok(Format::Table));
+        assert_eq!(list_format(&["list", "-f", "json"]), Ok(Format::Json));
+        assert_eq!(list_format(&["ps", "x"]), Ok(Format::Table));
+        assert_eq!(list_format(&["ps", "--format", "json", "x"]), Ok(Format::Json));
+        assert_eq!(list_format(&["ps", "--format=table", "x", "aux"]), Ok(Format::Table));
+        for args in [&["list", "--format", "xml"][..], &["ps", "-f", "xml", "x"]] {
+            assert_eq!(
+                list_format(args),
+                Err("invalid format option \"xml\": table or json".to_string())
+            );
+        }
+    }
+
+    #[test]
+    fn completion_shells_and_refusal() {
+        for (word, want) in [("bash", Shell::Bash), ("zsh", Shell::Zsh), ("fish", Shell::Fish)] {
+            let got = parse(&["completion", word]).map(|c| match c.command {
+                Some(Command::Completion { shell }) => shell,
+                other => panic!("{other:?}"),
+            });
+            assert_eq!(got, Ok(want));
+        }
+        for bad in ["tcsh", "powershell", "elvish"] {
+            assert_eq!(
+                parse(&["completion", bad]).map(|_| ()),
+                Err(format!("unknown shell {bad:?}: bash, zsh or fish"))
+            );
         }
     }
 }

@@ -1,14 +1,16 @@
 //! husk: a runc-compatible OCI container runtime.
 //!
-//! `src/main.rs` only calls [`cli::main`]; everything lives here so that
+//! `src/main.rs` only calls [`dispatch::main`]; everything lives here so that
 //! tests reach it. See ARCHITECTURE.md for the process model.
 pub mod bundle;
 pub mod capabilities;
 pub mod cgroups;
 pub mod cli;
 pub mod commands;
+pub mod container;
 pub mod criu;
 pub mod dbus;
+pub mod dispatch;
 pub mod fds;
 pub mod fields;
 pub mod hooks;
@@ -19,6 +21,7 @@ pub mod mount_options;
 pub mod namespaces;
 pub mod netdev;
 pub mod netlink;
+pub mod output;
 pub mod process;
 pub mod process_attrs;
 pub mod rootfs;

@@ -1,3 +1,3 @@
 fn main() {
-    std::process::exit(husk::cli::main());
+    std::process::exit(husk::dispatch::main());
 }

@@ -6,6 +6,7 @@ use oci_spec::runtime::LinuxResources;
 use std::io::Write;
 
 use crate::cgroups::Cgroup;
+use crate::cli::{Format, UpdateArgs};
 use crate::state::{Container, Status, Store};
 
 fn cgroup_of(c: &Container) -> Result<Cgroup> {
@@ -33,17 +34,16 @@ pub fn resume(store: &Store, id: &str) -> Result<()> {
 }
 
 /// `husk ps [--format table|json] ID [ps options]`.
-pub fn ps(store: &Store, id: &str, format: &str, ps_args: &[String]) -> Result<()> {
+pub fn ps(store: &Store, id: &str, format: Format, ps_args: &[String]) -> Result<()> {
     let c = store.open(id, false)?;
     let pids = cgroup_of(&c)?.pids()?;
     let mut out = std::io::stdout().lock();
     match format {
-        "json" => {
+        Format::Json => {
             writeln!(out, "{}", serde_json::to_string(&pids)?)?;
             return Ok(());
         }
-        "table" => {}
-        other => bail!("invalid format option {other:?}: table or json"),
+        Format::Table => {}
     }
     let args: Vec<String> = if ps_args.is_empty() {
         vec!["-ef".into()]
@@ -234,48 +234,6 @@ pub fn parse_size(flag: &str, s: &str) -> Result<i64> {
         .and_then(|w| w.checked_add(part * mul / scale))
         .ok_or_else(range)?;
     i64::try_from(bytes).map_err(|_| range())
-}
-
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct UpdateArgs {
-    /// A LinuxResources JSON file, or - for stdin.
-    #[arg(long, short = 'r')]
-    pub resources: Option<String>,
-    #[arg(long)]
-    pub memory: Option<String>,
-    #[arg(long = "memory-swap")]
-    pub memory_swap: Option<String>,
-    #[arg(long = "memory-reservation")]
-    pub memory_reservation: Option<String>,
-    /// Kernel memory limit (cgroup v1 kernels that still apply one; refused elsewhere).
-    #[arg(long = "kernel-memory", hide = true)]
-    pub kernel_memory: Option<String>,
-    /// Kernel TCP buffer limit (cgroup v1 only; refused elsewhere).
-    #[arg(long = "kernel-memory-tcp", hide = true)]
-    pub kernel_memory_tcp: Option<String>,
-    /// CPU shares (runc's spelling; --cpu-shares is husk's older one).
-    #[arg(long = "cpu-share", visible_alias = "cpu-shares")]
-    pub cpu_shares: Option<u64>,
-    #[arg(long = "cpu-quota")]
-    pub cpu_quota: Option<i64>,
-    #[arg(long = "cpu-period")]
-    pub cpu_period: Option<u64>,
-    #[arg(long = "cpu-burst")]
-    pub cpu_burst: Option<u64>,
-    #[arg(long = "cpu-idle")]
-    pub cpu_idle: Option<i64>,
-    #[arg(long = "cpu-rt-period")]
-    pub cpu_rt_period: Option<u64>,
-    #[arg(long = "cpu-rt-runtime")]
-    pub cpu_rt_runtime: Option<i64>,
-    #[arg(long = "cpuset-cpus")]
-    pub cpuset_cpus: Option<String>,
-    #[arg(long = "cpuset-mems")]
-    pub cpuset_mems: Option<String>,
-    #[arg(long = "pids-limit")]
-    pub pids_limit: Option<i64>,
-    #[arg(long = "blkio-weight")]
-    pub blkio_weight: Option<u16>,
 }
 
 fn resources_from_flags(a: &UpdateArgs) -> Result<LinuxResources> {

@@ -414,7 +414,7 @@ fn check_process(root: &OwnedFd, p: &oci_spec::runtime::Process, push: &mut impl
 pub fn check(dir: &Path, json: bool) -> Result<i32> {
     let findings = check_bundle(dir);
     if json {
-        crate::cli::out(&(serde_json::to_string_pretty(&findings)? + "\n"));
+        crate::output::out(&(serde_json::to_string_pretty(&findings)? + "\n"));
     } else {
         for f in &findings {
             let loc = if f.line > 0 {
@@ -422,16 +422,16 @@ pub fn check(dir: &Path, json: bool) -> Result<i32> {
             } else {
                 String::new()
             };
-            crate::cli::out(&(format!("{}: {loc}{}", f.severity, f.message) + "\n"));
+            crate::output::out(&(format!("{}: {loc}{}", f.severity, f.message) + "\n"));
             if !f.fix.is_empty() {
-                crate::cli::out(&(format!("  fix: {}", f.fix) + "\n"));
+                crate::output::out(&(format!("  fix: {}", f.fix) + "\n"));
             }
         }
         let (e, w) = (
             findings.iter().filter(|f| f.severity == "error").count(),
             findings.iter().filter(|f| f.severity == "warning").count(),
         );
-        crate::cli::out(&(format!("{}: {e} error(s), {w} warning(s)", dir.join("config.json").display()) + "\n"));
+        crate::output::out(&(format!("{}: {e} error(s), {w} warning(s)", dir.join("config.json").display()) + "\n"));
     }
     Ok(if findings.iter().any(|f| f.severity == "error") {
         1

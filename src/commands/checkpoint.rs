@@ -13,122 +13,16 @@
 //! container (its processes are gone), and `restore` makes it again.
 
 use anyhow::{Context, Result, bail};
-use clap::Args;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use crate::bundle::{self, Bundle};
+use crate::cli::{CheckpointArgs, RestoreArgs};
+use crate::container;
 use crate::criu::{self, Msg, opt};
 use crate::state::{self, Status, Store};
 
 const DESCRIPTORS: &str = "descriptors.json";
-
-#[derive(Args, Debug, Clone, Default)]
-pub struct CheckpointArgs {
-    /// Directory for the images (default ./checkpoint).
-    #[arg(long = "image-path")]
-    pub image_path: Option<PathBuf>,
-    /// Directory for criu's log and work files (default: the image path).
-    #[arg(long = "work-path")]
-    pub work_path: Option<PathBuf>,
-    /// Images of a previous --pre-dump, relative to --image-path.
-    #[arg(long = "parent-path")]
-    pub parent_path: Option<String>,
-    /// Leave the container running after the checkpoint.
-    #[arg(long = "leave-running")]
-    pub leave_running: bool,
-    /// Checkpoint established TCP connections.
-    #[arg(long = "tcp-established")]
-    pub tcp_established: bool,
-    /// Allow external unix sockets.
-    #[arg(long = "ext-unix-sk")]
-    pub ext_unix_sk: bool,
-    /// Allow a shell job (a terminal of the session).
-    #[arg(long = "shell-job")]
-    pub shell_job: bool,
-    /// Lazy migration (refused: husk does not support it yet).
-    #[arg(long = "lazy-pages")]
-    pub lazy_pages: bool,
-    /// With --lazy-pages, an fd written when the page server is ready (refused).
-    #[arg(long = "status-fd")]
-    pub status_fd: Option<String>,
-    /// ADDRESS:PORT of a criu page server (refused: not supported yet).
-    #[arg(long = "page-server")]
-    pub page_server: Option<String>,
-    /// Checkpoint file locks.
-    #[arg(long = "file-locks")]
-    pub file_locks: bool,
-    /// Dump the memory only, for a later dump with --parent-path.
-    #[arg(long = "pre-dump")]
-    pub pre_dump: bool,
-    /// How criu handles cgroups: soft, full, strict or ignore.
-    #[arg(long = "manage-cgroups-mode")]
-    pub manage_cgroups_mode: Option<String>,
-    /// Namespaces to restore empty (network always is).
-    #[arg(long = "empty-ns")]
-    pub empty_ns: Vec<String>,
-    /// Deduplicate the images of --parent-path.
-    #[arg(long = "auto-dedup")]
-    pub auto_dedup: bool,
-}
-
-#[derive(Args, Debug, Clone, Default)]
-pub struct RestoreArgs {
-    /// Directory of the images (default ./checkpoint).
-    #[arg(long = "image-path")]
-    pub image_path: Option<PathBuf>,
-    /// Directory for criu's log and work files (default: the image path).
-    #[arg(long = "work-path")]
-    pub work_path: Option<PathBuf>,
-    /// Path to the bundle directory.
-    #[arg(long, short = 'b', default_value = ".")]
-    pub bundle: PathBuf,
-    /// Do not wait for the restored container.
-    #[arg(long, short = 'd')]
-    pub detach: bool,
-    /// File to write the restored init's host pid to.
-    #[arg(long = "pid-file")]
-    pub pid_file: Option<PathBuf>,
-    /// Unix socket to send the container's pty master to.
-    #[arg(long = "console-socket")]
-    pub console_socket: Option<PathBuf>,
-    /// Accepted for runc compatibility: husk never makes itself a subreaper.
-    #[arg(long = "no-subreaper")]
-    pub no_subreaper: bool,
-    /// Refused: CRIU restores the root with pivot_root.
-    #[arg(long = "no-pivot")]
-    pub no_pivot: bool,
-    /// Restore established TCP connections.
-    #[arg(long = "tcp-established")]
-    pub tcp_established: bool,
-    /// Allow external unix sockets.
-    #[arg(long = "ext-unix-sk")]
-    pub ext_unix_sk: bool,
-    /// Allow a shell job.
-    #[arg(long = "shell-job")]
-    pub shell_job: bool,
-    /// Restore file locks.
-    #[arg(long = "file-locks")]
-    pub file_locks: bool,
-    /// How criu handles cgroups: soft, full, strict or ignore.
-    #[arg(long = "manage-cgroups-mode")]
-    pub manage_cgroups_mode: Option<String>,
-    /// Namespaces restored empty (network always is).
-    #[arg(long = "empty-ns")]
-    pub empty_ns: Vec<String>,
-    /// Deduplicate the images.
-    #[arg(long = "auto-dedup")]
-    pub auto_dedup: bool,
-    /// Lazy migration (refused: husk does not support it yet).
-    #[arg(long = "lazy-pages")]
-    pub lazy_pages: bool,
-    /// The LSM profile of the restored processes.
-    #[arg(long = "lsm-profile")]
-    pub lsm_profile: Option<String>,
-    /// The LSM mount context of the restored mounts.
-    #[arg(long = "lsm-mount-context")]
-    pub lsm_mount_context: Option<String>,
-}
 
 fn criu_bin(g: &crate::cli::Global) -> String {
     g.criu.clone().unwrap_or_else(|| "criu".to_string())
@@ -390,7 +284,7 @@ pub fn checkpoint(store: &Store, g: &crate::cli::Global, id: &str, a: &Checkpoin
     if !a.leave_running && !a.pre_dump {
         // criu killed the processes: the container is gone, as with runc
         // (restore makes it again under the same id)
-        super::delete::destroy(&c).context("remove the checkpointed container")?;
+        container::destroy(&c).context("remove the checkpointed container")?;
     }
     Ok(())
 }
@@ -492,7 +386,7 @@ pub fn restore(store: &Store, g: &crate::cli::Global, id: &str, a: &RestoreArgs)
         cgroup: None,
     };
     let cgroup = crate::logging::step("create the cgroup and apply linux.resources", String::new, || {
-        super::create::make_cgroup(&b, id, false)
+        container::make_cgroup(&b, id, false)
     })?;
     undo.cgroup = cgroup.clone();
     let root = CriuRoot::make(&dir, &b.rootfs)?;
@@ -587,12 +481,12 @@ pub fn restore(store: &Store, g: &crate::cli::Global, id: &str, a: &RestoreArgs)
                     // the namespaces exist, nothing runs in them yet
                     "setup-namespaces" => {
                         if let Some(h) = &hooks {
-                            let st = super::create::hook_state(id, "created", pid, &b);
+                            let st = container::hook_state(id, "created", pid, &b);
                             if let Some(v) = h.prestart() {
                                 crate::hooks::run_all("prestart", v, &st, None)?;
                             }
                             if let Some(v) = h.create_runtime() {
-                                let st = super::create::hook_state(id, "creating", pid, &b);
+                                let st = container::hook_state(id, "creating", pid, &b);
                                 crate::hooks::run_all("createRuntime", v, &st, None)?;
                             }
                         }
@@ -629,10 +523,10 @@ pub fn restore(store: &Store, g: &crate::cli::Global, id: &str, a: &RestoreArgs)
         );
     }
     let (_, start_time) = state::proc_stat(pid).context("the restored init vanished")?;
-    let st = super::create::stored(&b, id, pid, start_time, cgroup.clone());
+    let st = container::stored(&b, id, pid, start_time, cgroup.clone());
     state::save(&dir, &st)?;
     if let Some(p) = &pid_file {
-        super::create::write_pid_file(p, pid)?;
+        container::write_pid_file(p, pid)?;
     }
     undo.dir = None;
     undo.pid = None;
@@ -645,10 +539,10 @@ pub fn restore(store: &Store, g: &crate::cli::Global, id: &str, a: &RestoreArgs)
     // The restored init is husk's child (rst_sibling): wait for it as
     // `run` does, then delete the container.
     let old = crate::sys::block_all_signals();
-    let code = super::run::wait_forwarding(pid);
+    let code = container::wait_forwarding(pid);
     crate::sys::set_sigmask(&old);
     let code = code?;
     let c = store.open(id, true)?;
-    super::delete::destroy(&c)?;
+    container::destroy(&c)?;
     Ok(code)
 }

@@ -1,9 +1,10 @@
 //! `husk delete [--force] ID`.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
+use crate::container::{destroy, init_pidfd, kill_init, wait_exit};
 use crate::state::{self, Container, Status, Store, Stored};
 
 pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
@@ -50,38 +51,11 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     destroy(&c)
 }
 
-/// SIGKILL the init (and, through the cgroup, everything else: a paused
-/// container's processes die only once thawed, which kill_all does) and
-/// wait until it has exited.
-pub(crate) fn kill_init(c: &Container) -> Result<()> {
-    let Some(fd) = super::kill::init_pidfd(c)? else {
-        return Ok(());
-    };
-    let _ = crate::sys::pidfd_send_signal(&fd, libc::SIGKILL);
-    if let Some(cg) = c.cgroup() {
-        cg.kill_all(libc::SIGKILL)
-            .context("kill every process in the container's cgroup")?;
-    }
-    wait_exit(c, &fd)
-}
-
-/// Wait (at most [`state::EXIT_WAIT_MS`]) for the init behind `fd` to exit.
-fn wait_exit(c: &Container, fd: &OwnedFd) -> Result<()> {
-    if !crate::sys::pidfd_wait(fd, state::EXIT_WAIT_MS).context("wait for the container init to exit")? {
-        bail!(
-            "the container init (pid {}) did not exit within {}s of SIGKILL",
-            c.state.pid,
-            state::EXIT_WAIT_MS / 1000
-        );
-    }
-    Ok(())
-}
-
 /// A running init that is already dying (SIGKILL pending or exit begun)
 /// counts as stopped once it has finished exiting: true after waiting for
 /// that, false when the init is not dying.
 fn init_exiting(c: &Container) -> Result<bool> {
-    let Some(fd) = super::kill::init_pidfd(c)? else {
+    let Some(fd) = init_pidfd(c)? else {
         // gone between the status check and now
         return Ok(true);
     };
@@ -90,33 +64,6 @@ fn init_exiting(c: &Container) -> Result<bool> {
     }
     wait_exit(c, &fd)?;
     Ok(true)
-}
-
-/// Remove what a container leaves behind: processes still in its cgroup
-/// (the init may have died and left children), the cgroup, its state;
-/// then, as runc does, the poststop hooks (status "stopped").
-pub fn destroy(c: &Container) -> Result<()> {
-    if let Some(cg) = c.cgroup() {
-        cg.kill_all(libc::SIGKILL)
-            .context("kill what is left in the container's cgroup")?;
-        cg.destroy().context("remove the container's cgroup")?;
-    }
-    // (A rootfs that is gone carries no mounts: a mount point cannot be removed.)
-    if let Some(before) = c.state.host_mounts_over
-        && c.state.rootfs.exists()
-    {
-        crate::rootfs::unmount_down_to(&c.state.rootfs, before)?;
-    }
-    let hook_state = c.state.poststop.as_ref().map(|_| {
-        let mut st = c.oci_state();
-        st["status"] = "stopped".into();
-        st.to_string()
-    });
-    c.remove_dir()?;
-    if let (Some(hooks), Some(st)) = (&c.state.poststop, hook_state) {
-        crate::hooks::run_all_warn("poststop", hooks, &st);
-    }
-    Ok(())
 }
 
 /// `delete --force` of a container whose state.json does not decode:

@@ -1,21 +1,21 @@
 //! `husk completion SHELL` and `husk man`: generated from the clap
 //! definitions, so they never drift from the real command line.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::CommandFactory;
 
-pub fn completion(shell: &str) -> Result<()> {
-    use clap_complete::Shell;
+use crate::cli::Shell;
+
+pub fn completion(shell: Shell) -> Result<()> {
     let sh = match shell {
-        "bash" => Shell::Bash,
-        "zsh" => Shell::Zsh,
-        "fish" => Shell::Fish,
-        other => bail!("unknown shell {other:?}: bash, zsh or fish"),
+        Shell::Bash => clap_complete::Shell::Bash,
+        Shell::Zsh => clap_complete::Shell::Zsh,
+        Shell::Fish => clap_complete::Shell::Fish,
     };
     let mut cmd = crate::cli::Cli::command();
     let mut buf = Vec::new();
     clap_complete::generate(sh, &mut cmd, "husk", &mut buf);
-    crate::cli::out(&String::from_utf8_lossy(&buf));
+    crate::output::out(&String::from_utf8_lossy(&buf));
     Ok(())
 }
 
@@ -27,9 +27,9 @@ pub fn man() -> Result<()> {
     let mut buf = Vec::new();
     clap_mangen::Man::new(cmd)
         .section("8")
-        .source(format!("husk {}", crate::cli::VERSION))
+        .source(format!("husk {}", crate::output::VERSION))
         .manual("System Manager's Manual")
         .render(&mut buf)?;
-    crate::cli::out(&String::from_utf8_lossy(&buf));
+    crate::output::out(&String::from_utf8_lossy(&buf));
     Ok(())
 }

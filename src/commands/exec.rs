@@ -15,61 +15,10 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
+use crate::cli::ExecArgs;
 use crate::process::{self, recv, send};
 use crate::state::{Status, Store};
 use crate::sys;
-
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct ExecArgs {
-    /// An OCI process JSON file (what the shims pass) instead of the command line.
-    #[arg(long, short = 'p')]
-    pub process: Option<PathBuf>,
-    /// Allocate a pseudo-TTY (handed over --console-socket, or relayed by husk).
-    #[arg(long, short = 't')]
-    pub tty: bool,
-    /// Working directory in the container.
-    #[arg(long)]
-    pub cwd: Option<String>,
-    /// Extra environment variable K=V (repeatable).
-    #[arg(long, short = 'e')]
-    pub env: Vec<String>,
-    /// UID[:GID] to run as.
-    #[arg(long, short = 'u')]
-    pub user: Option<String>,
-    /// Additional group id (repeatable).
-    #[arg(long = "additional-gids", short = 'g')]
-    pub additional_gids: Vec<u32>,
-    /// Add a capability (repeatable).
-    #[arg(long = "cap", short = 'c')]
-    pub caps: Vec<String>,
-    /// Set no_new_privs for the process.
-    #[arg(long = "no-new-privs")]
-    pub no_new_privs: bool,
-    /// AppArmor profile to exec the process under (an error where AppArmor is not enabled).
-    #[arg(long)]
-    pub apparmor: Option<String>,
-    /// SELinux label to exec the process with (ignored where SELinux is not enabled, like runc).
-    #[arg(long = "process-label")]
-    pub process_label: Option<String>,
-    /// Do not wait for the process.
-    #[arg(long, short = 'd')]
-    pub detach: bool,
-    #[arg(long = "pid-file")]
-    pub pid_file: Option<PathBuf>,
-    #[arg(long = "console-socket")]
-    pub console_socket: Option<PathBuf>,
-    /// Unix socket to send a pidfd of the exec process to (SCM_RIGHTS).
-    #[arg(long = "pidfd-socket")]
-    pub pidfd_socket: Option<PathBuf>,
-    #[arg(long = "preserve-fds", default_value_t = 0, value_parser = crate::cli::preserve_fds_range())]
-    pub preserve_fds: u32,
-    /// Run in this sub-cgroup of the container (cgroup v2 / per-controller v1).
-    #[arg(long)]
-    pub cgroup: Option<String>,
-    /// Allow exec into a paused container.
-    #[arg(long = "ignore-paused")]
-    pub ignore_paused: bool,
-}
 
 fn load_config(bundle: &std::path::Path) -> Result<Spec> {
     let path = bundle.join("config.json");
@@ -335,7 +284,7 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
         return Err(e);
     }
     if let Some(p) = &pid_file {
-        super::create::write_pid_file(p, cpid)?;
+        crate::container::write_pid_file(p, cpid)?;
     }
     if a.detach {
         return Ok(0);
@@ -348,7 +297,7 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
                 Err(e.context("receive the pty master from the exec process"))
             }
         },
-        None => super::run::wait_forwarding(cpid),
+        None => crate::container::wait_forwarding(cpid),
     };
     if let Some(o) = &old {
         sys::set_sigmask(o);

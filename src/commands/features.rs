@@ -10,7 +10,7 @@ pub fn features() -> Result<()> {
     let mount_options = crate::mount_options::known_words();
     let v = serde_json::json!({
         "ociVersionMin": "1.0.0",
-        "ociVersionMax": crate::cli::OCI_VERSION,
+        "ociVersionMax": crate::output::OCI_VERSION,
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": mount_options,
         "linux": {
@@ -41,11 +41,11 @@ pub fn features() -> Result<()> {
         },
         "potentiallyUnsafeConfigAnnotations": [crate::systemd::SYSTEMD_PROPERTY_ANNOTATION],
         "annotations": {
-            "io.github.husk.version": crate::cli::VERSION,
+            "io.github.husk.version": crate::output::VERSION,
             "io.github.husk.checkpoint": "checkpoint and restore with CRIU (criu swrk RPC; runc's flags); refused: --lazy-pages, --status-fd, --page-server, restore --no-pivot, restore --systemd-cgroup, namespaces joined by path, a cgroup mount without cgroup namespace on v1/hybrid hosts",
             "io.github.husk.cgroup.systemd": "--systemd-cgroup: transient scopes over D-Bus (runc's slice:prefix:name); cgroup v2, v1 and hybrid hosts; rootless through the user's systemd on pure cgroup v2 only"
         }
     });
-    crate::cli::out(&(serde_json::to_string_pretty(&v)? + "\n"));
+    crate::output::out(&(serde_json::to_string_pretty(&v)? + "\n"));
     Ok(())
 }

@@ -1,9 +1,8 @@
 //! `husk kill [--all] ID [SIGNAL]`.
 
+use crate::container::{init_pidfd, signal_all};
+use crate::state::{Status, Store};
 use anyhow::{Context, Result, bail};
-use std::os::fd::OwnedFd;
-
-use crate::state::{Container, Status, Store};
 
 /// Parse a signal given as a name (KILL, SIGKILL, sigkill) or a number.
 pub fn parse_signal(s: &str) -> Result<i32> {
@@ -38,20 +37,6 @@ pub fn parse_signal(s: &str) -> Result<i32> {
     full.parse::<nix::sys::signal::Signal>()
         .map(|s| s as i32)
         .map_err(|_| anyhow::anyhow!("unknown signal {s:?}"))
-}
-
-/// A pidfd for the container init, verified to be the process recorded at
-/// create (not a later process that reused the pid).
-pub fn init_pidfd(c: &Container) -> Result<Option<OwnedFd>> {
-    let fd = match crate::sys::pidfd_open(c.state.pid) {
-        Ok(fd) => fd,
-        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(None),
-        Err(e) => return Err(e).context("pidfd_open the container init"),
-    };
-    if !c.init_alive() {
-        return Ok(None);
-    }
-    Ok(Some(fd))
 }
 
 /// Signal the init (or with `all` every process of the container). After
@@ -99,52 +84,6 @@ pub fn kill(store: &Store, id: &str, signal: Option<&str>, all: bool) -> Result<
         );
     }
     Ok(())
-}
-
-/// Every process of the container: those in its cgroup, or (for a state
-/// recorded without one) those in the init's pid namespace.
-pub fn signal_all(c: &Container, sig: i32) -> Result<()> {
-    if let Some(cg) = c.cgroup() {
-        return cg
-            .kill_all(sig)
-            .context("signal every process in the container's cgroup");
-    }
-    let mut pids = Vec::new();
-    if c.init_alive() {
-        if c.state.new_pid_ns {
-            pids = pids_in_pidns(c.state.pid)?;
-        } else {
-            pids.push(c.state.pid);
-        }
-    }
-    for p in pids {
-        if let Ok(fd) = crate::sys::pidfd_open(p) {
-            let _ = crate::sys::pidfd_send_signal(&fd, sig);
-        }
-    }
-    Ok(())
-}
-
-/// Host pids whose pid namespace is the one of `init`.
-pub fn pids_in_pidns(init: i32) -> Result<Vec<i32>> {
-    use std::os::unix::fs::MetadataExt;
-    let ns = std::fs::metadata(format!("/proc/{init}/ns/pid")).context("stat the init's pid namespace")?;
-    let mut v = vec![init];
-    for e in std::fs::read_dir("/proc").context("read /proc")?.flatten() {
-        let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        if p == init {
-            continue;
-        }
-        if let Ok(m) = std::fs::metadata(format!("/proc/{p}/ns/pid"))
-            && m.ino() == ns.ino()
-            && m.dev() == ns.dev()
-        {
-            v.push(p);
-        }
-    }
-    Ok(v)
 }
 
 #[cfg(test)]

@@ -3,9 +3,10 @@
 use anyhow::{Result, bail};
 use std::io::Write;
 
+use crate::cli::Format;
 use crate::state::Store;
 
-pub fn list(store: &Store, format: &str, quiet: bool) -> Result<()> {
+pub fn list(store: &Store, format: Format, quiet: bool) -> Result<()> {
     let ids = store.ids()?;
     let mut out = std::io::stdout().lock();
     if quiet {
@@ -40,8 +41,8 @@ pub fn list(store: &Store, format: &str, quiet: bool) -> Result<()> {
         }
     }
     match format {
-        "json" => writeln!(out, "{}", serde_json::to_string(&states)?)?,
-        "table" => {
+        Format::Json => writeln!(out, "{}", serde_json::to_string(&states)?)?,
+        Format::Table => {
             let mut rows = vec![
                 ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
                     .map(String::from)
@@ -59,7 +60,6 @@ pub fn list(store: &Store, format: &str, quiet: bool) -> Result<()> {
             }
             write!(out, "{}", table(&rows))?;
         }
-        other => bail!("invalid format option {other:?}: table or json"),
     }
     if !unreadable.is_empty() {
         bail!("{}", unreadable.join("\n"));

@@ -6,6 +6,7 @@ use std::os::fd::AsRawFd;
 use anyhow::{Context, Result};
 
 use crate::cli::CreateArgs;
+use crate::container;
 use crate::state::Store;
 
 pub fn run(store: &Store, id: &str, a: &CreateArgs, detach: bool, keep: bool) -> Result<i32> {
@@ -38,7 +39,7 @@ fn run_blocked(store: &Store, id: &str, a: &CreateArgs, detach: bool, keep: bool
         args.console_socket = Some(path.clone());
         relay = Some((l, path));
     }
-    let created = super::create::create(store, id, &args);
+    let created = container::create(store, id, &args);
     if let Some((_, path)) = &relay {
         let _ = std::fs::remove_file(path);
     }
@@ -57,18 +58,18 @@ fn run_blocked(store: &Store, id: &str, a: &CreateArgs, detach: bool, keep: bool
             }
             None => None,
         };
-        super::start::start(store, id)?;
+        container::start(store, id)?;
         Ok(master)
     })();
     let master = match started {
         Ok(m) => m,
         Err(e) => {
             if let Ok(c) = store.open(id, true) {
-                if let Ok(Some(fd)) = super::kill::init_pidfd(&c) {
+                if let Ok(Some(fd)) = container::init_pidfd(&c) {
                     let _ = crate::sys::pidfd_send_signal(&fd, libc::SIGKILL);
                 }
                 let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(created.pid), None);
-                let _ = super::delete::destroy(&c);
+                let _ = container::destroy(&c);
             }
             return Err(e);
         }
@@ -78,36 +79,11 @@ fn run_blocked(store: &Store, id: &str, a: &CreateArgs, detach: bool, keep: bool
     }
     let code = match master {
         Some(m) => crate::tty::relay(m, created.pid)?,
-        None => wait_forwarding(created.pid)?,
+        None => container::wait_forwarding(created.pid)?,
     };
     if !keep {
         let c = store.open(id, true)?;
-        super::delete::destroy(&c)?;
+        container::destroy(&c)?;
     }
     Ok(code)
-}
-
-/// Wait for `pid` (our child), forwarding every other signal to it.
-/// Returns its exit status, or 128+signal when a signal ended it.
-pub fn wait_forwarding(pid: i32) -> Result<i32> {
-    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-    let target = nix::unistd::Pid::from_raw(pid);
-    loop {
-        // Reap first: the child may be gone already.
-        loop {
-            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(p, code)) if p == target => return Ok(code),
-                Ok(WaitStatus::Signaled(p, sig, _)) if p == target => return Ok(128 + sig as i32),
-                Ok(WaitStatus::StillAlive) | Err(_) => break,
-                Ok(_) => continue,
-            }
-        }
-        let sig = crate::sys::sigwait_any()?;
-        match sig {
-            libc::SIGCHLD | libc::SIGWINCH | libc::SIGURG => {}
-            s => {
-                let _ = nix::sys::signal::kill(target, nix::sys::signal::Signal::try_from(s).ok());
-            }
-        }
-    }
 }

@@ -6,6 +6,6 @@ use anyhow::Result;
 pub fn state(store: &Store, id: &str) -> Result<()> {
     let c = store.open(id, false)?;
     let v = c.oci_state();
-    crate::cli::out(&(serde_json::to_string_pretty(&v)? + "\n"));
+    crate::output::out(&(serde_json::to_string_pretty(&v)? + "\n"));
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! `husk start ID`: release a created container's init to exec its entrypoint.
+//! Start a created container (`husk start`, `husk run`): release its init
+//! to exec the entrypoint, then the poststart hooks and READY=1.
 
 use anyhow::{Context, Result, bail};
 use std::io::Read;
@@ -62,7 +63,7 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
         // container is stopped (delete then destroys it and runs the
         // poststop hooks). runc 1.5 does the same.
         if let Err(e) = crate::hooks::run_all("poststart", hooks, &st.to_string(), None) {
-            return Err(match super::delete::kill_init(&c) {
+            return Err(match super::kill_init(&c) {
                 Ok(()) => anyhow::anyhow!("{e:#}; the container was stopped"),
                 Err(k) => anyhow::anyhow!("{e:#}; stopping the container failed too: {k:#}"),
             });

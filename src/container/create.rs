@@ -1,4 +1,5 @@
-//! `husk create`: set up a container whose init waits for `start`.
+//! Create a container (`husk create`, `husk run`) whose init waits for
+//! `start`; and the pieces restore shares (cgroup, hook and recorded state).
 
 use anyhow::{Context, Result, bail};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -213,7 +214,7 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
     };
     state::save(&dir, &st)?;
     if let Some(p) = &pid_file {
-        write_pid_file(p, pid)?;
+        super::write_pid_file(p, pid)?;
     }
     process::send(&sock, b'A', b"")?;
     crate::debug!("container {id} created, init pid {pid}");
@@ -245,20 +246,6 @@ pub fn stored(b: &Bundle, id: &str, pid: i32, start_time: u64, cgroup: Option<cr
         poststop: hooks.and_then(|h| h.poststop().clone()),
         host_mounts_over: None,
     }
-}
-
-/// Write the pid file atomically, as runc does (temp file + rename).
-pub fn write_pid_file(p: &Path, pid: i32) -> Result<()> {
-    let dir = p.parent().unwrap_or(Path::new("."));
-    let name = p.file_name().context("pid file has no name")?;
-    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
-    let r = std::fs::write(&tmp, pid.to_string())
-        .with_context(|| format!("write pid file {}", tmp.display()))
-        .and_then(|()| std::fs::rename(&tmp, p).with_context(|| format!("rename pid file to {}", p.display())));
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    r
 }
 
 /// Make the container's cgroup. Rootless, a cgroup tree the user cannot
