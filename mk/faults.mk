@@ -1,8 +1,8 @@
 # make test-faults: every failure on husk's create path leaves nothing
 # behind and says what failed (issue 21; integration/faults/README.md).
-# A fixed sample (every 4th case, ~2 minutes); FAULTS_FULL=1 runs the
-# whole matrix (~25 min), FAULTS_SEED=N|random picks another sample. Included by the top Makefile,
-# which defines "release" and HUSK; run by make test.
+# Every injection case (~5 min on 2 CPUs); FAULTS_EVERY=k samples,
+# FAULTS_FULL=1 adds kill points and race loops. Included by the top
+# Makefile, which defines "release" and HUSK; run by make test.
 
 .PHONY: test-faults
 
