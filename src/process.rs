@@ -80,16 +80,19 @@ pub fn send(fd: &OwnedFd, tag: u8, payload: &[u8]) -> Result<()> {
 /// A peer that closed with a message of ours unread (the init failed and
 /// sent `E` before reading our `C`) makes the kernel report ECONNRESET
 /// once, ahead of what the peer sent before closing: that error is taken
-/// and the queue read on, so the peer's last words are not lost.
+/// and the queue read on, so the peer's last words are not lost. (More
+/// than once is tolerated, up to a bound: a second ECONNRESET used to be
+/// taken for the end, and an `E` queued behind it was lost.)
 pub fn recv(fd: &OwnedFd) -> Result<Option<(u8, Vec<u8>)>> {
     use nix::sys::socket::MsgFlags;
-    let mut reset_seen = false;
+    const RESETS: u32 = 4;
+    let mut resets = 0;
     let mut probe = [0u8; 1];
     let len = loop {
         match nix::sys::socket::recv(fd.as_raw_fd(), &mut probe, MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC) {
             Ok(n) => break n,
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(nix::errno::Errno::ECONNRESET) if !reset_seen => reset_seen = true,
+            Err(nix::errno::Errno::ECONNRESET) if resets < RESETS => resets += 1,
             Err(nix::errno::Errno::ECONNRESET) => return Ok(None),
             Err(e) => return Err(e).context("receive on the init sync channel"),
         }
@@ -107,7 +110,7 @@ pub fn recv(fd: &OwnedFd) -> Result<Option<(u8, Vec<u8>)>> {
                 return Ok(Some((tag, buf)));
             }
             Err(nix::errno::Errno::EINTR) => continue,
-            Err(nix::errno::Errno::ECONNRESET) if !reset_seen => reset_seen = true,
+            Err(nix::errno::Errno::ECONNRESET) if resets < RESETS => resets += 1,
             Err(nix::errno::Errno::ECONNRESET) => return Ok(None),
             Err(e) => return Err(e).context("receive on the init sync channel"),
         }
