@@ -290,31 +290,6 @@ fn strip_position(s: &str) -> &str {
     }
 }
 
-/// Every namespace type husk creates and joins (`husk features` lists them).
-pub const NAMESPACE_TYPES: [LinuxNamespaceType; 8] = [
-    LinuxNamespaceType::Cgroup,
-    LinuxNamespaceType::Ipc,
-    LinuxNamespaceType::Mount,
-    LinuxNamespaceType::Network,
-    LinuxNamespaceType::Pid,
-    LinuxNamespaceType::Time,
-    LinuxNamespaceType::User,
-    LinuxNamespaceType::Uts,
-];
-
-pub fn ns_name(t: LinuxNamespaceType) -> &'static str {
-    match t {
-        LinuxNamespaceType::Mount => "mount",
-        LinuxNamespaceType::Cgroup => "cgroup",
-        LinuxNamespaceType::Uts => "uts",
-        LinuxNamespaceType::Ipc => "ipc",
-        LinuxNamespaceType::User => "user",
-        LinuxNamespaceType::Pid => "pid",
-        LinuxNamespaceType::Network => "network",
-        LinuxNamespaceType::Time => "time",
-    }
-}
-
 /// One problem found in a config: the JSON path of the field it is about
 /// (`mounts[2].destination`, empty for the whole config) and what is wrong.
 #[derive(Debug, Clone, PartialEq)]
@@ -437,7 +412,7 @@ pub fn problems(spec: &Spec) -> Vec<Problem> {
         if !types.insert(ns.typ()) {
             e(
                 format!("linux.namespaces[{i}]"),
-                format!("linux.namespaces[{i}]: duplicate namespace type {}", ns_name(ns.typ())),
+                format!("linux.namespaces[{i}]: duplicate namespace type {}", crate::namespaces::config_name(ns.typ())),
             );
         }
         if let Some(p) = ns.path()

@@ -414,15 +414,10 @@ pub fn cg_mode(s: &str) -> Result<u64> {
 pub fn empty_ns(names: &[String]) -> Result<u64> {
     let mut mask = libc::CLONE_NEWNET as u64;
     for n in names {
-        mask |= match n.as_str() {
-            "network" => libc::CLONE_NEWNET,
-            "mount" => libc::CLONE_NEWNS,
-            "uts" => libc::CLONE_NEWUTS,
-            "ipc" => libc::CLONE_NEWIPC,
-            "pid" => libc::CLONE_NEWPID,
-            "user" => libc::CLONE_NEWUSER,
-            "cgroup" => libc::CLONE_NEWCGROUP,
-            other => bail!("--empty-ns {other:?}: not a namespace type (network, mount, uts, ipc, pid, user, cgroup)"),
+        mask |= match crate::namespaces::from_config_name(n) {
+            // criu has no time namespace to leave empty
+            Some(t) if t != oci_spec::runtime::LinuxNamespaceType::Time => crate::namespaces::clone_flag(t),
+            _ => bail!("--empty-ns {n:?}: not a namespace type (network, mount, uts, ipc, pid, user, cgroup)"),
         } as u64;
     }
     Ok(mask)

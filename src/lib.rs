@@ -14,6 +14,7 @@ pub mod fields;
 pub mod hooks;
 pub mod idmap;
 pub mod logging;
+pub mod lookup;
 pub mod lsm;
 pub mod mount_options;
 pub mod namespaces;

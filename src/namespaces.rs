@@ -6,17 +6,53 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
-pub fn clone_flag(t: LinuxNamespaceType) -> libc::c_int {
-    match t {
-        LinuxNamespaceType::Mount => libc::CLONE_NEWNS,
-        LinuxNamespaceType::Cgroup => libc::CLONE_NEWCGROUP,
-        LinuxNamespaceType::Uts => libc::CLONE_NEWUTS,
-        LinuxNamespaceType::Ipc => libc::CLONE_NEWIPC,
-        LinuxNamespaceType::User => libc::CLONE_NEWUSER,
-        LinuxNamespaceType::Pid => libc::CLONE_NEWPID,
-        LinuxNamespaceType::Network => libc::CLONE_NEWNET,
-        LinuxNamespaceType::Time => 0x80, // CLONE_NEWTIME: unshare(2) only
-    }
+/// The one table of namespace types: the config's name (`linux.namespaces[].type`,
+/// `--empty-ns`), the kernel's name under `/proc/<pid>/ns/`, and the clone flag
+/// (`CLONE_NEWTIME` is for unshare(2) only). In the order `husk features` lists them.
+pub const TABLE: [(LinuxNamespaceType, &str, &str, libc::c_int); 8] = [
+    (LinuxNamespaceType::Cgroup, "cgroup", "cgroup", libc::CLONE_NEWCGROUP),
+    (LinuxNamespaceType::Ipc, "ipc", "ipc", libc::CLONE_NEWIPC),
+    (LinuxNamespaceType::Mount, "mount", "mnt", libc::CLONE_NEWNS),
+    (LinuxNamespaceType::Network, "network", "net", libc::CLONE_NEWNET),
+    (LinuxNamespaceType::Pid, "pid", "pid", libc::CLONE_NEWPID),
+    (LinuxNamespaceType::Time, "time", "time", libc::CLONE_NEWTIME),
+    (LinuxNamespaceType::User, "user", "user", libc::CLONE_NEWUSER),
+    (LinuxNamespaceType::Uts, "uts", "uts", libc::CLONE_NEWUTS),
+];
+
+const fn entry(t: LinuxNamespaceType) -> (LinuxNamespaceType, &'static str, &'static str, libc::c_int) {
+    // Written as a match so that it is a const fn and every type is covered.
+    let i = match t {
+        LinuxNamespaceType::Cgroup => 0,
+        LinuxNamespaceType::Ipc => 1,
+        LinuxNamespaceType::Mount => 2,
+        LinuxNamespaceType::Network => 3,
+        LinuxNamespaceType::Pid => 4,
+        LinuxNamespaceType::Time => 5,
+        LinuxNamespaceType::User => 6,
+        LinuxNamespaceType::Uts => 7,
+    };
+    TABLE[i]
+}
+
+/// The config's name of a namespace type (`mount`, `network`, …).
+pub const fn config_name(t: LinuxNamespaceType) -> &'static str {
+    entry(t).1
+}
+
+/// The kernel's name of a namespace type under `/proc/<pid>/ns/` (`mnt`, `net`, …).
+pub const fn proc_name(t: LinuxNamespaceType) -> &'static str {
+    entry(t).2
+}
+
+/// The `CLONE_NEW*` flag of a namespace type.
+pub const fn clone_flag(t: LinuxNamespaceType) -> libc::c_int {
+    entry(t).3
+}
+
+/// The namespace type of a config name (`network` → Network).
+pub fn from_config_name(name: &str) -> Option<LinuxNamespaceType> {
+    TABLE.iter().find(|e| e.1 == name).map(|e| e.0)
 }
 
 #[derive(Default, Debug)]
@@ -86,7 +122,7 @@ pub fn join_all(joins: &[(LinuxNamespaceType, PathBuf)]) -> Result<()> {
             nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         )
-        .with_context(|| format!("open {} namespace path {}", crate::bundle::ns_name(*t), path.display()))?;
+        .with_context(|| format!("open {} namespace path {}", config_name(*t), path.display()))?;
         fds.push((*t, path, fd));
     }
     for (t, path, fd) in &fds {
@@ -94,7 +130,7 @@ pub fn join_all(joins: &[(LinuxNamespaceType, PathBuf)]) -> Result<()> {
         nix::sched::setns(fd.as_fd(), flag).with_context(|| {
             format!(
                 "setns into {} namespace {}{}",
-                crate::bundle::ns_name(*t),
+                config_name(*t),
                 path.display(),
                 match t {
                     LinuxNamespaceType::User =>
@@ -110,10 +146,8 @@ pub fn join_all(joins: &[(LinuxNamespaceType, PathBuf)]) -> Result<()> {
 /// Make a new time namespace for the children of the calling process and
 /// write its clock offsets (before any process enters it).
 pub fn unshare_time(offsets: &[(String, i64, u32)]) -> Result<()> {
-    // SAFETY: unshare with an integer flag.
-    if unsafe { libc::unshare(0x80) } != 0 {
-        return Err(std::io::Error::last_os_error()).context("unshare the time namespace (CLONE_NEWTIME)");
-    }
+    nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
+        .context("unshare the time namespace (CLONE_NEWTIME)")?;
     if offsets.is_empty() {
         return Ok(());
     }

@@ -490,3 +490,24 @@ pub fn move_mount(from: RawFd, to: RawFd) -> io::Result<()> {
     };
     cvt(r).map(|_| ())
 }
+
+/// Write `value` to a file of procfs or sysfs (`fs`: `PROC_SUPER_MAGIC`,
+/// `SYSFS_MAGIC`), refusing a symlink as the last component and a file on
+/// any other filesystem (something mounted over /proc or /sys). The one
+/// checked writer: LSM attributes, sysctls.
+pub fn write_checked(path: &str, value: &[u8], fs: nix::sys::statfs::FsType) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let fd = nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NOFOLLOW,
+        nix::sys::stat::Mode::empty(),
+    )
+    .with_context(|| format!("open {path}"))?;
+    let found = nix::sys::statfs::fstatfs(&fd).with_context(|| format!("statfs {path}"))?;
+    if found.filesystem_type() != fs {
+        let name = if fs == nix::sys::statfs::PROC_SUPER_MAGIC { "procfs" } else { "sysfs" };
+        anyhow::bail!("{path} is not on {name}");
+    }
+    nix::unistd::write(&fd, value).with_context(|| format!("write {:?} to {path}", String::from_utf8_lossy(value)))?;
+    Ok(())
+}

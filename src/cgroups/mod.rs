@@ -64,9 +64,19 @@ pub enum Layout {
     V2,
 }
 
+/// husk's mounts, from /proc/self/mountinfo (parsed by [`mountinfo`], the
+/// one parser of that file).
 pub(crate) fn read_mounts() -> Result<mountinfo::Mounts> {
     let text = fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
     mountinfo::parse_mountinfo(&text)
+}
+
+/// The cgroups of a process, from /proc/<pid>/cgroup (`pid` "self" for
+/// husk's own), parsed by [`mountinfo::parse_proc_cgroup`].
+pub(crate) fn read_proc_cgroup(pid: &str) -> Result<Vec<mountinfo::OwnCgroup>> {
+    let path = format!("/proc/{pid}/cgroup");
+    let text = fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
+    mountinfo::parse_proc_cgroup(&text)
 }
 
 /// Detect the host's layout from /proc/self/mountinfo.
@@ -153,6 +163,21 @@ pub fn pairs(settings: &[Setting]) -> Vec<(String, String)> {
 /// 0 and 1: nothing more can fork). A `pids` object without a limit is no
 /// setting at all: [`drop_pids_without_limit`] turns it into `None` where
 /// the JSON is read, since the parsed object has 0 for a missing limit.
+/// cpuset.cpus and cpuset.mems (the same files in v1 and v2); an empty
+/// string is no setting.
+fn cpuset_settings(res: &LinuxResources) -> Vec<Setting> {
+    let mut out = Vec::new();
+    if let Some(c) = res.cpu() {
+        if let Some(v) = c.cpus().as_ref().filter(|v| !v.is_empty()) {
+            out.push(Setting::new("cpuset.cpus", v, "cpuset cpus (linux.resources.cpu.cpus)"));
+        }
+        if let Some(v) = c.mems().as_ref().filter(|v| !v.is_empty()) {
+            out.push(Setting::new("cpuset.mems", v, "cpuset mems (linux.resources.cpu.mems)"));
+        }
+    }
+    out
+}
+
 fn pids_setting(limit: i64) -> Option<Setting> {
     Some(match limit {
         l if l < 0 => Setting::new("pids.max", "max", "pids limit (linux.resources.pids.limit)"),
@@ -585,8 +610,7 @@ impl Cgroup {
     /// semantics (see [`mountinfo::resolve`]); no filesystem changes.
     pub fn new(cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup> {
         let mounts = read_mounts()?;
-        let own_text = fs::read_to_string("/proc/self/cgroup").context("read /proc/self/cgroup")?;
-        let own = mountinfo::parse_proc_cgroup(&own_text)?;
+        let own = read_proc_cgroup("self")?;
         Self::from_mounts(&mounts, &own, cgroups_path, id)
     }
 

@@ -186,16 +186,7 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
                 }
             }
         }
-        "cpuset" => {
-            if let Some(c) = res.cpu() {
-                if let Some(v) = c.cpus().as_ref().filter(|v| !v.is_empty()) {
-                    out.push(Setting::new("cpuset.cpus", v, "cpuset cpus (linux.resources.cpu.cpus)"));
-                }
-                if let Some(v) = c.mems().as_ref().filter(|v| !v.is_empty()) {
-                    out.push(Setting::new("cpuset.mems", v, "cpuset mems (linux.resources.cpu.mems)"));
-                }
-            }
-        }
+        "cpuset" => out.extend(super::cpuset_settings(res)),
         "pids" => {
             if let Some(p) = res.pids() {
                 out.extend(super::pids_setting(p.limit()));

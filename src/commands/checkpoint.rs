@@ -169,7 +169,7 @@ fn refuse_namespaces_by_path(b: &Bundle) -> Result<()> {
         if let Some(p) = ns.path() {
             bail!(
                 "checkpoint/restore of a container that joins a namespace by path ({} namespace {}) is not supported by husk yet",
-                bundle::ns_name(ns.typ()),
+                crate::namespaces::config_name(ns.typ()),
                 p.display()
             );
         }
@@ -205,7 +205,7 @@ fn cgroup_binds(b: &Bundle) -> Result<Vec<String>> {
 }
 
 fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
-    m.typ().as_deref() == Some("bind") || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
+    m.typ().as_deref() == Some("bind") || crate::mount_options::is_bind(m)
 }
 
 /// A mount destination as the container sees it: symlinks resolved inside
@@ -563,16 +563,12 @@ pub fn restore(store: &Store, g: &crate::cli::Global, id: &str, a: &RestoreArgs)
     if let Some(cg) = &cgroup {
         cg.add_process(s.pid())
             .context("move criu into the container's cgroup")?;
-        let f = format!("/proc/{}/cgroup", s.pid());
-        let text = std::fs::read_to_string(&f).with_context(|| format!("read {f}"))?;
-        for line in text.lines() {
-            let mut parts = line.splitn(3, ':');
-            let (_, ctrl, path) = (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        for own in crate::cgroups::read_proc_cgroup(&s.pid().to_string())? {
             let mut r = Msg::default();
-            if !ctrl.is_empty() {
-                r.str(1, ctrl);
+            if !own.controllers.is_empty() {
+                r.str(1, &own.controllers.join(","));
             }
-            r.str(2, path);
+            r.str(2, &own.path.to_string_lossy());
             o.msg(opt::CG_ROOT, &r);
         }
     }

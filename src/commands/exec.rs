@@ -10,7 +10,7 @@
 //! ```
 
 use anyhow::{Context, Result, bail};
-use oci_spec::runtime::{Capabilities, Capability, Process, Spec};
+use oci_spec::runtime::{Capabilities, Capability, LinuxNamespaceType, Process, Spec};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -167,14 +167,15 @@ fn build_process(spec: &Spec, a: &ExecArgs, cmd: &[String]) -> Result<Process> {
     Ok(p)
 }
 
-const NS_ORDER: [(&str, libc::c_int); 6] = [
-    ("user", libc::CLONE_NEWUSER),
-    ("mnt", libc::CLONE_NEWNS),
-    ("net", libc::CLONE_NEWNET),
-    ("ipc", libc::CLONE_NEWIPC),
-    ("uts", libc::CLONE_NEWUTS),
-    ("cgroup", libc::CLONE_NEWCGROUP),
-];
+/// The namespaces the exec child joins, in order (user first), by their
+/// `/proc/<pid>/ns/` name and clone flag.
+const NS_ORDER: [(&str, libc::c_int); 6] = {
+    use oci_spec::runtime::LinuxNamespaceType as T;
+    const fn ns(t: T) -> (&'static str, libc::c_int) {
+        (crate::namespaces::proc_name(t), crate::namespaces::clone_flag(t))
+    }
+    [ns(T::User), ns(T::Mount), ns(T::Network), ns(T::Ipc), ns(T::Uts), ns(T::Cgroup)]
+};
 
 /// Open the init's namespace `name` if it differs from ours.
 fn open_ns(pid: i32, name: &str) -> Result<Option<OwnedFd>> {
@@ -251,7 +252,8 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
         .transpose()
         .context("--pid-file path")?;
     // pid and time namespaces apply to children: join them here, before the fork.
-    for (name, flag) in [("pid", libc::CLONE_NEWPID), ("time", 0x80)] {
+    for t in [LinuxNamespaceType::Pid, LinuxNamespaceType::Time] {
+        let (name, flag) = (crate::namespaces::proc_name(t), crate::namespaces::clone_flag(t));
         if std::path::Path::new(&format!("/proc/{pid}/ns/{name}")).exists()
             && let Some(fd) = open_ns(pid, name)?
         {
