@@ -412,7 +412,10 @@ pub fn problems(spec: &Spec) -> Vec<Problem> {
         if !types.insert(ns.typ()) {
             e(
                 format!("linux.namespaces[{i}]"),
-                format!("linux.namespaces[{i}]: duplicate namespace type {}", crate::namespaces::config_name(ns.typ())),
+                format!(
+                    "linux.namespaces[{i}]: duplicate namespace type {}",
+                    crate::namespaces::config_name(ns.typ())
+                ),
             );
         }
         if let Some(p) = ns.path()

@@ -59,7 +59,7 @@ pub fn last_cap() -> u32 {
 /// Number of a capability name (`CAP_SYS_ADMIN` or `SYS_ADMIN`).
 pub fn number(name: &str) -> Option<u32> {
     let n = name.strip_prefix("CAP_").unwrap_or(name);
-    NAMES.iter().position(|x| *x == n).map(|i| i as u32)
+    NAMES.iter().position(|x| *x == n).and_then(|i| u32::try_from(i).ok())
 }
 
 /// Bitmask of a set; capabilities unknown to the running kernel are

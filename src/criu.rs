@@ -60,10 +60,10 @@ pub struct Msg(pub Vec<u8>);
 impl Msg {
     fn varint_raw(&mut self, mut v: u64) {
         while v >= 0x80 {
-            self.0.push((v as u8) | 0x80);
+            self.0.push(low7(v) | 0x80);
             v >>= 7;
         }
-        self.0.push(v as u8);
+        self.0.push(low7(v));
     }
     fn key(&mut self, field: u32, wire: u8) {
         self.varint_raw((u64::from(field) << 3) | u64::from(wire));
@@ -165,8 +165,15 @@ pub struct Resp {
     pub version: Option<(i32, i32, i32)>,
 }
 
+/// protobuf's int32 on the wire: the low 32 bits of the varint.
+#[allow(clippy::cast_possible_truncation, reason = "protobuf int32 is the low 32 bits")]
 fn as_i32(v: u64) -> i32 {
     v as i64 as i32
+}
+
+/// The low 7 bits of a varint's value.
+fn low7(v: u64) -> u8 {
+    v.to_le_bytes()[0] & 0x7f
 }
 
 impl Resp {

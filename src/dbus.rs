@@ -322,7 +322,8 @@ impl Writer {
     fn signature(&mut self, s: &str) -> Result<()> {
         validate_signature(s)?;
         // validate_signature bounds the length to 255
-        self.buf.push(s.len() as u8);
+        self.buf
+            .push(u8::try_from(s.len()).context("signature longer than 255 bytes")?);
         self.buf.extend_from_slice(s.as_bytes());
         self.buf.push(0);
         Ok(())
@@ -348,7 +349,8 @@ impl Writer {
         if len > MAX_ARRAY_LEN {
             bail!("array of {len} bytes is longer than the limit of {MAX_ARRAY_LEN}");
         }
-        self.buf[len_at..len_at + 4].copy_from_slice(&(len as u32).to_le_bytes());
+        let len = u32::try_from(len).context("array length")?;
+        self.buf[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
         Ok(())
     }
 
@@ -694,16 +696,17 @@ impl Fixed {
         if b[3] != 1 {
             bail!("unsupported protocol version {}", b[3]);
         }
-        let word = |i: usize| {
+        let word32 = |i: usize| {
             let a = [b[i], b[i + 1], b[i + 2], b[i + 3]];
-            (if big {
+            if big {
                 u32::from_be_bytes(a)
             } else {
                 u32::from_le_bytes(a)
-            }) as usize
+            }
         };
+        let word = |i: usize| word32(i) as usize;
         let body_len = word(4);
-        let serial = word(8) as u32;
+        let serial = word32(8);
         let fields_len = word(12);
         if serial == 0 {
             bail!("message with serial 0");
@@ -1498,6 +1501,10 @@ impl Connection {
 // ---------------------------------------------------------------------------
 
 #[cfg(test)]
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "test messages: lengths and bytes made small"
+)]
 mod tests {
     use super::*;
 

@@ -102,7 +102,8 @@ pub fn check_privilege(spec: &Spec) -> Result<()> {
 /// namespace alive.
 fn throwaway_userns(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<OwnedFd> {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe for a user namespace holder")?;
-    let pid = sys::clone_fork(libc::CLONE_NEWUSER as libc::c_ulong)
+    // SAFETY: husk is single-threaded; no CLONE_VM.
+    let pid = unsafe { sys::fork_clone(libc::CLONE_NEWUSER as libc::c_ulong) }
         .context("clone a process into a new user namespace (for a mount's id mapping)")?;
     if pid == 0 {
         drop(w);
@@ -230,7 +231,8 @@ pub fn make_trees(spec: &Spec, init_pid: i32) -> Result<Vec<(usize, OwnedFd)>> {
     )
     .with_context(|| format!("open {mntns_path}"))?;
     let (mine, theirs) = crate::process::socketpair()?;
-    let helper = sys::clone_fork(0).context("fork the id-mapped mount helper")?;
+    // SAFETY: husk is single-threaded.
+    let helper = unsafe { sys::fork_clone(0) }.context("fork the id-mapped mount helper")?;
     if helper == 0 {
         drop(mine);
         let code = match helper_main(&mntns, &jobs, &userns, &theirs) {

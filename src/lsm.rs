@@ -81,12 +81,8 @@ fn write_attr(candidates: &[&str], value: &[u8]) -> Result<()> {
         .iter()
         .find(|p| Path::new(p).exists())
         .context("no /proc/self/attr/exec to set the LSM label")?;
-    crate::sys::write_checked(path, value, nix::sys::statfs::PROC_SUPER_MAGIC).with_context(|| {
-        format!(
-            "set the LSM exec label {:?}",
-            String::from_utf8_lossy(value)
-        )
-    })?;
+    crate::sys::write_checked(path, value, nix::sys::statfs::PROC_SUPER_MAGIC)
+        .with_context(|| format!("set the LSM exec label {:?}", String::from_utf8_lossy(value)))?;
     Ok(())
 }
 

@@ -194,7 +194,8 @@ pub fn loopback_up() -> Result<()> {
     }
     // SAFETY: reading the union member SIOCGIFFLAGS wrote.
     let flags = unsafe { req.ifr_ifru.ifru_flags };
-    req.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
+    // IFF_UP is 1: it fits the short the ioctl uses
+    req.ifr_ifru.ifru_flags = flags | libc::c_short::try_from(libc::IFF_UP).unwrap_or(1);
     // SAFETY: SIOCSIFFLAGS reads the ifreq we pass.
     if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } != 0 {
         return Err(std::io::Error::last_os_error()).context("bring lo up (SIOCSIFFLAGS) in the new network namespace");

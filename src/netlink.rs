@@ -41,8 +41,9 @@ fn align4(n: usize) -> usize {
 
 /// A routing attribute: type and payload.
 fn attr(out: &mut Vec<u8>, typ: u16, data: &[u8]) {
-    let len = 4 + data.len();
-    out.extend_from_slice(&(len as u16).to_ne_bytes());
+    // attributes are names and addresses: far below 64 KiB
+    let len = u16::try_from(4 + data.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&len.to_ne_bytes());
     out.extend_from_slice(&typ.to_ne_bytes());
     out.extend_from_slice(data);
     out.resize(align4(out.len()), 0);
@@ -154,7 +155,8 @@ impl Socket {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
         let mut msg = Vec::with_capacity(HDR + body.len());
-        msg.extend_from_slice(&((HDR + body.len()) as u32).to_ne_bytes());
+        let len = u32::try_from(HDR + body.len()).context("netlink message too long")?;
+        msg.extend_from_slice(&len.to_ne_bytes());
         msg.extend_from_slice(&typ.to_ne_bytes());
         msg.extend_from_slice(&(flags | NLM_F_REQUEST).to_ne_bytes());
         msg.extend_from_slice(&seq.to_ne_bytes());

@@ -119,6 +119,8 @@ pub fn scheduler(s: &Scheduler) -> Result<()> {
         util_min: u32,
         util_max: u32,
     }
+    const SCHED_ATTR_SIZE: u32 = 56;
+    const _: () = assert!(std::mem::size_of::<SchedAttr>() == SCHED_ATTR_SIZE as usize);
     let policy = match s.policy() {
         LinuxSchedulerPolicy::SchedOther => 0,
         LinuxSchedulerPolicy::SchedFifo => 1,
@@ -141,7 +143,7 @@ pub fn scheduler(s: &Scheduler) -> Result<()> {
         };
     }
     let attr = SchedAttr {
-        size: std::mem::size_of::<SchedAttr>() as u32,
+        size: SCHED_ATTR_SIZE,
         policy,
         flags,
         nice: s.nice().unwrap_or(0),

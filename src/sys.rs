@@ -11,18 +11,56 @@ fn cvt(r: libc::c_long) -> io::Result<libc::c_long> {
     if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) }
 }
 
+/// The result of a system call that returns an int (a pid, an fd).
+fn cvt_int(r: libc::c_long) -> io::Result<libc::c_int> {
+    libc::c_int::try_from(cvt(r)?).map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))
+}
+
+/// The new fd a system call returned, owned.
+///
+/// # Safety
+/// `r` is the return value of a system call that returns a new file
+/// descriptor (or -1 with errno), nobody else owns.
+unsafe fn cvt_fd(r: libc::c_long) -> io::Result<OwnedFd> {
+    let fd = cvt_int(r)?;
+    // SAFETY: the caller guarantees the kernel just returned this fd to us.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 pub fn cstr(p: &Path) -> io::Result<CString> {
     use std::os::unix::ffi::OsStrExt;
     CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
 }
 
+/// issue 19: the safe-looking name process.rs calls until the plan branch
+/// calls [`fork_clone`] in an `unsafe` block; the lead removes it then.
+#[deprecated(note = "issue 19: call the unsafe sys::fork_clone")]
+pub fn clone_fork(flags: libc::c_ulong) -> io::Result<libc::pid_t> {
+    // SAFETY: husk never starts threads (see fork_clone).
+    unsafe { fork_clone(flags) }
+}
+
+/// issue 19: see [`clone_fork`].
+#[deprecated(note = "issue 19: call the unsafe sys::fork_clone3_into_cgroup")]
+pub fn clone3_into_cgroup(flags: libc::c_ulong, cgroup_dir: RawFd) -> io::Result<libc::pid_t> {
+    // SAFETY: husk never starts threads (see fork_clone3_into_cgroup).
+    unsafe { fork_clone3_into_cgroup(flags, cgroup_dir) }
+}
+
 /// fork-like clone: the child continues on a copy of the caller's stack.
 /// Returns 0 in the child, the child's pid in the parent.
 ///
-/// The caller must be single-threaded (husk never starts threads).
-pub fn clone_fork(flags: libc::c_ulong) -> io::Result<libc::pid_t> {
-    // SAFETY: with a null stack pointer clone behaves like fork: the child
-    // gets a copy-on-write copy of this single-threaded address space.
+/// # Safety
+/// As for `fork(2)` (and nix's `fork`): the caller must be
+/// single-threaded (husk never starts threads), or the child may only
+/// call async-signal-safe functions — another thread may have held a
+/// lock (the allocator's) at the moment of the clone, and the child
+/// inherits it held forever. `flags` must not ask for shared memory
+/// (`CLONE_VM`) or a shared stack: the child returns here.
+pub unsafe fn fork_clone(flags: libc::c_ulong) -> io::Result<libc::pid_t> {
+    // SAFETY: with a null stack pointer and no CLONE_VM clone behaves like
+    // fork: the child gets a copy-on-write copy of this address space; the
+    // caller guarantees it is single-threaded.
     let r = unsafe {
         libc::syscall(
             libc::SYS_clone,
@@ -33,7 +71,7 @@ pub fn clone_fork(flags: libc::c_ulong) -> io::Result<libc::pid_t> {
             0usize,
         )
     };
-    cvt(r).map(|p| p as libc::pid_t)
+    cvt_int(r)
 }
 
 /// CLONE_INTO_CGROUP (Linux 5.7): clone3 places the child in the cgroup
@@ -67,8 +105,10 @@ struct CloneArgs {
 /// or domain-invalid cgroup with EOPNOTSUPP, a domain with controllers in
 /// its subtree_control with EBUSY, and a full pids.max with EAGAIN.
 ///
-/// The caller must be single-threaded (husk never starts threads).
-pub fn clone3_into_cgroup(flags: libc::c_ulong, cgroup_dir: RawFd) -> io::Result<libc::pid_t> {
+/// # Safety
+/// As for [`fork_clone`]: the caller must be single-threaded, and `flags`
+/// must not ask for shared memory or a shared stack.
+pub unsafe fn fork_clone3_into_cgroup(flags: libc::c_ulong, cgroup_dir: RawFd) -> io::Result<libc::pid_t> {
     let cgroup = u64::try_from(cgroup_dir).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
     // c_ulong is u64 here but not on every target.
     #[allow(clippy::unnecessary_cast)]
@@ -89,8 +129,8 @@ pub fn clone3_into_cgroup(flags: libc::c_ulong, cgroup_dir: RawFd) -> io::Result
     // SAFETY: `args` is a valid clone_args of the size passed. Without
     // CLONE_VM and with no stack (stack 0, stack_size 0) clone3 behaves
     // like fork: the child runs on a copy-on-write copy of this
-    // single-threaded address space and returns here with 0, as
-    // clone_fork's child does.
+    // address space (single-threaded: the caller guarantees it) and
+    // returns here with 0, as fork_clone's child does.
     let r = unsafe {
         libc::syscall(
             libc::SYS_clone3,
@@ -98,14 +138,14 @@ pub fn clone3_into_cgroup(flags: libc::c_ulong, cgroup_dir: RawFd) -> io::Result
             std::mem::size_of::<CloneArgs>(),
         )
     };
-    cvt(r).map(|p| p as libc::pid_t)
+    cvt_int(r)
 }
 
 pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
     // SAFETY: plain syscall with integer arguments.
     let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    // SAFETY: on success the kernel returned a new fd that we now own.
-    cvt(r).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    // SAFETY: pidfd_open returns a new fd that we now own.
+    unsafe { cvt_fd(r) }
 }
 
 pub fn pidfd_send_signal(pidfd: &OwnedFd, sig: i32) -> io::Result<()> {
@@ -173,9 +213,9 @@ pub fn openat2(dirfd: RawFd, path: &Path, flags: i32, resolve: u64) -> io::Resul
                 std::mem::size_of::<OpenHow>(),
             )
         };
-        match cvt(r) {
-            // SAFETY: the kernel returned a new fd that we own.
-            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }),
+        // SAFETY: openat2 returns a new fd that we own.
+        match unsafe { cvt_fd(r) } {
+            Ok(fd) => return Ok(fd),
             Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => continue,
             Err(e) => return Err(e),
         }
@@ -241,6 +281,7 @@ pub fn capget() -> io::Result<(u64, u64, u64)> {
 }
 
 /// capset(2) for all three sets at once (64-bit capability masks).
+#[allow(clippy::cast_possible_truncation, reason = "each set is passed as two 32-bit halves")]
 pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> io::Result<()> {
     #[repr(C)]
     struct Header {
@@ -440,12 +481,11 @@ pub fn seccomp_set_filter(flags: libc::c_ulong, prog: &[libc::sock_filter]) -> i
             &fprog as *const libc::sock_fprog,
         )
     };
-    let r = cvt(r)?;
     if flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
-        // SAFETY: with NEW_LISTENER the kernel returned a new fd that we own.
-        return Ok(Some(unsafe { OwnedFd::from_raw_fd(r as RawFd) }));
+        // SAFETY: with NEW_LISTENER seccomp returns a new fd that we own.
+        return unsafe { cvt_fd(r) }.map(Some);
     }
-    Ok(None)
+    cvt(r).map(|_| None)
 }
 
 /// Bind the file `src` (an open fd, e.g. a pty) onto the file `target`
@@ -468,8 +508,8 @@ pub fn open_tree_clone(fd: RawFd, recursive: bool) -> io::Result<OwnedFd> {
         | if recursive { AT_RECURSIVE } else { 0 };
     // SAFETY: open_tree on a caller's fd with an empty C string path.
     let r = unsafe { libc::syscall(libc::SYS_open_tree, fd, c"".as_ptr(), flags) };
-    // SAFETY: on success the kernel returned a new fd that we own.
-    cvt(r).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    // SAFETY: open_tree returns a new fd that we own.
+    unsafe { cvt_fd(r) }
 }
 
 /// move_mount(2) of the (detached) mount `from` onto the object `to`
@@ -505,7 +545,11 @@ pub fn write_checked(path: &str, value: &[u8], fs: nix::sys::statfs::FsType) -> 
     .with_context(|| format!("open {path}"))?;
     let found = nix::sys::statfs::fstatfs(&fd).with_context(|| format!("statfs {path}"))?;
     if found.filesystem_type() != fs {
-        let name = if fs == nix::sys::statfs::PROC_SUPER_MAGIC { "procfs" } else { "sysfs" };
+        let name = if fs == nix::sys::statfs::PROC_SUPER_MAGIC {
+            "procfs"
+        } else {
+            "sysfs"
+        };
         anyhow::bail!("{path} is not on {name}");
     }
     nix::unistd::write(&fd, value).with_context(|| format!("write {:?} to {path}", String::from_utf8_lossy(value)))?;

@@ -32,11 +32,11 @@
 //! because that hierarchy has no such controllers on a hybrid host.
 
 pub mod bpf;
-pub mod devices;
+pub(crate) mod devices;
 pub mod mountinfo;
-pub mod scope;
-pub mod v1;
-pub mod v2;
+pub(crate) mod scope;
+pub(crate) mod v1;
+pub(crate) mod v2;
 
 use std::fs;
 use std::io::{ErrorKind, Write};
@@ -144,14 +144,10 @@ impl Setting {
         self.absent = Some(absent);
         self
     }
-
-    /// The controller a file belongs to: the part before the first dot.
-    pub fn controller(&self) -> &str {
-        self.file.split('.').next().unwrap_or("")
-    }
 }
 
 /// The (file, value) pairs of a list of settings.
+#[cfg(test)]
 pub fn pairs(settings: &[Setting]) -> Vec<(String, String)> {
     settings.iter().map(|s| (s.file.clone(), s.value.clone())).collect()
 }
@@ -1320,11 +1316,5 @@ mod tests {
         fs::write(dir.join("blkio.weight"), "").unwrap();
         apply_setting(&dir, s).unwrap();
         assert_eq!(fs::read_to_string(dir.join("blkio.weight")).unwrap(), "300");
-    }
-
-    #[test]
-    fn setting_controller() {
-        assert_eq!(Setting::new("memory.max", 1, "x").controller(), "memory");
-        assert_eq!(Setting::new("hugetlb.2MB.max", 1, "x").controller(), "hugetlb");
     }
 }

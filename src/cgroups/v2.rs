@@ -29,7 +29,10 @@ pub fn cpu_shares_to_weight(shares: u64) -> u64 {
     }
     let l = (shares as f64).log2();
     let exponent = (l * l + 125.0 * l) / 612.0 - 7.0 / 34.0;
-    10f64.powf(exponent).ceil() as u64
+    // at most 10_000 for shares below 262_144 (and `as` saturates)
+    #[allow(clippy::cast_possible_truncation, reason = "a float in 1..=10_000")]
+    let weight = 10f64.powf(exponent).ceil() as u64;
+    weight
 }
 
 /// runc's blkio weight [10, 1000] → io.weight [1, 10000] conversion.

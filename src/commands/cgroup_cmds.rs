@@ -162,7 +162,7 @@ fn parse_interval(orig: &str) -> Result<std::time::Duration> {
         // The fraction, truncated to nanoseconds like Go: 18 digits are plenty.
         let frac = &frac[..frac.len().min(18)];
         let part: u128 = frac.parse().unwrap_or(0);
-        let scale = 10u128.pow(frac.len() as u32);
+        let scale = 10u128.pow(u32::try_from(frac.len()).unwrap_or(18));
         total = whole
             .checked_mul(per)
             .and_then(|w| w.checked_add(part * per / scale))
@@ -228,7 +228,7 @@ pub fn parse_size(flag: &str, s: &str) -> Result<i64> {
     } else {
         frac.parse().map_err(|_| bad())?
     };
-    let scale = 10u128.pow(frac.len() as u32);
+    let scale = 10u128.pow(u32::try_from(frac.len()).map_err(|_| bad())?);
     let bytes = whole
         .checked_mul(mul)
         .and_then(|w| w.checked_add(part * mul / scale))

@@ -552,7 +552,7 @@ pub fn restore(store: &Store, g: &crate::cli::Global, id: &str, a: &RestoreArgs)
     for (i, s) in fds.iter().enumerate() {
         if s.contains("pipe:") {
             let mut f = Msg::default();
-            f.str(1, s).int32(2, i as i32);
+            f.str(1, s).int32(2, i32::try_from(i).context("fd number")?);
             o.msg(opt::INHERIT_FD, &f);
         }
     }

@@ -12,7 +12,6 @@ use crate::state::{self, Store, Stored};
 /// A created container whose init is ready and waiting for `start`.
 pub struct Created {
     pub pid: i32,
-    pub dir: PathBuf,
     pub sock: OwnedFd,
 }
 
@@ -221,7 +220,7 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
     // The init inherited the locked directory fd (it shares the lock until
     // it execs): release the lock explicitly rather than by closing.
     crate::state::unlock(&dir_fd);
-    Ok(Created { pid, dir, sock })
+    Ok(Created { pid, sock })
 }
 
 /// The state of the container `id` of bundle `b` whose init is `pid`

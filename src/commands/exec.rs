@@ -174,7 +174,14 @@ const NS_ORDER: [(&str, libc::c_int); 6] = {
     const fn ns(t: T) -> (&'static str, libc::c_int) {
         (crate::namespaces::proc_name(t), crate::namespaces::clone_flag(t))
     }
-    [ns(T::User), ns(T::Mount), ns(T::Network), ns(T::Ipc), ns(T::Uts), ns(T::Cgroup)]
+    [
+        ns(T::User),
+        ns(T::Mount),
+        ns(T::Network),
+        ns(T::Ipc),
+        ns(T::Uts),
+        ns(T::Cgroup),
+    ]
 };
 
 /// Open the init's namespace `name` if it differs from ours.
@@ -394,8 +401,9 @@ fn exec_child(
         let pid = serde_json::from_str::<serde_json::Value>(&state)
             .ok()
             .and_then(|v| v["pid"].as_i64())
+            .and_then(|p| i32::try_from(p).ok())
             .unwrap_or(0);
-        crate::seccomp::connect_listener(sc, &state, pid as i32)?;
+        crate::seccomp::connect_listener(sc, &state, pid)?;
     }
     for (name, flag, fd) in fds {
         nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::from_bits_retain(*flag))
