@@ -174,15 +174,10 @@ pub fn unshare_time(offsets: &[(String, i64, u32)]) -> Result<()> {
 /// and crun do (a new namespace has `lo` down): SIOCGIFFLAGS, then
 /// SIOCSIFFLAGS with IFF_UP, on a datagram socket of that namespace.
 pub fn loopback_up() -> Result<()> {
-    use std::os::fd::{AsRawFd, FromRawFd};
-    // SAFETY: socket() with constant arguments; the fd is owned below.
-    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if raw < 0 {
-        return Err(std::io::Error::last_os_error())
-            .context("socket(AF_INET) to bring lo up in the new network namespace");
-    }
-    // SAFETY: socket() returned a new fd nobody else owns.
-    let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
+    use std::os::fd::AsRawFd;
+    let sock = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)
+        .context("socket(AF_INET) to bring lo up in the new network namespace")?;
     // SAFETY: ifreq is plain data (a name and a union of integers); zero is valid.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, src) in req.ifr_name.iter_mut().zip(b"lo") {

@@ -90,9 +90,7 @@ impl Filter {
     }
 }
 
-const SECCOMP_FILTER_FLAG_LOG: libc::c_ulong = 1 << 1;
-const SECCOMP_FILTER_FLAG_SPEC_ALLOW: libc::c_ulong = 1 << 2;
-const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: libc::c_ulong = 1 << 5;
+use libc::{SECCOMP_FILTER_FLAG_LOG, SECCOMP_FILTER_FLAG_SPEC_ALLOW, SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV};
 
 /// Build (but do not load) the filter for a config.
 pub fn build(s: &LinuxSeccomp) -> Result<Filter> {
@@ -241,7 +239,7 @@ pub fn build(s: &LinuxSeccomp) -> Result<Filter> {
 }
 
 /// The kernel's limit on a classic BPF program.
-const BPF_MAXINSNS: usize = 4096;
+const BPF_MAXINSNS: usize = libc::BPF_MAXINSNS.unsigned_abs() as usize;
 
 /// libseccomp's BPF program, through a memfd (seccomp_export_bpf_mem
 /// needs libseccomp 2.6).

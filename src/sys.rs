@@ -184,8 +184,8 @@ pub fn pidfd_wait(pidfd: &OwnedFd, timeout_ms: i32) -> io::Result<bool> {
     }
 }
 
-pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-pub const RESOLVE_IN_ROOT: u64 = 0x10;
+pub const RESOLVE_NO_MAGICLINKS: u64 = libc::RESOLVE_NO_MAGICLINKS;
+pub const RESOLVE_IN_ROOT: u64 = libc::RESOLVE_IN_ROOT;
 
 #[repr(C)]
 struct OpenHow {
@@ -232,9 +232,8 @@ pub fn pivot_root(new_root: &str, put_old: &str) -> io::Result<()> {
 
 /// Mark every fd >= `from` close-on-exec.
 pub fn cloexec_from(from: u32) -> io::Result<()> {
-    const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
     // SAFETY: plain syscall with integer arguments.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    let r = unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
     cvt(r).map(|_| ())
 }
 
@@ -408,8 +407,8 @@ pub fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// AT_RECURSIVE of open_tree(2) and mount_setattr(2).
-pub const AT_RECURSIVE: u32 = 0x8000;
+/// AT_RECURSIVE of open_tree(2) and mount_setattr(2), as the u32 they take.
+pub const AT_RECURSIVE: u32 = libc::AT_RECURSIVE.unsigned_abs();
 
 /// mount_setattr(2) on the mount at `fd` (AT_EMPTY_PATH), recursively
 /// with `recursive`: set the MOUNT_ATTR_* bits `set`, clear `clr`.

@@ -159,32 +159,25 @@ pub fn make_controlling(peer: OwnedFd) -> Result<()> {
 
 /// Restores the terminal's attributes when dropped.
 pub struct RawMode {
-    fd: std::os::fd::RawFd,
-    saved: libc::termios,
+    saved: nix::sys::termios::Termios,
 }
 
 impl RawMode {
-    /// Put the terminal on `fd` in raw mode; None if `fd` is not a terminal.
-    pub fn enter(fd: std::os::fd::RawFd) -> Option<RawMode> {
-        // SAFETY: termios is plain data; tcgetattr fills it or fails.
-        let mut t: libc::termios = unsafe { std::mem::zeroed() };
-        // SAFETY: valid pointer to a termios.
-        if unsafe { libc::tcgetattr(fd, &mut t) } != 0 {
-            return None;
-        }
-        let saved = t;
-        // SAFETY: cfmakeraw edits the struct in place.
-        unsafe { libc::cfmakeraw(&mut t) };
-        // SAFETY: valid pointer to a termios.
-        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &t) };
-        Some(RawMode { fd, saved })
+    /// Put the terminal on stdin in raw mode; None if it is not a terminal.
+    pub fn enter() -> Option<RawMode> {
+        use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
+        let stdin = std::io::stdin();
+        let saved = tcgetattr(&stdin).ok()?;
+        let mut t = saved.clone();
+        cfmakeraw(&mut t);
+        let _ = tcsetattr(&stdin, SetArg::TCSANOW, &t);
+        Some(RawMode { saved })
     }
 }
 
 impl Drop for RawMode {
     fn drop(&mut self) {
-        // SAFETY: restores the attributes read in enter().
-        unsafe { libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved) };
+        let _ = nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, &self.saved);
     }
 }
 
@@ -226,7 +219,7 @@ pub fn relay(master: OwnedFd, pid: i32) -> Result<i32> {
     use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
     use std::io::{Read, Write};
     let sfd = SignalFd::with_flags(&SigSet::all(), SfdFlags::SFD_CLOEXEC).context("signalfd")?;
-    let _raw = RawMode::enter(0);
+    let _raw = RawMode::enter();
     copy_winsize(0, master.as_raw_fd());
     let target = nix::unistd::Pid::from_raw(pid);
     let mut m = std::fs::File::from(master);

@@ -373,8 +373,11 @@ fn verify_limit(path: &Path, s: &Setting, ignored: &str) -> Result<()> {
         .parse()
         .with_context(|| format!("parse {got:?} from {}", path.display()))?;
     #[allow(clippy::useless_conversion)] // c_long is i32 on 32-bit targets
-    // SAFETY: sysconf takes a constant and touches no memory of ours.
-    let page = i64::from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).max(1);
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .map_or(1, i64::from)
+        .max(1);
     let taken = if want < 0 {
         got_n >= i64::MAX - page * 1024
     } else {
