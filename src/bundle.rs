@@ -3,6 +3,7 @@
 //! Errors name the file and, for JSON syntax errors, the line and column;
 //! validation errors name the field (`mounts[3].destination must not contain ".."`).
 
+use crate::sys::ErrnoResult as _;
 use anyhow::{Context, Result, bail};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::collections::HashSet;
@@ -18,9 +19,13 @@ pub struct Bundle {
 
 /// Load `<dir>/config.json` and validate it.
 pub fn load(dir: &Path) -> Result<Bundle> {
-    let dir = std::path::absolute(dir).with_context(|| format!("bundle path {}", dir.display()))?;
+    let dir = std::path::absolute(dir)
+        .errno()
+        .with_context(|| format!("bundle path {}", dir.display()))?;
     let cfg = dir.join("config.json");
-    let text = std::fs::read_to_string(&cfg).with_context(|| format!("read {}", cfg.display()))?;
+    let text = std::fs::read_to_string(&cfg)
+        .errno()
+        .with_context(|| format!("read {}", cfg.display()))?;
     let (spec, ignored) = parse_spec_warning(&text)
         .map_err(|e| anyhow::anyhow!("{e}"))
         .with_context(|| format!("parse {}", cfg.display()))?;
@@ -42,9 +47,15 @@ pub fn load(dir: &Path) -> Result<Bundle> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             bail!("root.path {} does not exist", rootfs.display())
         }
-        Err(e) => return Err(e).with_context(|| format!("root.path {}", rootfs.display())),
+        Err(e) => {
+            return Err(e)
+                .errno()
+                .with_context(|| format!("root.path {}", rootfs.display()));
+        }
     }
-    let rootfs = std::fs::canonicalize(&rootfs).with_context(|| format!("resolve root.path {}", rootfs.display()))?;
+    let rootfs = std::fs::canonicalize(&rootfs)
+        .errno()
+        .with_context(|| format!("resolve root.path {}", rootfs.display()))?;
     validate(&spec)?;
     let mut spec = spec;
     for d in deprecations(&spec) {

@@ -8,6 +8,7 @@
 //! for these messages is only varints and length-delimited fields; the
 //! field numbers below are those of CRIU's `images/rpc.proto`.
 
+use crate::sys::ErrnoResult as _;
 use anyhow::{Context, Result, bail};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -276,7 +277,7 @@ impl Session {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
                 "checkpoint/restore needs CRIU: {bin:?} was not found (install the criu package: apt-get install criu, dnf install criu; or give its path with --criu)"
             ),
-            Err(e) => return Err(e).with_context(|| format!("start {bin} swrk")),
+            Err(e) => return Err(e).errno().with_context(|| format!("start {bin} swrk")),
         };
         drop(theirs);
         Ok(Session {
@@ -379,7 +380,7 @@ impl Session {
     /// Close husk's end and wait for criu to exit; its exit status.
     pub fn finish(mut self) -> Result<std::process::ExitStatus> {
         drop(self.sock);
-        self.child.wait().context("wait for criu swrk")
+        self.child.wait().errno().context("wait for criu swrk")
     }
 }
 

@@ -16,6 +16,7 @@
 //! caller did not ask for are skipped without decoding their body (and
 //! without buffering it), so a chatty or hostile peer costs no memory.
 
+use crate::sys::ErrnoResult as _;
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::{ErrorKind, Read};
@@ -1154,7 +1155,10 @@ fn connect_socket(ep: &Endpoint, deadline: Instant) -> Result<UnixStream> {
         }
     }
     let stream = UnixStream::from(fd);
-    stream.set_nonblocking(false).context("set the socket blocking")?;
+    stream
+        .set_nonblocking(false)
+        .errno()
+        .context("set the socket blocking")?;
     Ok(stream)
 }
 
@@ -1271,6 +1275,7 @@ impl Connection {
             }
             self.stream
                 .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .errno()
                 .context("set the socket's read timeout")?;
             match self.stream.read(&mut chunk) {
                 Ok(0) => bail!("{} closed the connection while {what}", self.endpoint),
@@ -1282,7 +1287,11 @@ impl Connection {
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                     return Err(timed_out(what));
                 }
-                Err(e) => return Err(e).with_context(|| format!("read from {} while {what}", self.endpoint)),
+                Err(e) => {
+                    return Err(e)
+                        .errno()
+                        .with_context(|| format!("read from {} while {what}", self.endpoint));
+                }
             }
         }
     }
@@ -1335,6 +1344,7 @@ impl Connection {
             }
             self.stream
                 .set_write_timeout(Some(left.max(Duration::from_millis(1))))
+                .errno()
                 .context("set the socket's write timeout")?;
             // MSG_NOSIGNAL: a closed peer is an error, not a SIGPIPE.
             match send(self.stream.as_raw_fd(), buf, MsgFlags::MSG_NOSIGNAL) {

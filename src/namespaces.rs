@@ -1,6 +1,7 @@
 //! Which namespaces a container gets: new ones (clone flags) and existing
 //! ones joined by path (setns), plus the time namespace offsets.
 
+use crate::sys::ErrnoResult as _;
 use anyhow::{Context, Result, bail};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::os::fd::{AsFd, OwnedFd};
@@ -162,12 +163,14 @@ pub fn unshare_time(offsets: &[(String, i64, u32)]) -> Result<()> {
     }
     // The kernel checks the seconds against the clock: ERANGE when the
     // container's clock would go below zero or too far ahead.
-    std::fs::write("/proc/self/timens_offsets", &text).with_context(|| {
-        format!(
-            "linux.timeOffsets: write {:?} to /proc/self/timens_offsets",
-            text.trim_end()
-        )
-    })
+    std::fs::write("/proc/self/timens_offsets", &text)
+        .errno()
+        .with_context(|| {
+            format!(
+                "linux.timeOffsets: write {:?} to /proc/self/timens_offsets",
+                text.trim_end()
+            )
+        })
 }
 
 /// Bring the loopback interface of a new network namespace up, as runc
@@ -185,7 +188,7 @@ pub fn loopback_up() -> Result<()> {
     }
     // SAFETY: SIOCGIFFLAGS fills the flags of the ifreq we pass.
     if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } != 0 {
-        return Err(std::io::Error::last_os_error()).context("SIOCGIFFLAGS lo in the new network namespace");
+        return Err(nix::errno::Errno::last()).context("SIOCGIFFLAGS lo in the new network namespace");
     }
     // SAFETY: reading the union member SIOCGIFFLAGS wrote.
     let flags = unsafe { req.ifr_ifru.ifru_flags };
@@ -193,7 +196,7 @@ pub fn loopback_up() -> Result<()> {
     req.ifr_ifru.ifru_flags = flags | libc::c_short::try_from(libc::IFF_UP).unwrap_or(1);
     // SAFETY: SIOCSIFFLAGS reads the ifreq we pass.
     if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } != 0 {
-        return Err(std::io::Error::last_os_error()).context("bring lo up (SIOCSIFFLAGS) in the new network namespace");
+        return Err(nix::errno::Errno::last()).context("bring lo up (SIOCSIFFLAGS) in the new network namespace");
     }
     Ok(())
 }

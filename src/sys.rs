@@ -7,6 +7,39 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
+/// The one wording of a system call's error in husk's messages: nix's
+/// `Errno` display, `ENOENT: No such file or directory` (the symbolic name,
+/// a colon, the C library's text), never std's `No such file or directory
+/// (os error 2)`. An error that is not an errno keeps its own text.
+pub fn errno_text(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => nix::errno::Errno::from_raw(n).to_string(),
+        None => e.to_string(),
+    }
+}
+
+/// [`errno_text`]'s convention as an error value: an `io::Error` that
+/// carries an errno becomes that `nix::errno::Errno` (which displays so, and
+/// which code matching on errors downcasts to); any other stays as it is.
+pub fn os_error(e: io::Error) -> anyhow::Error {
+    match e.raw_os_error() {
+        Some(n) => anyhow::Error::new(nix::errno::Errno::from_raw(n)),
+        None => anyhow::Error::new(e),
+    }
+}
+
+/// `.errno()` on an `io::Result` before `.context(…)`: the error reads
+/// `…: ENOENT: No such file or directory` ([`errno_text`]).
+pub trait ErrnoResult<T> {
+    fn errno(self) -> anyhow::Result<T>;
+}
+
+impl<T> ErrnoResult<T> for io::Result<T> {
+    fn errno(self) -> anyhow::Result<T> {
+        self.map_err(os_error)
+    }
+}
+
 fn cvt(r: libc::c_long) -> io::Result<libc::c_long> {
     if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) }
 }
@@ -553,4 +586,21 @@ pub fn write_checked(path: &str, value: &[u8], fs: nix::sys::statfs::FsType) -> 
     }
     nix::unistd::write(&fd, value).with_context(|| format!("write {:?} to {path}", String::from_utf8_lossy(value)))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errno_wording() {
+        let e = io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(errno_text(&e), "ENOENT: No such file or directory");
+        let r: io::Result<()> = Err(e);
+        let a = anyhow::Context::context(r.errno(), "read /x").unwrap_err();
+        assert_eq!(format!("{a:#}"), "read /x: ENOENT: No such file or directory");
+        assert_eq!(a.downcast_ref::<nix::errno::Errno>(), Some(&nix::errno::Errno::ENOENT));
+        let other = io::Error::new(io::ErrorKind::InvalidData, "stream did not contain valid UTF-8");
+        assert_eq!(errno_text(&other), "stream did not contain valid UTF-8");
+    }
 }

@@ -1,6 +1,7 @@
 //! The bpf(2) calls for cgroup device programs: load, attach to a cgroup
 //! directory, and replace (query + detach) programs attached earlier.
 
+use crate::sys::ErrnoResult as _;
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
@@ -118,13 +119,18 @@ pub fn load_device_program(insns: &[BpfInsn]) -> Result<OwnedFd> {
             let text = CStr::from_bytes_until_nul(&log)
                 .map(|c| c.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            bail!("cannot load the device cgroup eBPF program: {e}; verifier log: {text}")
+            bail!(
+                "cannot load the device cgroup eBPF program: {}; verifier log: {text}",
+                crate::sys::errno_text(&e)
+            )
         }
     }
 }
 
 fn open_dir(dir: &Path) -> Result<OwnedFd> {
-    let f = std::fs::File::open(dir).with_context(|| format!("open {}", dir.display()))?;
+    let f = std::fs::File::open(dir)
+        .errno()
+        .with_context(|| format!("open {}", dir.display()))?;
     Ok(OwnedFd::from(f))
 }
 
@@ -140,7 +146,9 @@ fn query(cg: &OwnedFd) -> Result<Vec<u32>> {
     };
     // SAFETY: a QueryAttr for BPF_PROG_QUERY; `ids` outlives the call and
     // holds prog_cnt entries.
-    unsafe { bpf(BPF_PROG_QUERY, &mut attr) }.context("query the device programs of the cgroup")?;
+    unsafe { bpf(BPF_PROG_QUERY, &mut attr) }
+        .errno()
+        .context("query the device programs of the cgroup")?;
     ids.truncate(attr.prog_cnt as usize);
     Ok(ids)
 }
@@ -161,6 +169,7 @@ pub fn set_device_program(dir: &Path, insns: &[BpfInsn]) -> Result<()> {
     };
     // SAFETY: an AttachAttr for BPF_PROG_ATTACH (fds only, no pointers).
     unsafe { bpf(BPF_PROG_ATTACH, &mut attr) }
+        .errno()
         .with_context(|| format!("attach the device eBPF program to {}", dir.display()))?;
     for id in old {
         let mut ga = GetFdAttr {
@@ -169,7 +178,7 @@ pub fn set_device_program(dir: &Path, insns: &[BpfInsn]) -> Result<()> {
         };
         // SAFETY: a GetFdAttr for BPF_PROG_GET_FD_BY_ID (no pointers).
         let r = unsafe { bpf(BPF_PROG_GET_FD_BY_ID, &mut ga) };
-        let old_fd = fd_from(r.with_context(|| format!("open the old device program {id}"))?)?;
+        let old_fd = fd_from(r.errno().with_context(|| format!("open the old device program {id}"))?)?;
         let mut da = AttachAttr {
             target_fd: cg.as_raw_fd() as u32,
             attach_bpf_fd: old_fd.as_raw_fd() as u32,
@@ -178,6 +187,7 @@ pub fn set_device_program(dir: &Path, insns: &[BpfInsn]) -> Result<()> {
         };
         // SAFETY: an AttachAttr for BPF_PROG_DETACH (fds only, no pointers).
         unsafe { bpf(BPF_PROG_DETACH, &mut da) }
+            .errno()
             .with_context(|| format!("detach the old device program {id} from {}", dir.display()))?;
     }
     Ok(())

@@ -38,6 +38,7 @@ pub(crate) mod scope;
 pub(crate) mod v1;
 pub(crate) mod v2;
 
+use crate::sys::ErrnoResult as _;
 use std::fs;
 use std::io::{ErrorKind, Write};
 use std::os::fd::OwnedFd;
@@ -67,7 +68,9 @@ pub enum Layout {
 /// husk's mounts, from /proc/self/mountinfo (parsed by [`mountinfo`], the
 /// one parser of that file).
 pub(crate) fn read_mounts() -> Result<mountinfo::Mounts> {
-    let text = fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
+    let text = fs::read_to_string("/proc/self/mountinfo")
+        .errno()
+        .context("read /proc/self/mountinfo")?;
     mountinfo::parse_mountinfo(&text)
 }
 
@@ -75,7 +78,9 @@ pub(crate) fn read_mounts() -> Result<mountinfo::Mounts> {
 /// husk's own), parsed by [`mountinfo::parse_proc_cgroup`].
 pub(crate) fn read_proc_cgroup(pid: &str) -> Result<Vec<mountinfo::OwnCgroup>> {
     let path = format!("/proc/{pid}/cgroup");
-    let text = fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
+    let text = fs::read_to_string(&path)
+        .errno()
+        .with_context(|| format!("read {path}"))?;
     mountinfo::parse_proc_cgroup(&text)
 }
 
@@ -264,14 +269,6 @@ fn read_u64(path: &Path) -> Result<u64> {
         .with_context(|| format!("parse {s:?} from {}", path.display()))
 }
 
-/// The errno text without Rust's " (os error N)" suffix.
-fn err_text(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(n) => nix::errno::Errno::from_raw(n).desc().to_string(),
-        None => e.to_string(),
-    }
-}
-
 /// Write one value to one cgroup file in a single write(2), without
 /// creating or truncating it.
 fn write_file(path: &Path, value: &str) -> std::io::Result<()> {
@@ -287,7 +284,7 @@ fn write_err(what: &str, value: &str, path: &Path, e: &std::io::Error) -> anyhow
     anyhow!(
         "cannot set {what}: write {value} to {}: {}",
         path.display(),
-        err_text(e)
+        crate::sys::errno_text(e)
     )
 }
 
@@ -524,7 +521,7 @@ fn mkdir_tracked(dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
         match fs::create_dir(&d) {
             Ok(()) => created.push(d),
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-            Err(e) => bail!("cannot create cgroup {}: {}", d.display(), err_text(&e)),
+            Err(e) => bail!("cannot create cgroup {}: {}", d.display(), crate::sys::errno_text(&e)),
         }
     }
     Ok(())
@@ -551,7 +548,7 @@ fn remove_tree(dir: &Path) -> Result<()> {
     let entries = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-        Err(e) => bail!("cannot list cgroup {}: {}", dir.display(), err_text(&e)),
+        Err(e) => bail!("cannot list cgroup {}: {}", dir.display(), crate::sys::errno_text(&e)),
     };
     for e in entries.flatten() {
         if e.file_type().is_ok_and(|t| t.is_dir()) {
@@ -566,10 +563,10 @@ fn remove_tree(dir: &Path) -> Result<()> {
             last = Some(e);
             Ok(false)
         }
-        Err(e) => bail!("cannot remove cgroup {}: {}", dir.display(), err_text(&e)),
+        Err(e) => bail!("cannot remove cgroup {}: {}", dir.display(), crate::sys::errno_text(&e)),
     })?;
     if !done {
-        let why = last.map(|e| err_text(&e)).unwrap_or_default();
+        let why = last.map(|e| crate::sys::errno_text(&e)).unwrap_or_default();
         bail!("cannot remove cgroup {}: {why} (processes still in it?)", dir.display());
     }
     Ok(())
@@ -580,7 +577,7 @@ fn read_procs_recursive(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
     let text = match fs::read_to_string(&procs) {
         Ok(t) => t,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-        Err(e) => bail!("cannot read {}: {}", procs.display(), err_text(&e)),
+        Err(e) => bail!("cannot read {}: {}", procs.display(), crate::sys::errno_text(&e)),
     };
     for l in text.lines() {
         let pid: i32 = l
@@ -854,7 +851,7 @@ impl Cgroup {
                 anyhow!(
                     "cannot move process {pid} into cgroup: write {pid} to {}: {}",
                     path.display(),
-                    err_text(&e)
+                    crate::sys::errno_text(&e)
                 )
             })?;
         }
@@ -868,7 +865,7 @@ impl Cgroup {
         for t in self.sub_targets(spec)? {
             let path = t.join("cgroup.procs");
             write_file(&path, &pid.to_string())
-                .map_err(|e| anyhow!("write {pid} to {}: {}", path.display(), err_text(&e)))?;
+                .map_err(|e| anyhow!("write {pid} to {}: {}", path.display(), crate::sys::errno_text(&e)))?;
         }
         Ok(())
     }

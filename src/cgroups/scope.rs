@@ -459,7 +459,7 @@ fn join_missing(cg: &Cgroup, pid: i32) -> Result<()> {
             anyhow!(
                 "cannot move process {pid} into cgroup: write {pid} to {}: {}",
                 path.display(),
-                super::err_text(&e)
+                crate::sys::errno_text(&e)
             )
         })?;
     }

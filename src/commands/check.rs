@@ -143,7 +143,7 @@ pub fn check_bundle(dir: &Path) -> Vec<Finding> {
                 path: String::new(),
                 line: 0,
                 column: 0,
-                message: format!("read {}: {e}", cfg.display()),
+                message: format!("read {}: {}", cfg.display(), crate::sys::errno_text(&e)),
                 fix: "run `husk spec` in the bundle directory to write a default config.json".into(),
             });
             return f;

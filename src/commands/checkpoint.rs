@@ -12,6 +12,7 @@
 //! there (`cg_root`); a checkpoint without `--leave-running` removes the
 //! container (its processes are gone), and `restore` makes it again.
 
+use crate::sys::ErrnoResult as _;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -136,7 +137,9 @@ fn criu_bin(g: &crate::cli::Global) -> String {
 
 fn image_dir(p: &Option<PathBuf>) -> Result<PathBuf> {
     let p = p.clone().unwrap_or_else(|| PathBuf::from("checkpoint"));
-    std::path::absolute(&p).with_context(|| format!("path {}", p.display()))
+    std::path::absolute(&p)
+        .errno()
+        .with_context(|| format!("path {}", p.display()))
 }
 
 /// mkdir (existing is fine: a container is checkpointed more than once)
@@ -146,7 +149,11 @@ fn open_dir(p: &Path, what: &str) -> Result<OwnedFd> {
     match std::fs::DirBuilder::new().mode(0o700).create(p) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e).with_context(|| format!("create the {what} {}", p.display())),
+        Err(e) => {
+            return Err(e)
+                .errno()
+                .with_context(|| format!("create the {what} {}", p.display()));
+        }
     }
     nix::fcntl::open(
         p,
@@ -285,6 +292,7 @@ pub fn checkpoint(store: &Store, g: &crate::cli::Global, id: &str, a: &Checkpoin
         .as_deref()
         .map(std::path::absolute)
         .transpose()
+        .errno()
         .context("--work-path")?;
     let work_fd = work.as_deref().map(|w| open_dir(w, "work directory")).transpose()?;
     let log = criu::log_path(&images, work.as_deref(), "dump.log");
@@ -361,7 +369,9 @@ pub fn checkpoint(store: &Store, g: &crate::cli::Global, id: &str, a: &Checkpoin
             })
             .collect();
         let f = images.join(DESCRIPTORS);
-        std::fs::write(&f, serde_json::to_vec(&fds)?).with_context(|| format!("write {}", f.display()))?;
+        std::fs::write(&f, serde_json::to_vec(&fds)?)
+            .errno()
+            .with_context(|| format!("write {}", f.display()))?;
     }
     let typ = if a.pre_dump {
         criu::req::PRE_DUMP
@@ -402,7 +412,9 @@ struct CriuRoot(PathBuf);
 impl CriuRoot {
     fn make(dir: &Path, rootfs: &Path) -> Result<CriuRoot> {
         let p = dir.join("criu-root");
-        std::fs::create_dir(&p).with_context(|| format!("create {}", p.display()))?;
+        std::fs::create_dir(&p)
+            .errno()
+            .with_context(|| format!("create {}", p.display()))?;
         let r = CriuRoot(p);
         nix::mount::mount(
             Some(rootfs),
@@ -460,7 +472,11 @@ pub fn restore(store: &Store, g: &crate::cli::Global, id: &str, a: &RestoreArgs)
     state::validate_id(id)?;
     let mode = a.manage_cgroups_mode.as_deref().map(criu::cg_mode).transpose()?;
     let empty = criu::empty_ns(&a.empty_ns)?;
-    let abs = |p: &Path| std::path::absolute(p).with_context(|| format!("path {}", p.display()));
+    let abs = |p: &Path| {
+        std::path::absolute(p)
+            .errno()
+            .with_context(|| format!("path {}", p.display()))
+    };
     let pid_file = a.pid_file.as_deref().map(abs).transpose()?;
     let console = a.console_socket.as_deref().map(abs).transpose()?;
     let images = image_dir(&a.image_path)?;
@@ -471,6 +487,7 @@ pub fn restore(store: &Store, g: &crate::cli::Global, id: &str, a: &RestoreArgs)
     let fds_file = images.join(DESCRIPTORS);
     let fds: Vec<String> = serde_json::from_slice(
         &std::fs::read(&fds_file)
+            .errno()
             .with_context(|| format!("read {} (is this a checkpoint's image directory?)", fds_file.display()))?,
     )
     .with_context(|| format!("decode {}", fds_file.display()))?;
@@ -483,7 +500,9 @@ pub fn restore(store: &Store, g: &crate::cli::Global, id: &str, a: &RestoreArgs)
     let work_fd = work.as_deref().map(|w| open_dir(w, "work directory")).transpose()?;
     let log = criu::log_path(&images, work.as_deref(), "restore.log");
     // relative bind sources are relative to the bundle, as at create
-    std::env::set_current_dir(&b.dir).with_context(|| format!("chdir to the bundle {}", b.dir.display()))?;
+    std::env::set_current_dir(&b.dir)
+        .errno()
+        .with_context(|| format!("chdir to the bundle {}", b.dir.display()))?;
 
     let (dir, dir_fd) = store.create(id)?;
     let mut undo = Undo {

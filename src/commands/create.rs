@@ -1,5 +1,6 @@
 //! `husk create`: set up a container whose init waits for `start`.
 
+use crate::sys::ErrnoResult as _;
 use anyhow::{Context, Result, bail};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -37,7 +38,9 @@ fn reject_unsupported(b: &Bundle) -> Result<()> {
 }
 
 fn abs(p: &Path) -> Result<PathBuf> {
-    std::path::absolute(p).with_context(|| format!("path {}", p.display()))
+    std::path::absolute(p)
+        .errno()
+        .with_context(|| format!("path {}", p.display()))
 }
 
 /// The JSON state passed to hooks.
@@ -100,7 +103,9 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
     };
     // runc runs the container setup from the bundle directory: relative
     // paths in config.json (bind sources) are relative to it.
-    std::env::set_current_dir(&b.dir).with_context(|| format!("chdir to the bundle {}", b.dir.display()))?;
+    std::env::set_current_dir(&b.dir)
+        .errno()
+        .with_context(|| format!("chdir to the bundle {}", b.dir.display()))?;
 
     let (dir, dir_fd) = store.create(id)?;
     let mut guard = Cleanup {
@@ -129,7 +134,9 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
     let notify_host = std::env::var("NOTIFY_SOCKET").ok().filter(|s| !s.is_empty());
     let notify_dir = dir.join("notify");
     if notify_host.is_some() {
-        std::fs::create_dir(&notify_dir).with_context(|| format!("create {}", notify_dir.display()))?;
+        std::fs::create_dir(&notify_dir)
+            .errno()
+            .with_context(|| format!("create {}", notify_dir.display()))?;
     }
     let hooks = b.spec.hooks().clone();
     let has_listener = b
@@ -178,7 +185,9 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
         }
         if let Some(v) = oom {
             let p = format!("/proc/{pid}/oom_score_adj");
-            std::fs::write(&p, v.to_string()).with_context(|| format!("write {v} to {p} (process.oomScoreAdj)"))?;
+            std::fs::write(&p, v.to_string())
+                .errno()
+                .with_context(|| format!("write {v} to {p} (process.oomScoreAdj)"))?;
         }
         Ok(())
     };
@@ -252,8 +261,13 @@ pub fn write_pid_file(p: &Path, pid: i32) -> Result<()> {
     let name = p.file_name().context("pid file has no name")?;
     let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
     let r = std::fs::write(&tmp, pid.to_string())
+        .errno()
         .with_context(|| format!("write pid file {}", tmp.display()))
-        .and_then(|()| std::fs::rename(&tmp, p).with_context(|| format!("rename pid file to {}", p.display())));
+        .and_then(|()| {
+            std::fs::rename(&tmp, p)
+                .errno()
+                .with_context(|| format!("rename pid file to {}", p.display()))
+        });
     if r.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -368,7 +382,7 @@ impl Drop for Cleanup {
                 "remove the state of a failed create",
                 || match std::fs::remove_dir_all(&d) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                        Err(e).with_context(|| format!("remove {}", d.display()))
+                        Err(e).errno().with_context(|| format!("remove {}", d.display()))
                     }
                     _ => Ok(()),
                 },

@@ -1,5 +1,6 @@
 //! `husk delete [--force] ID`.
 
+use crate::sys::ErrnoResult as _;
 use anyhow::{Context, Result, bail};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -67,7 +68,10 @@ pub(crate) fn kill_init(c: &Container) -> Result<()> {
 
 /// Wait (at most [`state::EXIT_WAIT_MS`]) for the init behind `fd` to exit.
 fn wait_exit(c: &Container, fd: &OwnedFd) -> Result<()> {
-    if !crate::sys::pidfd_wait(fd, state::EXIT_WAIT_MS).context("wait for the container init to exit")? {
+    if !crate::sys::pidfd_wait(fd, state::EXIT_WAIT_MS)
+        .errno()
+        .context("wait for the container init to exit")?
+    {
         bail!(
             "the container init (pid {}) did not exit within {}s of SIGKILL",
             c.state.pid,

@@ -9,6 +9,7 @@
 //!   waits and forwards signals (unless --detach)
 //! ```
 
+use crate::sys::ErrnoResult as _;
 use anyhow::{Context, Result, bail};
 use oci_spec::runtime::{Capabilities, Capability, LinuxNamespaceType, Process, Spec};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -73,7 +74,9 @@ pub struct ExecArgs {
 
 fn load_config(bundle: &std::path::Path) -> Result<Spec> {
     let path = bundle.join("config.json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .errno()
+        .with_context(|| format!("read {}", path.display()))?;
     crate::bundle::parse(&text).with_context(|| format!("parse {}", path.display()))
 }
 
@@ -102,7 +105,9 @@ fn parse_caps(names: &[String]) -> Vec<Capability> {
 /// with the command line's overrides (as runc does).
 fn build_process(spec: &Spec, a: &ExecArgs, cmd: &[String]) -> Result<Process> {
     if let Some(f) = &a.process {
-        let text = std::fs::read_to_string(f).with_context(|| format!("read {}", f.display()))?;
+        let text = std::fs::read_to_string(f)
+            .errno()
+            .with_context(|| format!("read {}", f.display()))?;
         let (p, ignored) =
             crate::bundle::parse_process(&text).map_err(|e| anyhow::anyhow!("parse {}: {e}", f.display()))?;
         for w in ignored {
@@ -187,7 +192,9 @@ const NS_ORDER: [(&str, libc::c_int); 6] = {
 /// Open the init's namespace `name` if it differs from ours.
 fn open_ns(pid: i32, name: &str) -> Result<Option<OwnedFd>> {
     let theirs = format!("/proc/{pid}/ns/{name}");
-    let a = std::fs::metadata(&theirs).with_context(|| format!("stat {theirs}"))?;
+    let a = std::fs::metadata(&theirs)
+        .errno()
+        .with_context(|| format!("stat {theirs}"))?;
     if let Ok(b) = std::fs::metadata(format!("/proc/self/ns/{name}"))
         && a.ino() == b.ino()
         && a.dev() == b.dev()
@@ -257,6 +264,7 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
         .as_deref()
         .map(std::path::absolute)
         .transpose()
+        .errno()
         .context("--pid-file path")?;
     // pid and time namespaces apply to children: join them here, before the fork.
     for t in [LinuxNamespaceType::Pid, LinuxNamespaceType::Time] {
@@ -296,8 +304,9 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
     let old = if a.detach { None } else { Some(sys::block_all_signals()) };
     crate::process_attrs::initial_affinity(p.exec_cpu_affinity().as_ref())?;
     let (parent, child) = process::socketpair()?;
-    let (cpid, in_cgroup) =
-        process::clone_child(0, cgroup_dir.as_ref(), "the exec process").context("fork the exec process")?;
+    let (cpid, in_cgroup) = process::clone_child(0, cgroup_dir.as_ref(), "the exec process")
+        .errno()
+        .context("fork the exec process")?;
     if cpid == 0 {
         drop(parent);
         drop(cgroup_dir);

@@ -1,5 +1,6 @@
 //! `husk kill [--all] ID [SIGNAL]`.
 
+use crate::sys::ErrnoResult as _;
 use anyhow::{Context, Result, bail};
 use std::os::fd::OwnedFd;
 
@@ -46,7 +47,7 @@ pub fn init_pidfd(c: &Container) -> Result<Option<OwnedFd>> {
     let fd = match crate::sys::pidfd_open(c.state.pid) {
         Ok(fd) => fd,
         Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(None),
-        Err(e) => return Err(e).context("pidfd_open the container init"),
+        Err(e) => return Err(e).errno().context("pidfd_open the container init"),
     };
     if !c.init_alive() {
         return Ok(None);
@@ -77,6 +78,7 @@ pub fn kill(store: &Store, id: &str, signal: Option<&str>, all: bool) -> Result<
             bail!("container {id:?} is not running")
         };
         crate::sys::pidfd_send_signal(fd, sig)
+            .errno()
             .with_context(|| format!("send signal {sig} to the container init (pid {})", c.state.pid))?;
         // A task frozen by the v1 freezer dies only once thawed (runc
         // thaws a paused container for SIGKILL too).
@@ -90,7 +92,9 @@ pub fn kill(store: &Store, id: &str, signal: Option<&str>, all: bool) -> Result<
     }
     if sig == libc::SIGKILL
         && let Some(fd) = &init
-        && !crate::sys::pidfd_wait(fd, crate::state::EXIT_WAIT_MS).context("wait for the container init to exit")?
+        && !crate::sys::pidfd_wait(fd, crate::state::EXIT_WAIT_MS)
+            .errno()
+            .context("wait for the container init to exit")?
     {
         crate::warn!(
             "the container init (pid {}) has not exited {}s after SIGKILL",
@@ -128,9 +132,11 @@ pub fn signal_all(c: &Container, sig: i32) -> Result<()> {
 /// Host pids whose pid namespace is the one of `init`.
 pub fn pids_in_pidns(init: i32) -> Result<Vec<i32>> {
     use std::os::unix::fs::MetadataExt;
-    let ns = std::fs::metadata(format!("/proc/{init}/ns/pid")).context("stat the init's pid namespace")?;
+    let ns = std::fs::metadata(format!("/proc/{init}/ns/pid"))
+        .errno()
+        .context("stat the init's pid namespace")?;
     let mut v = vec![init];
-    for e in std::fs::read_dir("/proc").context("read /proc")?.flatten() {
+    for e in std::fs::read_dir("/proc").errno().context("read /proc")?.flatten() {
         let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
             continue;
         };
