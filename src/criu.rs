@@ -342,7 +342,7 @@ impl Session {
             if !resp.success {
                 let mut what = format!("{} {} failed", self.bin, type_name(typ));
                 if let Some(e) = resp.cr_errno.filter(|e| *e != 0) {
-                    what += &format!(" ({})", nix::errno::Errno::from_raw(e).desc());
+                    what += &format!(" ({})", nix::errno::Errno::from_raw(e));
                 }
                 // criu's own words: the first error line of its log, else
                 // the message of its answer

@@ -276,8 +276,9 @@ fn helper_main(mntns: &OwnedFd, jobs: &[Job], userns: &[(Option<String>, OwnedFd
         sys::mount_setattr_userns(tree.as_raw_fd(), MOUNT_ATTR_IDMAP, 0, ns, j.ridmap)
             .map_err(|e| match e.raw_os_error() {
                 Some(libc::EINVAL) | Some(libc::EOPNOTSUPP) => anyhow::anyhow!(
-                    "the filesystem of {} does not support id-mapped mounts on this kernel (mount_setattr MOUNT_ATTR_IDMAP: {e})",
-                    j.source_path
+                    "the filesystem of {} does not support id-mapped mounts on this kernel (mount_setattr MOUNT_ATTR_IDMAP: {})",
+                    j.source_path,
+                    sys::errno_text(&e)
                 ),
                 Some(libc::ENOSYS) => anyhow::anyhow!(
                     "id-mapped mounts need mount_setattr (Linux 5.12 or later), which this kernel lacks"

@@ -166,7 +166,8 @@ pub fn scheduler(s: &Scheduler) -> Result<()> {
         let err = std::io::Error::last_os_error();
         if err.raw_os_error() == Some(libc::EOPNOTSUPP) && flags & 0x60 != 0 {
             bail!(
-                "process.scheduler.flags: SCHED_FLAG_UTIL_CLAMP_MIN/MAX need a kernel with utilization clamping (CONFIG_UCLAMP_TASK): sched_setattr: {err}"
+                "process.scheduler.flags: SCHED_FLAG_UTIL_CLAMP_MIN/MAX need a kernel with utilization clamping (CONFIG_UCLAMP_TASK): sched_setattr: {}",
+                crate::sys::errno_text(&err)
             );
         }
         return Err(err).errno().with_context(|| {

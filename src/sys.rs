@@ -377,7 +377,7 @@ pub fn reset_signals() -> io::Result<()> {
             let e = io::Error::last_os_error();
             return Err(io::Error::new(
                 e.kind(),
-                format!("reset the disposition of signal {sig}: {e}"),
+                format!("reset the disposition of signal {sig}: {}", errno_text(&e)),
             ));
         }
     }
@@ -389,7 +389,7 @@ pub fn reset_signals() -> io::Result<()> {
     };
     if r != 0 {
         let e = io::Error::last_os_error();
-        return Err(io::Error::new(e.kind(), format!("unblock all signals: {e}")));
+        return Err(io::Error::new(e.kind(), format!("unblock all signals: {}", errno_text(&e))));
     }
     Ok(())
 }

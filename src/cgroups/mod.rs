@@ -1125,7 +1125,7 @@ impl Cgroup {
                 match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal) {
                     Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
                     Err(e) => {
-                        result = Err(anyhow!("cannot send signal {sig} to process {pid}: {}", e.desc()));
+                        result = Err(anyhow!("cannot send signal {sig} to process {pid}: {e}"));
                     }
                 }
             }
