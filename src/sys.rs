@@ -389,7 +389,10 @@ pub fn reset_signals() -> io::Result<()> {
     };
     if r != 0 {
         let e = io::Error::last_os_error();
-        return Err(io::Error::new(e.kind(), format!("unblock all signals: {}", errno_text(&e))));
+        return Err(io::Error::new(
+            e.kind(),
+            format!("unblock all signals: {}", errno_text(&e)),
+        ));
     }
     Ok(())
 }
