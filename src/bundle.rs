@@ -3,6 +3,7 @@
 //! Errors name the file and, for JSON syntax errors, the line and column;
 //! validation errors name the field (`mounts[3].destination must not contain ".."`).
 
+use crate::sys::ErrnoResult as _;
 use anyhow::{Context, Result, bail};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::collections::HashSet;
@@ -18,9 +19,13 @@ pub struct Bundle {
 
 /// Load `<dir>/config.json` and validate it.
 pub fn load(dir: &Path) -> Result<Bundle> {
-    let dir = std::path::absolute(dir).with_context(|| format!("bundle path {}", dir.display()))?;
+    let dir = std::path::absolute(dir)
+        .errno()
+        .with_context(|| format!("bundle path {}", dir.display()))?;
     let cfg = dir.join("config.json");
-    let text = std::fs::read_to_string(&cfg).with_context(|| format!("read {}", cfg.display()))?;
+    let text = std::fs::read_to_string(&cfg)
+        .errno()
+        .with_context(|| format!("read {}", cfg.display()))?;
     let (spec, ignored) = parse_spec_warning(&text)
         .map_err(|e| anyhow::anyhow!("{e}"))
         .with_context(|| format!("parse {}", cfg.display()))?;
@@ -42,9 +47,15 @@ pub fn load(dir: &Path) -> Result<Bundle> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             bail!("root.path {} does not exist", rootfs.display())
         }
-        Err(e) => return Err(e).with_context(|| format!("root.path {}", rootfs.display())),
+        Err(e) => {
+            return Err(e)
+                .errno()
+                .with_context(|| format!("root.path {}", rootfs.display()));
+        }
     }
-    let rootfs = std::fs::canonicalize(&rootfs).with_context(|| format!("resolve root.path {}", rootfs.display()))?;
+    let rootfs = std::fs::canonicalize(&rootfs)
+        .errno()
+        .with_context(|| format!("resolve root.path {}", rootfs.display()))?;
     validate(&spec)?;
     let mut spec = spec;
     for d in deprecations(&spec) {
@@ -290,31 +301,6 @@ fn strip_position(s: &str) -> &str {
     }
 }
 
-/// Every namespace type husk creates and joins (`husk features` lists them).
-pub const NAMESPACE_TYPES: [LinuxNamespaceType; 8] = [
-    LinuxNamespaceType::Cgroup,
-    LinuxNamespaceType::Ipc,
-    LinuxNamespaceType::Mount,
-    LinuxNamespaceType::Network,
-    LinuxNamespaceType::Pid,
-    LinuxNamespaceType::Time,
-    LinuxNamespaceType::User,
-    LinuxNamespaceType::Uts,
-];
-
-pub fn ns_name(t: LinuxNamespaceType) -> &'static str {
-    match t {
-        LinuxNamespaceType::Mount => "mount",
-        LinuxNamespaceType::Cgroup => "cgroup",
-        LinuxNamespaceType::Uts => "uts",
-        LinuxNamespaceType::Ipc => "ipc",
-        LinuxNamespaceType::User => "user",
-        LinuxNamespaceType::Pid => "pid",
-        LinuxNamespaceType::Network => "network",
-        LinuxNamespaceType::Time => "time",
-    }
-}
-
 /// One problem found in a config: the JSON path of the field it is about
 /// (`mounts[2].destination`, empty for the whole config) and what is wrong.
 #[derive(Debug, Clone, PartialEq)]
@@ -437,7 +423,10 @@ pub fn problems(spec: &Spec) -> Vec<Problem> {
         if !types.insert(ns.typ()) {
             e(
                 format!("linux.namespaces[{i}]"),
-                format!("linux.namespaces[{i}]: duplicate namespace type {}", ns_name(ns.typ())),
+                format!(
+                    "linux.namespaces[{i}]: duplicate namespace type {}",
+                    crate::namespaces::config_name(ns.typ())
+                ),
             );
         }
         if let Some(p) = ns.path()

@@ -1,5 +1,6 @@
 //! Capability sets: names to numbers, and applying all five sets.
 
+use crate::sys::ErrnoResult as _;
 use anyhow::{Context, Result};
 use oci_spec::runtime::{Capabilities, LinuxCapabilities};
 
@@ -59,7 +60,7 @@ pub fn last_cap() -> u32 {
 /// Number of a capability name (`CAP_SYS_ADMIN` or `SYS_ADMIN`).
 pub fn number(name: &str) -> Option<u32> {
     let n = name.strip_prefix("CAP_").unwrap_or(name);
-    NAMES.iter().position(|x| *x == n).map(|i| i as u32)
+    NAMES.iter().position(|x| *x == n).and_then(|i| u32::try_from(i).ok())
 }
 
 /// Bitmask of a set; capabilities unknown to the running kernel are
@@ -117,12 +118,14 @@ pub fn drop_bounding(bounding: u64) -> Result<()> {
     let last = last_cap();
     for n in 0..=last {
         if bounding & (1 << n) == 0 {
-            crate::sys::prctl(libc::PR_CAPBSET_DROP, n as libc::c_ulong).with_context(|| {
-                format!(
-                    "drop CAP_{} from the bounding set",
-                    NAMES.get(n as usize).unwrap_or(&"?")
-                )
-            })?;
+            crate::sys::prctl(libc::PR_CAPBSET_DROP, n as libc::c_ulong)
+                .errno()
+                .with_context(|| {
+                    format!(
+                        "drop CAP_{} from the bounding set",
+                        NAMES.get(n as usize).unwrap_or(&"?")
+                    )
+                })?;
         }
     }
     Ok(())
@@ -133,8 +136,10 @@ pub fn drop_bounding(bounding: u64) -> Result<()> {
 /// inheritable, which the kernel checks).
 pub fn apply(m: &Masks) -> Result<()> {
     crate::sys::capset(m.effective, m.permitted, m.inheritable)
+        .errno()
         .context("capset: set the effective, permitted and inheritable capabilities")?;
     crate::sys::prctl3(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as _, 0)
+        .errno()
         .context("clear the ambient capabilities")?;
     for n in 0..64u32 {
         if m.ambient & (1 << n) != 0 {

@@ -8,6 +8,7 @@
 //! for these messages is only varints and length-delimited fields; the
 //! field numbers below are those of CRIU's `images/rpc.proto`.
 
+use crate::sys::ErrnoResult as _;
 use anyhow::{Context, Result, bail};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -60,10 +61,10 @@ pub struct Msg(pub Vec<u8>);
 impl Msg {
     fn varint_raw(&mut self, mut v: u64) {
         while v >= 0x80 {
-            self.0.push((v as u8) | 0x80);
+            self.0.push(low7(v) | 0x80);
             v >>= 7;
         }
-        self.0.push(v as u8);
+        self.0.push(low7(v));
     }
     fn key(&mut self, field: u32, wire: u8) {
         self.varint_raw((u64::from(field) << 3) | u64::from(wire));
@@ -165,8 +166,15 @@ pub struct Resp {
     pub version: Option<(i32, i32, i32)>,
 }
 
+/// protobuf's int32 on the wire: the low 32 bits of the varint.
+#[allow(clippy::cast_possible_truncation, reason = "protobuf int32 is the low 32 bits")]
 fn as_i32(v: u64) -> i32 {
     v as i64 as i32
+}
+
+/// The low 7 bits of a varint's value.
+fn low7(v: u64) -> u8 {
+    v.to_le_bytes()[0] & 0x7f
 }
 
 impl Resp {
@@ -269,7 +277,7 @@ impl Session {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
                 "checkpoint/restore needs CRIU: {bin:?} was not found (install the criu package: apt-get install criu, dnf install criu; or give its path with --criu)"
             ),
-            Err(e) => return Err(e).with_context(|| format!("start {bin} swrk")),
+            Err(e) => return Err(e).errno().with_context(|| format!("start {bin} swrk")),
         };
         drop(theirs);
         Ok(Session {
@@ -334,7 +342,7 @@ impl Session {
             if !resp.success {
                 let mut what = format!("{} {} failed", self.bin, type_name(typ));
                 if let Some(e) = resp.cr_errno.filter(|e| *e != 0) {
-                    what += &format!(" ({})", nix::errno::Errno::from_raw(e).desc());
+                    what += &format!(" ({})", nix::errno::Errno::from_raw(e));
                 }
                 // criu's own words: the first error line of its log, else
                 // the message of its answer
@@ -372,7 +380,7 @@ impl Session {
     /// Close husk's end and wait for criu to exit; its exit status.
     pub fn finish(mut self) -> Result<std::process::ExitStatus> {
         drop(self.sock);
-        self.child.wait().context("wait for criu swrk")
+        self.child.wait().errno().context("wait for criu swrk")
     }
 }
 
@@ -414,15 +422,10 @@ pub fn cg_mode(s: &str) -> Result<u64> {
 pub fn empty_ns(names: &[String]) -> Result<u64> {
     let mut mask = libc::CLONE_NEWNET as u64;
     for n in names {
-        mask |= match n.as_str() {
-            "network" => libc::CLONE_NEWNET,
-            "mount" => libc::CLONE_NEWNS,
-            "uts" => libc::CLONE_NEWUTS,
-            "ipc" => libc::CLONE_NEWIPC,
-            "pid" => libc::CLONE_NEWPID,
-            "user" => libc::CLONE_NEWUSER,
-            "cgroup" => libc::CLONE_NEWCGROUP,
-            other => bail!("--empty-ns {other:?}: not a namespace type (network, mount, uts, ipc, pid, user, cgroup)"),
+        mask |= match crate::namespaces::from_config_name(n) {
+            // criu has no time namespace to leave empty
+            Some(t) if t != oci_spec::runtime::LinuxNamespaceType::Time => crate::namespaces::clone_flag(t),
+            _ => bail!("--empty-ns {n:?}: not a namespace type (network, mount, uts, ipc, pid, user, cgroup)"),
         } as u64;
     }
     Ok(mask)

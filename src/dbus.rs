@@ -16,6 +16,7 @@
 //! caller did not ask for are skipped without decoding their body (and
 //! without buffering it), so a chatty or hostile peer costs no memory.
 
+use crate::sys::ErrnoResult as _;
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::{ErrorKind, Read};
@@ -322,7 +323,8 @@ impl Writer {
     fn signature(&mut self, s: &str) -> Result<()> {
         validate_signature(s)?;
         // validate_signature bounds the length to 255
-        self.buf.push(s.len() as u8);
+        self.buf
+            .push(u8::try_from(s.len()).context("signature longer than 255 bytes")?);
         self.buf.extend_from_slice(s.as_bytes());
         self.buf.push(0);
         Ok(())
@@ -348,7 +350,8 @@ impl Writer {
         if len > MAX_ARRAY_LEN {
             bail!("array of {len} bytes is longer than the limit of {MAX_ARRAY_LEN}");
         }
-        self.buf[len_at..len_at + 4].copy_from_slice(&(len as u32).to_le_bytes());
+        let len = u32::try_from(len).context("array length")?;
+        self.buf[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
         Ok(())
     }
 
@@ -694,16 +697,17 @@ impl Fixed {
         if b[3] != 1 {
             bail!("unsupported protocol version {}", b[3]);
         }
-        let word = |i: usize| {
+        let word32 = |i: usize| {
             let a = [b[i], b[i + 1], b[i + 2], b[i + 3]];
-            (if big {
+            if big {
                 u32::from_be_bytes(a)
             } else {
                 u32::from_le_bytes(a)
-            }) as usize
+            }
         };
+        let word = |i: usize| word32(i) as usize;
         let body_len = word(4);
-        let serial = word(8) as u32;
+        let serial = word32(8);
         let fields_len = word(12);
         if serial == 0 {
             bail!("message with serial 0");
@@ -1151,7 +1155,10 @@ fn connect_socket(ep: &Endpoint, deadline: Instant) -> Result<UnixStream> {
         }
     }
     let stream = UnixStream::from(fd);
-    stream.set_nonblocking(false).context("set the socket blocking")?;
+    stream
+        .set_nonblocking(false)
+        .errno()
+        .context("set the socket blocking")?;
     Ok(stream)
 }
 
@@ -1268,6 +1275,7 @@ impl Connection {
             }
             self.stream
                 .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .errno()
                 .context("set the socket's read timeout")?;
             match self.stream.read(&mut chunk) {
                 Ok(0) => bail!("{} closed the connection while {what}", self.endpoint),
@@ -1279,7 +1287,11 @@ impl Connection {
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                     return Err(timed_out(what));
                 }
-                Err(e) => return Err(e).with_context(|| format!("read from {} while {what}", self.endpoint)),
+                Err(e) => {
+                    return Err(e)
+                        .errno()
+                        .with_context(|| format!("read from {} while {what}", self.endpoint));
+                }
             }
         }
     }
@@ -1332,6 +1344,7 @@ impl Connection {
             }
             self.stream
                 .set_write_timeout(Some(left.max(Duration::from_millis(1))))
+                .errno()
                 .context("set the socket's write timeout")?;
             // MSG_NOSIGNAL: a closed peer is an error, not a SIGPIPE.
             match send(self.stream.as_raw_fd(), buf, MsgFlags::MSG_NOSIGNAL) {
@@ -1498,6 +1511,10 @@ impl Connection {
 // ---------------------------------------------------------------------------
 
 #[cfg(test)]
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "test messages: lengths and bytes made small"
+)]
 mod tests {
     use super::*;
 

@@ -13,6 +13,7 @@
 //! and [`pass_on_exec`] (in the child about to exec) makes only the
 //! caller's fds survive exec.
 
+use crate::sys::ErrnoResult as _;
 use anyhow::{Context, Result, bail};
 use std::os::fd::RawFd;
 use std::sync::OnceLock;
@@ -75,7 +76,9 @@ pub fn reserve(listen: u32, preserve: u32) -> Result<()> {
         if is_open(fd) {
             continue;
         }
-        place_null(fd).with_context(|| format!("reserve fd {fd} of the --preserve-fds range"))?;
+        place_null(fd)
+            .errno()
+            .with_context(|| format!("reserve fd {fd} of the --preserve-fds range"))?;
         placeholders.push(fd);
     }
     PASSED
@@ -136,13 +139,5 @@ fn place_null(fd: RawFd) -> std::io::Result<()> {
 }
 
 fn nofile_limit() -> u64 {
-    let mut l = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit fills a valid struct.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) } != 0 {
-        return 1024;
-    }
-    l.rlim_cur
+    nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft)
 }

@@ -6,6 +6,7 @@
 //! (run by husk) the runtime's own environment; createContainer and
 //! startContainer hooks (run by the init) the container process's.
 
+use crate::sys::ErrnoResult as _;
 use anyhow::{Context, Result, bail};
 use oci_spec::runtime::Hook;
 use std::io::{Read, Write};
@@ -50,7 +51,10 @@ fn run_one(h: &Hook, state: &str, container_env: Option<&[String]>) -> Result<()
         }
     }
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().with_context(|| format!("start {}", path.display()))?;
+    let mut child = cmd
+        .spawn()
+        .errno()
+        .with_context(|| format!("start {}", path.display()))?;
     let r = supervise(&mut child, h, state.as_bytes());
     if r.is_err() {
         let _ = child.kill();
@@ -79,7 +83,9 @@ fn run_one(h: &Hook, state: &str, container_env: Option<&[String]>) -> Result<()
 /// process that forks containers stays single-threaded.
 fn supervise(child: &mut Child, h: &Hook, input: &[u8]) -> Result<(ExitStatus, Vec<u8>)> {
     use nix::poll::{PollFd, PollFlags};
-    let pidfd = crate::sys::pidfd_open(child.id() as i32).context("pidfd_open for the hook")?;
+    let pidfd = crate::sys::pidfd_open(child.id() as i32)
+        .errno()
+        .context("pidfd_open for the hook")?;
     let mut out = child.stdout.take();
     let mut err = child.stderr.take();
     let mut stdin = child.stdin.take().filter(|_| !input.is_empty());
@@ -155,7 +161,7 @@ fn supervise(child: &mut Child, h: &Hook, input: &[u8]) -> Result<(ExitStatus, V
     // The hook exited: read what is left (its pipes may be held by children; do not wait on them).
     drain_rest(out, &mut output);
     drain_rest(err, &mut output);
-    let status = child.wait().context("wait for the hook")?;
+    let status = child.wait().errno().context("wait for the hook")?;
     Ok((status, output))
 }
 

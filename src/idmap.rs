@@ -18,6 +18,7 @@
 //! carry no locks. A detached tree may then be attached in any mount
 //! namespace, so the fds travel to the init with the bind sources (`F`).
 
+use crate::sys::ErrnoResult as _;
 use anyhow::{Context, Result, bail};
 use oci_spec::runtime::{LinuxIdMapping, Mount, Spec};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -102,7 +103,9 @@ pub fn check_privilege(spec: &Spec) -> Result<()> {
 /// namespace alive.
 fn throwaway_userns(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<OwnedFd> {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe for a user namespace holder")?;
-    let pid = sys::clone_fork(libc::CLONE_NEWUSER as libc::c_ulong)
+    // SAFETY: husk is single-threaded; no CLONE_VM.
+    let pid = unsafe { sys::fork_clone(libc::CLONE_NEWUSER as libc::c_ulong) }
+        .errno()
         .context("clone a process into a new user namespace (for a mount's id mapping)")?;
     if pid == 0 {
         drop(w);
@@ -120,7 +123,9 @@ fn throwaway_userns(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<Ow
     let result = (|| {
         for (file, text) in [("uid_map", fmt(uid)), ("gid_map", fmt(gid))] {
             let p = format!("/proc/{pid}/{file}");
-            std::fs::write(&p, &text).with_context(|| format!("write {text:?} to {p}"))?;
+            std::fs::write(&p, &text)
+                .errno()
+                .with_context(|| format!("write {text:?} to {p}"))?;
         }
         let p = format!("/proc/{pid}/ns/user");
         nix::fcntl::open(
@@ -210,6 +215,7 @@ pub fn make_trees(spec: &Spec, init_pid: i32) -> Result<Vec<(usize, OwnedFd)>> {
         // As the bind sources: through the init's root, symlinks resolved
         // as on the host, with husk's permissions.
         let source = sys::openat2(root.as_raw_fd(), &rel(&src), libc::O_PATH, sys::RESOLVE_IN_ROOT)
+            .errno()
             .with_context(|| format!("open bind source {}", src.display()))
             .with_context(|| mount_context(i, m))?;
         jobs.push(Job {
@@ -230,7 +236,10 @@ pub fn make_trees(spec: &Spec, init_pid: i32) -> Result<Vec<(usize, OwnedFd)>> {
     )
     .with_context(|| format!("open {mntns_path}"))?;
     let (mine, theirs) = crate::process::socketpair()?;
-    let helper = sys::clone_fork(0).context("fork the id-mapped mount helper")?;
+    // SAFETY: husk is single-threaded.
+    let helper = unsafe { sys::fork_clone(0) }
+        .errno()
+        .context("fork the id-mapped mount helper")?;
     if helper == 0 {
         drop(mine);
         let code = match helper_main(&mntns, &jobs, &userns, &theirs) {
@@ -267,8 +276,9 @@ fn helper_main(mntns: &OwnedFd, jobs: &[Job], userns: &[(Option<String>, OwnedFd
         sys::mount_setattr_userns(tree.as_raw_fd(), MOUNT_ATTR_IDMAP, 0, ns, j.ridmap)
             .map_err(|e| match e.raw_os_error() {
                 Some(libc::EINVAL) | Some(libc::EOPNOTSUPP) => anyhow::anyhow!(
-                    "the filesystem of {} does not support id-mapped mounts on this kernel (mount_setattr MOUNT_ATTR_IDMAP: {e})",
-                    j.source_path
+                    "the filesystem of {} does not support id-mapped mounts on this kernel (mount_setattr MOUNT_ATTR_IDMAP: {})",
+                    j.source_path,
+                    sys::errno_text(&e)
                 ),
                 Some(libc::ENOSYS) => anyhow::anyhow!(
                     "id-mapped mounts need mount_setattr (Linux 5.12 or later), which this kernel lacks"

@@ -2,31 +2,41 @@
 //!
 //! `src/main.rs` only calls [`dispatch::main`]; everything lives here so that
 //! tests reach it. See ARCHITECTURE.md for the process model.
+//!
+//! A module is `pub` only when tests/*.rs (or a binary) use it; the rest
+//! are `pub(crate)`, so that the compiler reports what nothing uses.
 pub mod bundle;
-pub mod capabilities;
+pub(crate) mod capabilities;
 pub mod cgroups;
 pub mod cli;
 pub mod commands;
-pub mod container;
-pub mod criu;
+pub(crate) mod container;
+pub(crate) mod criu;
 pub mod dbus;
-pub mod dispatch;
-pub mod fds;
+pub mod dispatch; // src/main.rs calls dispatch::main
+pub(crate) mod fds;
 pub mod fields;
-pub mod hooks;
-pub mod idmap;
-pub mod logging;
-pub mod lsm;
+pub(crate) mod hooks;
+pub(crate) mod idmap;
+pub(crate) mod logging;
+pub(crate) mod lookup;
+pub(crate) mod lsm;
 pub mod mount_options;
-pub mod namespaces;
-pub mod netdev;
-pub mod netlink;
-pub mod output;
-pub mod process;
-pub mod process_attrs;
+pub(crate) mod namespaces;
+pub(crate) mod netdev;
+pub(crate) mod netlink;
+pub(crate) mod output;
+// issue 19: violations in this module are fixed by the plan/cli branches
+// (deprecated: sys::clone_fork/clone3_into_cgroup, safe shims of the unsafe fns)
+#[allow(clippy::undocumented_unsafe_blocks, clippy::cast_possible_truncation, deprecated)]
+pub mod process; // tests: process::clone_child
+pub(crate) mod process_attrs;
+// issue 19: violations in this module are fixed by the plan/cli branches;
+// pub(crate) once the never-read Setup::no_pivot is gone (plan branch)
+#[allow(clippy::undocumented_unsafe_blocks, clippy::cast_possible_truncation)]
 pub mod rootfs;
 pub mod seccomp;
 pub mod state;
-pub mod sys;
+pub(crate) mod sys;
 pub mod systemd;
 pub mod tty;

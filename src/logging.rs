@@ -11,7 +11,6 @@
 use std::cell::RefCell;
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -111,22 +110,6 @@ pub fn debug_enabled() -> bool {
     LOGGER.with(|l| l.borrow().debug)
 }
 
-/// The raw fd of the log file, if any (the container init writes its own
-/// debug lines to it before exec).
-pub fn log_fd() -> Option<RawFd> {
-    LOGGER.with(|l| l.borrow().file.as_ref().map(|f| f.as_raw_fd()))
-}
-
-/// Replace the log destination by an inherited fd (used nowhere but tests).
-///
-/// # Safety
-/// `fd` must be an open file descriptor owned by the caller.
-pub unsafe fn set_log_fd(fd: RawFd) {
-    // SAFETY: the caller guarantees fd is an open, owned descriptor.
-    let f = unsafe { File::from_raw_fd(fd) };
-    LOGGER.with(|l| l.borrow_mut().file = Some(f));
-}
-
 pub fn log(level: Level, msg: &str) {
     LOGGER.with(|l| {
         let mut l = l.borrow_mut();
@@ -203,8 +186,9 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let y = yoe + era * 400;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    // day 1..=31 and month 1..=12 by construction
+    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
+    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 

@@ -81,22 +81,8 @@ fn write_attr(candidates: &[&str], value: &[u8]) -> Result<()> {
         .iter()
         .find(|p| Path::new(p).exists())
         .context("no /proc/self/attr/exec to set the LSM label")?;
-    let fd = nix::fcntl::open(
-        *path,
-        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NOFOLLOW,
-        nix::sys::stat::Mode::empty(),
-    )
-    .with_context(|| format!("open {path}"))?;
-    let fs = nix::sys::statfs::fstatfs(&fd).with_context(|| format!("statfs {path}"))?;
-    if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
-        bail!("{path} is not on procfs");
-    }
-    nix::unistd::write(&fd, value).with_context(|| {
-        format!(
-            "set the LSM exec label {:?} (write to {path})",
-            String::from_utf8_lossy(value)
-        )
-    })?;
+    crate::sys::write_checked(path, value, nix::sys::statfs::PROC_SUPER_MAGIC)
+        .with_context(|| format!("set the LSM exec label {:?}", String::from_utf8_lossy(value)))?;
     Ok(())
 }
 

@@ -23,8 +23,6 @@ pub const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
 
 /// MS_NOSYMFOLLOW (Linux 5.10), which nix does not name.
 pub const MS_NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW);
-/// MS_LAZYTIME, which nix does not name.
-pub const MS_LAZYTIME: MsFlags = MsFlags::from_bits_retain(1 << 25);
 
 /// What one option word does.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -64,14 +62,14 @@ pub const TABLE: &[(&str, Effect)] = &[
     ("diratime", clear(MsFlags::MS_NODIRATIME)),
     ("dirsync", set(MsFlags::MS_DIRSYNC)),
     ("exec", clear(MsFlags::MS_NOEXEC)),
-    ("lazytime", set(MS_LAZYTIME)),
+    ("lazytime", set(MsFlags::MS_LAZYTIME)),
     ("loud", clear(MsFlags::MS_SILENT)),
     ("mand", set(MsFlags::MS_MANDLOCK)),
     ("noatime", set(MsFlags::MS_NOATIME)),
     ("nodev", set(MsFlags::MS_NODEV)),
     ("nodiratime", set(MsFlags::MS_NODIRATIME)),
     ("noexec", set(MsFlags::MS_NOEXEC)),
-    ("nolazytime", clear(MS_LAZYTIME)),
+    ("nolazytime", clear(MsFlags::MS_LAZYTIME)),
     ("nomand", clear(MsFlags::MS_MANDLOCK)),
     ("norelatime", clear(MsFlags::MS_RELATIME)),
     ("nostrictatime", clear(MsFlags::MS_STRICTATIME)),
@@ -227,6 +225,12 @@ pub fn parse_options(opts: &[String]) -> MountOptions {
         }
     }
     o
+}
+
+/// A bind mount by its options (`bind`, `rbind`: the words with MS_BIND),
+/// as the rootfs setup decides it.
+pub fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
+    parse_options(m.options().as_deref().unwrap_or(&[])).bind
 }
 
 #[cfg(test)]

@@ -1,22 +1,59 @@
 //! Which namespaces a container gets: new ones (clone flags) and existing
 //! ones joined by path (setns), plus the time namespace offsets.
 
+use crate::sys::ErrnoResult as _;
 use anyhow::{Context, Result, bail};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
-pub fn clone_flag(t: LinuxNamespaceType) -> libc::c_int {
-    match t {
-        LinuxNamespaceType::Mount => libc::CLONE_NEWNS,
-        LinuxNamespaceType::Cgroup => libc::CLONE_NEWCGROUP,
-        LinuxNamespaceType::Uts => libc::CLONE_NEWUTS,
-        LinuxNamespaceType::Ipc => libc::CLONE_NEWIPC,
-        LinuxNamespaceType::User => libc::CLONE_NEWUSER,
-        LinuxNamespaceType::Pid => libc::CLONE_NEWPID,
-        LinuxNamespaceType::Network => libc::CLONE_NEWNET,
-        LinuxNamespaceType::Time => 0x80, // CLONE_NEWTIME: unshare(2) only
-    }
+/// The one table of namespace types: the config's name (`linux.namespaces[].type`,
+/// `--empty-ns`), the kernel's name under `/proc/<pid>/ns/`, and the clone flag
+/// (`CLONE_NEWTIME` is for unshare(2) only). In the order `husk features` lists them.
+pub const TABLE: [(LinuxNamespaceType, &str, &str, libc::c_int); 8] = [
+    (LinuxNamespaceType::Cgroup, "cgroup", "cgroup", libc::CLONE_NEWCGROUP),
+    (LinuxNamespaceType::Ipc, "ipc", "ipc", libc::CLONE_NEWIPC),
+    (LinuxNamespaceType::Mount, "mount", "mnt", libc::CLONE_NEWNS),
+    (LinuxNamespaceType::Network, "network", "net", libc::CLONE_NEWNET),
+    (LinuxNamespaceType::Pid, "pid", "pid", libc::CLONE_NEWPID),
+    (LinuxNamespaceType::Time, "time", "time", libc::CLONE_NEWTIME),
+    (LinuxNamespaceType::User, "user", "user", libc::CLONE_NEWUSER),
+    (LinuxNamespaceType::Uts, "uts", "uts", libc::CLONE_NEWUTS),
+];
+
+const fn entry(t: LinuxNamespaceType) -> (LinuxNamespaceType, &'static str, &'static str, libc::c_int) {
+    // Written as a match so that it is a const fn and every type is covered.
+    let i = match t {
+        LinuxNamespaceType::Cgroup => 0,
+        LinuxNamespaceType::Ipc => 1,
+        LinuxNamespaceType::Mount => 2,
+        LinuxNamespaceType::Network => 3,
+        LinuxNamespaceType::Pid => 4,
+        LinuxNamespaceType::Time => 5,
+        LinuxNamespaceType::User => 6,
+        LinuxNamespaceType::Uts => 7,
+    };
+    TABLE[i]
+}
+
+/// The config's name of a namespace type (`mount`, `network`, …).
+pub const fn config_name(t: LinuxNamespaceType) -> &'static str {
+    entry(t).1
+}
+
+/// The kernel's name of a namespace type under `/proc/<pid>/ns/` (`mnt`, `net`, …).
+pub const fn proc_name(t: LinuxNamespaceType) -> &'static str {
+    entry(t).2
+}
+
+/// The `CLONE_NEW*` flag of a namespace type.
+pub const fn clone_flag(t: LinuxNamespaceType) -> libc::c_int {
+    entry(t).3
+}
+
+/// The namespace type of a config name (`network` → Network).
+pub fn from_config_name(name: &str) -> Option<LinuxNamespaceType> {
+    TABLE.iter().find(|e| e.1 == name).map(|e| e.0)
 }
 
 #[derive(Default, Debug)]
@@ -86,7 +123,7 @@ pub fn join_all(joins: &[(LinuxNamespaceType, PathBuf)]) -> Result<()> {
             nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         )
-        .with_context(|| format!("open {} namespace path {}", crate::bundle::ns_name(*t), path.display()))?;
+        .with_context(|| format!("open {} namespace path {}", config_name(*t), path.display()))?;
         fds.push((*t, path, fd));
     }
     for (t, path, fd) in &fds {
@@ -94,7 +131,7 @@ pub fn join_all(joins: &[(LinuxNamespaceType, PathBuf)]) -> Result<()> {
         nix::sched::setns(fd.as_fd(), flag).with_context(|| {
             format!(
                 "setns into {} namespace {}{}",
-                crate::bundle::ns_name(*t),
+                config_name(*t),
                 path.display(),
                 match t {
                     LinuxNamespaceType::User =>
@@ -110,10 +147,8 @@ pub fn join_all(joins: &[(LinuxNamespaceType, PathBuf)]) -> Result<()> {
 /// Make a new time namespace for the children of the calling process and
 /// write its clock offsets (before any process enters it).
 pub fn unshare_time(offsets: &[(String, i64, u32)]) -> Result<()> {
-    // SAFETY: unshare with an integer flag.
-    if unsafe { libc::unshare(0x80) } != 0 {
-        return Err(std::io::Error::last_os_error()).context("unshare the time namespace (CLONE_NEWTIME)");
-    }
+    nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
+        .context("unshare the time namespace (CLONE_NEWTIME)")?;
     if offsets.is_empty() {
         return Ok(());
     }
@@ -128,27 +163,24 @@ pub fn unshare_time(offsets: &[(String, i64, u32)]) -> Result<()> {
     }
     // The kernel checks the seconds against the clock: ERANGE when the
     // container's clock would go below zero or too far ahead.
-    std::fs::write("/proc/self/timens_offsets", &text).with_context(|| {
-        format!(
-            "linux.timeOffsets: write {:?} to /proc/self/timens_offsets",
-            text.trim_end()
-        )
-    })
+    std::fs::write("/proc/self/timens_offsets", &text)
+        .errno()
+        .with_context(|| {
+            format!(
+                "linux.timeOffsets: write {:?} to /proc/self/timens_offsets",
+                text.trim_end()
+            )
+        })
 }
 
 /// Bring the loopback interface of a new network namespace up, as runc
 /// and crun do (a new namespace has `lo` down): SIOCGIFFLAGS, then
 /// SIOCSIFFLAGS with IFF_UP, on a datagram socket of that namespace.
 pub fn loopback_up() -> Result<()> {
-    use std::os::fd::{AsRawFd, FromRawFd};
-    // SAFETY: socket() with constant arguments; the fd is owned below.
-    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if raw < 0 {
-        return Err(std::io::Error::last_os_error())
-            .context("socket(AF_INET) to bring lo up in the new network namespace");
-    }
-    // SAFETY: socket() returned a new fd nobody else owns.
-    let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
+    use std::os::fd::AsRawFd;
+    let sock = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)
+        .context("socket(AF_INET) to bring lo up in the new network namespace")?;
     // SAFETY: ifreq is plain data (a name and a union of integers); zero is valid.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, src) in req.ifr_name.iter_mut().zip(b"lo") {
@@ -156,14 +188,15 @@ pub fn loopback_up() -> Result<()> {
     }
     // SAFETY: SIOCGIFFLAGS fills the flags of the ifreq we pass.
     if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } != 0 {
-        return Err(std::io::Error::last_os_error()).context("SIOCGIFFLAGS lo in the new network namespace");
+        return Err(nix::errno::Errno::last()).context("SIOCGIFFLAGS lo in the new network namespace");
     }
     // SAFETY: reading the union member SIOCGIFFLAGS wrote.
     let flags = unsafe { req.ifr_ifru.ifru_flags };
-    req.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
+    // IFF_UP is 1: it fits the short the ioctl uses
+    req.ifr_ifru.ifru_flags = flags | libc::c_short::try_from(libc::IFF_UP).unwrap_or(1);
     // SAFETY: SIOCSIFFLAGS reads the ifreq we pass.
     if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } != 0 {
-        return Err(std::io::Error::last_os_error()).context("bring lo up (SIOCSIFFLAGS) in the new network namespace");
+        return Err(nix::errno::Errno::last()).context("bring lo up (SIOCSIFFLAGS) in the new network namespace");
     }
     Ok(())
 }

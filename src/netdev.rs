@@ -8,6 +8,7 @@
 //! never moves a device back (the spec): when the namespace goes, the
 //! kernel returns physical devices to the host and destroys virtual ones.
 
+use crate::sys::ErrnoResult as _;
 use anyhow::{Context, Result, bail};
 use oci_spec::runtime::Spec;
 use std::collections::HashSet;
@@ -143,7 +144,9 @@ pub fn move_devices(spec: &Spec, init_pid: i32) -> Result<()> {
     .with_context(|| format!("linux.netDevices: open {p}"))?;
     // A namespace joined by path may be husk's own (the host's).
     let theirs = nix::sys::stat::fstat(&netns).with_context(|| format!("stat {p}"))?;
-    let own = std::fs::metadata("/proc/self/ns/net").context("stat /proc/self/ns/net")?;
+    let own = std::fs::metadata("/proc/self/ns/net")
+        .errno()
+        .context("stat /proc/self/ns/net")?;
     if (theirs.st_dev, theirs.st_ino) == (own.dev(), own.ino()) {
         bail!(
             "linux.netDevices: the container's network namespace is husk's own: there is nothing to move the devices into"

@@ -17,10 +17,7 @@ const NLM_F_ACK: u16 = 0x4;
 const NLM_F_EXCL: u16 = 0x200;
 const NLM_F_CREATE: u16 = 0x400;
 const NLM_F_DUMP: u16 = 0x300;
-const RTM_NEWLINK: u16 = 16;
-const RTM_GETLINK: u16 = 18;
-const RTM_NEWADDR: u16 = 20;
-const RTM_GETADDR: u16 = 22;
+use libc::{RTM_GETADDR, RTM_GETLINK, RTM_NEWADDR, RTM_NEWLINK};
 const IFLA_IFNAME: u16 = 3;
 const IFLA_NET_NS_FD: u16 = 28;
 const IFA_ADDRESS: u16 = 1;
@@ -30,7 +27,7 @@ const IFA_FLAGS: u16 = 8;
 pub const IFA_F_PERMANENT: u32 = 0x80;
 /// IFA_F_NODAD, _HOMEADDRESS, _MANAGETEMPADDR, _NOPREFIXROUTE, _MCAUTOJOIN.
 const IFA_F_SETTABLE: u32 = 0x02 | 0x10 | 0x100 | 0x200 | 0x400;
-pub const RT_SCOPE_UNIVERSE: u8 = 0;
+pub const RT_SCOPE_UNIVERSE: u8 = libc::RT_SCOPE_UNIVERSE;
 const IFF_UP: u32 = 0x1;
 const AF_UNSPEC: u8 = 0;
 const HDR: usize = 16;
@@ -41,8 +38,9 @@ fn align4(n: usize) -> usize {
 
 /// A routing attribute: type and payload.
 fn attr(out: &mut Vec<u8>, typ: u16, data: &[u8]) {
-    let len = 4 + data.len();
-    out.extend_from_slice(&(len as u16).to_ne_bytes());
+    // attributes are names and addresses: far below 64 KiB
+    let len = u16::try_from(4 + data.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&len.to_ne_bytes());
     out.extend_from_slice(&typ.to_ne_bytes());
     out.extend_from_slice(data);
     out.resize(align4(out.len()), 0);
@@ -154,7 +152,8 @@ impl Socket {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
         let mut msg = Vec::with_capacity(HDR + body.len());
-        msg.extend_from_slice(&((HDR + body.len()) as u32).to_ne_bytes());
+        let len = u32::try_from(HDR + body.len()).context("netlink message too long")?;
+        msg.extend_from_slice(&len.to_ne_bytes());
         msg.extend_from_slice(&typ.to_ne_bytes());
         msg.extend_from_slice(&(flags | NLM_F_REQUEST).to_ne_bytes());
         msg.extend_from_slice(&seq.to_ne_bytes());

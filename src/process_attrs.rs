@@ -2,6 +2,7 @@
 //! right before exec: personality, scheduler (sched_setattr), I/O priority,
 //! CPU affinity (execCPUAffinity) and the NUMA memory policy.
 
+use crate::sys::ErrnoResult as _;
 use anyhow::{Context, Result, bail};
 use oci_spec::runtime::{
     ExecCPUAffinity, IOPriorityClass, LinuxIOPriority, LinuxMemoryPolicy, LinuxPersonality, LinuxPersonalityDomain,
@@ -39,7 +40,7 @@ pub fn set_affinity(list: &str) -> Result<()> {
     // SAFETY: sched_setaffinity with a buffer of the given byte length.
     let r = unsafe { libc::syscall(libc::SYS_sched_setaffinity, 0, bits.len() * 8, bits.as_ptr()) };
     if r != 0 {
-        return Err(std::io::Error::last_os_error()).with_context(|| format!("sched_setaffinity {list:?}"));
+        return Err(nix::errno::Errno::last()).with_context(|| format!("sched_setaffinity {list:?}"));
     }
     Ok(())
 }
@@ -97,7 +98,7 @@ pub fn personality(p: &LinuxPersonality) -> Result<()> {
     };
     // SAFETY: personality with an integer persona.
     if unsafe { libc::personality(persona) } < 0 {
-        return Err(std::io::Error::last_os_error()).context("personality");
+        return Err(nix::errno::Errno::last()).context("personality");
     }
     Ok(())
 }
@@ -119,6 +120,8 @@ pub fn scheduler(s: &Scheduler) -> Result<()> {
         util_min: u32,
         util_max: u32,
     }
+    const SCHED_ATTR_SIZE: u32 = 56;
+    const _: () = assert!(std::mem::size_of::<SchedAttr>() == SCHED_ATTR_SIZE as usize);
     let policy = match s.policy() {
         LinuxSchedulerPolicy::SchedOther => 0,
         LinuxSchedulerPolicy::SchedFifo => 1,
@@ -141,7 +144,7 @@ pub fn scheduler(s: &Scheduler) -> Result<()> {
         };
     }
     let attr = SchedAttr {
-        size: std::mem::size_of::<SchedAttr>() as u32,
+        size: SCHED_ATTR_SIZE,
         policy,
         flags,
         nice: s.nice().unwrap_or(0),
@@ -163,10 +166,11 @@ pub fn scheduler(s: &Scheduler) -> Result<()> {
         let err = std::io::Error::last_os_error();
         if err.raw_os_error() == Some(libc::EOPNOTSUPP) && flags & 0x60 != 0 {
             bail!(
-                "process.scheduler.flags: SCHED_FLAG_UTIL_CLAMP_MIN/MAX need a kernel with utilization clamping (CONFIG_UCLAMP_TASK): sched_setattr: {err}"
+                "process.scheduler.flags: SCHED_FLAG_UTIL_CLAMP_MIN/MAX need a kernel with utilization clamping (CONFIG_UCLAMP_TASK): sched_setattr: {}",
+                crate::sys::errno_text(&err)
             );
         }
-        return Err(err).with_context(|| {
+        return Err(err).errno().with_context(|| {
             format!(
                 "sched_setattr (process.scheduler policy {:?}, flags {:?})",
                 s.policy(),
@@ -197,7 +201,7 @@ pub fn io_priority(p: &LinuxIOPriority) -> Result<()> {
         )
     };
     if r != 0 {
-        return Err(std::io::Error::last_os_error()).context("ioprio_set (process.ioPriority)");
+        return Err(nix::errno::Errno::last()).context("ioprio_set (process.ioPriority)");
     }
     Ok(())
 }
@@ -259,6 +263,7 @@ pub fn memory_policy(m: &LinuxMemoryPolicy) -> Result<()> {
     let r = unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, ptr, maxnode) };
     if r != 0 {
         return Err(std::io::Error::last_os_error())
+            .errno()
             .with_context(|| format!("set_mempolicy (linux.memoryPolicy {:?})", m.mode()));
     }
     Ok(())

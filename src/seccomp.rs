@@ -13,6 +13,7 @@
 //! for every system call newer than the newest one the profile names
 //! (see [`enosys_stub`]), as runc does.
 
+use crate::sys::ErrnoResult as _;
 use anyhow::{Context, Result, bail};
 use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator};
@@ -90,9 +91,7 @@ impl Filter {
     }
 }
 
-const SECCOMP_FILTER_FLAG_LOG: libc::c_ulong = 1 << 1;
-const SECCOMP_FILTER_FLAG_SPEC_ALLOW: libc::c_ulong = 1 << 2;
-const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: libc::c_ulong = 1 << 5;
+use libc::{SECCOMP_FILTER_FLAG_LOG, SECCOMP_FILTER_FLAG_SPEC_ALLOW, SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV};
 
 /// Build (but do not load) the filter for a config.
 pub fn build(s: &LinuxSeccomp) -> Result<Filter> {
@@ -241,13 +240,15 @@ pub fn build(s: &LinuxSeccomp) -> Result<Filter> {
 }
 
 /// The kernel's limit on a classic BPF program.
-const BPF_MAXINSNS: usize = 4096;
+const BPF_MAXINSNS: usize = libc::BPF_MAXINSNS.unsigned_abs() as usize;
 
 /// libseccomp's BPF program, through a memfd (seccomp_export_bpf_mem
 /// needs libseccomp 2.6).
 fn export(ctx: &mut ScmpFilterContext) -> Result<Vec<libc::sock_filter>> {
     use std::io::{Read, Seek};
-    let fd = crate::sys::memfd(c"husk-seccomp").context("memfd_create for the seccomp program")?;
+    let fd = crate::sys::memfd(c"husk-seccomp")
+        .errno()
+        .context("memfd_create for the seccomp program")?;
     // Without SCMP_FLTATR_API_SYSRAWRC libseccomp turns a failed write(2)
     // into ECANCELED ("a system failure beyond the control of
     // libseccomp"); with it the message names the errno. libseccomp < 2.5
@@ -256,14 +257,16 @@ fn export(ctx: &mut ScmpFilterContext) -> Result<Vec<libc::sock_filter>> {
     ctx.export_bpf(&fd).map_err(|e| match e.sysrawrc() {
         Some(rc) if raw && rc < 0 => anyhow::anyhow!(
             "seccomp_export_bpf: writing the program to a memfd: {}",
-            std::io::Error::from_raw_os_error(-rc)
+            crate::sys::errno_text(&std::io::Error::from_raw_os_error(-rc))
         ),
         _ => anyhow::Error::new(e).context("seccomp_export_bpf"),
     })?;
     let mut f = std::fs::File::from(fd);
-    f.rewind().context("seek the exported seccomp program")?;
+    f.rewind().errno().context("seek the exported seccomp program")?;
     let mut bytes = Vec::new();
-    f.read_to_end(&mut bytes).context("read the exported seccomp program")?;
+    f.read_to_end(&mut bytes)
+        .errno()
+        .context("read the exported seccomp program")?;
     const INSN: usize = std::mem::size_of::<libc::sock_filter>();
     if bytes.len() % INSN != 0 {
         bail!("seccomp_export_bpf gave {} bytes, not whole instructions", bytes.len());
@@ -547,7 +550,9 @@ pub fn connect_listener(s: &LinuxSeccomp, state: &str, pid: i32) -> Result<()> {
 /// Load the filter; with a seccomp agent, hand it the notify fd and the
 /// container process state over listenerPath (SCM_RIGHTS), as the spec says.
 pub fn load(f: &Filter) -> Result<()> {
-    let fd = crate::sys::seccomp_set_filter(f.flags, &f.prog).context("load the seccomp filter")?;
+    let fd = crate::sys::seccomp_set_filter(f.flags, &f.prog)
+        .errno()
+        .context("load the seccomp filter")?;
     if let (Some(fd), Some((conn, msg))) = (fd, LISTENER.with(|l| l.borrow_mut().take())) {
         crate::tty::send_fd(&conn, msg.as_bytes(), &fd).context("send the seccomp notify fd to the agent")?;
     }

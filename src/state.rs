@@ -7,6 +7,7 @@
 //! - `exec.sock`: the unix socket the container init waits on until `start`
 //!   connects; its presence means "created, not yet started".
 
+use crate::sys::ErrnoResult as _;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -156,7 +157,7 @@ fn flock(fd: &OwnedFd, what: &Path) -> Result<()> {
         }
         let e = std::io::Error::last_os_error();
         if e.raw_os_error() != Some(libc::EINTR) {
-            return Err(e).with_context(|| format!("lock {}", what.display()));
+            return Err(e).errno().with_context(|| format!("lock {}", what.display()));
         }
     }
 }
@@ -192,8 +193,13 @@ impl Store {
                 .recursive(true)
                 .mode(0o711)
                 .create(&self.root)
+                .errno()
                 .with_context(|| format!("create root directory {}", self.root.display()))?,
-            Err(e) => return Err(e).with_context(|| format!("create root directory {}", self.root.display())),
+            Err(e) => {
+                return Err(e)
+                    .errno()
+                    .with_context(|| format!("create root directory {}", self.root.display()));
+            }
         }
         let dir = self.container_dir(id);
         match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
@@ -201,10 +207,11 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 bail!("container with id {id:?} already exists")
             }
-            Err(e) => return Err(e).with_context(|| format!("create {}", dir.display())),
+            Err(e) => return Err(e).errno().with_context(|| format!("create {}", dir.display())),
         }
         // Ours now: a failure before the caller holds it removes it.
         let locked = open_dir(&dir)
+            .errno()
             .with_context(|| format!("open {}", dir.display()))
             .and_then(|fd| flock(&fd, &dir).map(|()| fd));
         match locked {
@@ -235,7 +242,7 @@ impl Store {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                 bail!("container {id:?} does not exist")
             }
-            Err(e) => return Err(e).with_context(|| format!("open {}", dir.display())),
+            Err(e) => return Err(e).errno().with_context(|| format!("open {}", dir.display())),
         };
         if lock {
             flock(&dir_fd, &dir)?;
@@ -248,7 +255,7 @@ impl Store {
         let rd = match std::fs::read_dir(&self.root) {
             Ok(rd) => rd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-            Err(e) => return Err(e).with_context(|| format!("read {}", self.root.display())),
+            Err(e) => return Err(e).errno().with_context(|| format!("read {}", self.root.display())),
         };
         let mut ids: Vec<String> = rd
             .filter_map(|e| e.ok())
@@ -272,7 +279,7 @@ pub fn load(dir: &Path, id: &str) -> Result<Stored> {
             id: id.to_string(),
             ..Default::default()
         }),
-        Err(e) => Err(e).with_context(|| format!("read {}", path.display())),
+        Err(e) => Err(e).errno().with_context(|| format!("read {}", path.display())),
     }
 }
 
@@ -280,11 +287,17 @@ pub fn load(dir: &Path, id: &str) -> Result<Stored> {
 pub fn save(dir: &Path, st: &Stored) -> Result<()> {
     let tmp = dir.join(".state.json.tmp");
     let data = serde_json::to_vec(st).context("serialise state")?;
-    let mut f = std::fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
-    f.write_all(&data).with_context(|| format!("write {}", tmp.display()))?;
+    let mut f = std::fs::File::create(&tmp)
+        .errno()
+        .with_context(|| format!("create {}", tmp.display()))?;
+    f.write_all(&data)
+        .errno()
+        .with_context(|| format!("write {}", tmp.display()))?;
     drop(f);
     let dst = dir.join(STATE_FILE);
-    std::fs::rename(&tmp, &dst).with_context(|| format!("rename {} to {}", tmp.display(), dst.display()))
+    std::fs::rename(&tmp, &dst)
+        .errno()
+        .with_context(|| format!("rename {} to {}", tmp.display(), dst.display()))
 }
 
 /// (state char, start time) from /proc/<pid>/stat, or None if gone.
@@ -300,7 +313,9 @@ pub fn proc_stat(pid: i32) -> Option<(char, u64)> {
 /// naming the file and why it could not be read.
 pub fn start_time(pid: i32) -> Result<u64> {
     let p = format!("/proc/{pid}/stat");
-    let s = std::fs::read_to_string(&p).with_context(|| format!("read {p} (the container init's start time)"))?;
+    let s = std::fs::read_to_string(&p)
+        .errno()
+        .with_context(|| format!("read {p} (the container init's start time)"))?;
     parse_stat(&s)
         .map(|(_, t)| t)
         .with_context(|| format!("parse {p} (the container init's start time)"))
@@ -412,7 +427,7 @@ impl Container {
         match std::fs::remove_dir_all(&self.dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e).with_context(|| format!("remove {}", self.dir.display())),
+            Err(e) => Err(e).errno().with_context(|| format!("remove {}", self.dir.display())),
         }
     }
 }

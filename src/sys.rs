@@ -7,8 +7,57 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
+/// The one wording of a system call's error in husk's messages: nix's
+/// `Errno` display, `ENOENT: No such file or directory` (the symbolic name,
+/// a colon, the C library's text), never std's `No such file or directory
+/// (os error 2)`. An error that is not an errno keeps its own text.
+pub fn errno_text(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => nix::errno::Errno::from_raw(n).to_string(),
+        None => e.to_string(),
+    }
+}
+
+/// [`errno_text`]'s convention as an error value: an `io::Error` that
+/// carries an errno becomes that `nix::errno::Errno` (which displays so, and
+/// which code matching on errors downcasts to); any other stays as it is.
+pub fn os_error(e: io::Error) -> anyhow::Error {
+    match e.raw_os_error() {
+        Some(n) => anyhow::Error::new(nix::errno::Errno::from_raw(n)),
+        None => anyhow::Error::new(e),
+    }
+}
+
+/// `.errno()` on an `io::Result` before `.context(…)`: the error reads
+/// `…: ENOENT: No such file or directory` ([`errno_text`]).
+pub trait ErrnoResult<T> {
+    fn errno(self) -> anyhow::Result<T>;
+}
+
+impl<T> ErrnoResult<T> for io::Result<T> {
+    fn errno(self) -> anyhow::Result<T> {
+        self.map_err(os_error)
+    }
+}
+
 fn cvt(r: libc::c_long) -> io::Result<libc::c_long> {
     if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) }
+}
+
+/// The result of a system call that returns an int (a pid, an fd).
+fn cvt_int(r: libc::c_long) -> io::Result<libc::c_int> {
+    libc::c_int::try_from(cvt(r)?).map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))
+}
+
+/// The new fd a system call returned, owned.
+///
+/// # Safety
+/// `r` is the return value of a system call that returns a new file
+/// descriptor (or -1 with errno), nobody else owns.
+unsafe fn cvt_fd(r: libc::c_long) -> io::Result<OwnedFd> {
+    let fd = cvt_int(r)?;
+    // SAFETY: the caller guarantees the kernel just returned this fd to us.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 pub fn cstr(p: &Path) -> io::Result<CString> {
@@ -16,13 +65,35 @@ pub fn cstr(p: &Path) -> io::Result<CString> {
     CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
 }
 
+/// issue 19: the safe-looking name process.rs calls until the plan branch
+/// calls [`fork_clone`] in an `unsafe` block; the lead removes it then.
+#[deprecated(note = "issue 19: call the unsafe sys::fork_clone")]
+pub fn clone_fork(flags: libc::c_ulong) -> io::Result<libc::pid_t> {
+    // SAFETY: husk never starts threads (see fork_clone).
+    unsafe { fork_clone(flags) }
+}
+
+/// issue 19: see [`clone_fork`].
+#[deprecated(note = "issue 19: call the unsafe sys::fork_clone3_into_cgroup")]
+pub fn clone3_into_cgroup(flags: libc::c_ulong, cgroup_dir: RawFd) -> io::Result<libc::pid_t> {
+    // SAFETY: husk never starts threads (see fork_clone3_into_cgroup).
+    unsafe { fork_clone3_into_cgroup(flags, cgroup_dir) }
+}
+
 /// fork-like clone: the child continues on a copy of the caller's stack.
 /// Returns 0 in the child, the child's pid in the parent.
 ///
-/// The caller must be single-threaded (husk never starts threads).
-pub fn clone_fork(flags: libc::c_ulong) -> io::Result<libc::pid_t> {
-    // SAFETY: with a null stack pointer clone behaves like fork: the child
-    // gets a copy-on-write copy of this single-threaded address space.
+/// # Safety
+/// As for `fork(2)` (and nix's `fork`): the caller must be
+/// single-threaded (husk never starts threads), or the child may only
+/// call async-signal-safe functions — another thread may have held a
+/// lock (the allocator's) at the moment of the clone, and the child
+/// inherits it held forever. `flags` must not ask for shared memory
+/// (`CLONE_VM`) or a shared stack: the child returns here.
+pub unsafe fn fork_clone(flags: libc::c_ulong) -> io::Result<libc::pid_t> {
+    // SAFETY: with a null stack pointer and no CLONE_VM clone behaves like
+    // fork: the child gets a copy-on-write copy of this address space; the
+    // caller guarantees it is single-threaded.
     let r = unsafe {
         libc::syscall(
             libc::SYS_clone,
@@ -33,7 +104,7 @@ pub fn clone_fork(flags: libc::c_ulong) -> io::Result<libc::pid_t> {
             0usize,
         )
     };
-    cvt(r).map(|p| p as libc::pid_t)
+    cvt_int(r)
 }
 
 /// CLONE_INTO_CGROUP (Linux 5.7): clone3 places the child in the cgroup
@@ -67,8 +138,10 @@ struct CloneArgs {
 /// or domain-invalid cgroup with EOPNOTSUPP, a domain with controllers in
 /// its subtree_control with EBUSY, and a full pids.max with EAGAIN.
 ///
-/// The caller must be single-threaded (husk never starts threads).
-pub fn clone3_into_cgroup(flags: libc::c_ulong, cgroup_dir: RawFd) -> io::Result<libc::pid_t> {
+/// # Safety
+/// As for [`fork_clone`]: the caller must be single-threaded, and `flags`
+/// must not ask for shared memory or a shared stack.
+pub unsafe fn fork_clone3_into_cgroup(flags: libc::c_ulong, cgroup_dir: RawFd) -> io::Result<libc::pid_t> {
     let cgroup = u64::try_from(cgroup_dir).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
     // c_ulong is u64 here but not on every target.
     #[allow(clippy::unnecessary_cast)]
@@ -89,8 +162,8 @@ pub fn clone3_into_cgroup(flags: libc::c_ulong, cgroup_dir: RawFd) -> io::Result
     // SAFETY: `args` is a valid clone_args of the size passed. Without
     // CLONE_VM and with no stack (stack 0, stack_size 0) clone3 behaves
     // like fork: the child runs on a copy-on-write copy of this
-    // single-threaded address space and returns here with 0, as
-    // clone_fork's child does.
+    // address space (single-threaded: the caller guarantees it) and
+    // returns here with 0, as fork_clone's child does.
     let r = unsafe {
         libc::syscall(
             libc::SYS_clone3,
@@ -98,14 +171,14 @@ pub fn clone3_into_cgroup(flags: libc::c_ulong, cgroup_dir: RawFd) -> io::Result
             std::mem::size_of::<CloneArgs>(),
         )
     };
-    cvt(r).map(|p| p as libc::pid_t)
+    cvt_int(r)
 }
 
 pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
     // SAFETY: plain syscall with integer arguments.
     let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    // SAFETY: on success the kernel returned a new fd that we now own.
-    cvt(r).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    // SAFETY: pidfd_open returns a new fd that we now own.
+    unsafe { cvt_fd(r) }
 }
 
 pub fn pidfd_send_signal(pidfd: &OwnedFd, sig: i32) -> io::Result<()> {
@@ -144,8 +217,8 @@ pub fn pidfd_wait(pidfd: &OwnedFd, timeout_ms: i32) -> io::Result<bool> {
     }
 }
 
-pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-pub const RESOLVE_IN_ROOT: u64 = 0x10;
+pub const RESOLVE_NO_MAGICLINKS: u64 = libc::RESOLVE_NO_MAGICLINKS;
+pub const RESOLVE_IN_ROOT: u64 = libc::RESOLVE_IN_ROOT;
 
 #[repr(C)]
 struct OpenHow {
@@ -173,9 +246,9 @@ pub fn openat2(dirfd: RawFd, path: &Path, flags: i32, resolve: u64) -> io::Resul
                 std::mem::size_of::<OpenHow>(),
             )
         };
-        match cvt(r) {
-            // SAFETY: the kernel returned a new fd that we own.
-            Ok(fd) => return Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }),
+        // SAFETY: openat2 returns a new fd that we own.
+        match unsafe { cvt_fd(r) } {
+            Ok(fd) => return Ok(fd),
             Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => continue,
             Err(e) => return Err(e),
         }
@@ -192,9 +265,8 @@ pub fn pivot_root(new_root: &str, put_old: &str) -> io::Result<()> {
 
 /// Mark every fd >= `from` close-on-exec.
 pub fn cloexec_from(from: u32) -> io::Result<()> {
-    const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
     // SAFETY: plain syscall with integer arguments.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    let r = unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
     cvt(r).map(|_| ())
 }
 
@@ -241,6 +313,7 @@ pub fn capget() -> io::Result<(u64, u64, u64)> {
 }
 
 /// capset(2) for all three sets at once (64-bit capability masks).
+#[allow(clippy::cast_possible_truncation, reason = "each set is passed as two 32-bit halves")]
 pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> io::Result<()> {
     #[repr(C)]
     struct Header {
@@ -304,7 +377,7 @@ pub fn reset_signals() -> io::Result<()> {
             let e = io::Error::last_os_error();
             return Err(io::Error::new(
                 e.kind(),
-                format!("reset the disposition of signal {sig}: {e}"),
+                format!("reset the disposition of signal {sig}: {}", errno_text(&e)),
             ));
         }
     }
@@ -316,7 +389,10 @@ pub fn reset_signals() -> io::Result<()> {
     };
     if r != 0 {
         let e = io::Error::last_os_error();
-        return Err(io::Error::new(e.kind(), format!("unblock all signals: {e}")));
+        return Err(io::Error::new(
+            e.kind(),
+            format!("unblock all signals: {}", errno_text(&e)),
+        ));
     }
     Ok(())
 }
@@ -367,8 +443,8 @@ pub fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// AT_RECURSIVE of open_tree(2) and mount_setattr(2).
-pub const AT_RECURSIVE: u32 = 0x8000;
+/// AT_RECURSIVE of open_tree(2) and mount_setattr(2), as the u32 they take.
+pub const AT_RECURSIVE: u32 = libc::AT_RECURSIVE.unsigned_abs();
 
 /// mount_setattr(2) on the mount at `fd` (AT_EMPTY_PATH), recursively
 /// with `recursive`: set the MOUNT_ATTR_* bits `set`, clear `clr`.
@@ -440,12 +516,11 @@ pub fn seccomp_set_filter(flags: libc::c_ulong, prog: &[libc::sock_filter]) -> i
             &fprog as *const libc::sock_fprog,
         )
     };
-    let r = cvt(r)?;
     if flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER != 0 {
-        // SAFETY: with NEW_LISTENER the kernel returned a new fd that we own.
-        return Ok(Some(unsafe { OwnedFd::from_raw_fd(r as RawFd) }));
+        // SAFETY: with NEW_LISTENER seccomp returns a new fd that we own.
+        return unsafe { cvt_fd(r) }.map(Some);
     }
-    Ok(None)
+    cvt(r).map(|_| None)
 }
 
 /// Bind the file `src` (an open fd, e.g. a pty) onto the file `target`
@@ -468,8 +543,8 @@ pub fn open_tree_clone(fd: RawFd, recursive: bool) -> io::Result<OwnedFd> {
         | if recursive { AT_RECURSIVE } else { 0 };
     // SAFETY: open_tree on a caller's fd with an empty C string path.
     let r = unsafe { libc::syscall(libc::SYS_open_tree, fd, c"".as_ptr(), flags) };
-    // SAFETY: on success the kernel returned a new fd that we own.
-    cvt(r).map(|fd| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    // SAFETY: open_tree returns a new fd that we own.
+    unsafe { cvt_fd(r) }
 }
 
 /// move_mount(2) of the (detached) mount `from` onto the object `to`
@@ -489,4 +564,46 @@ pub fn move_mount(from: RawFd, to: RawFd) -> io::Result<()> {
         )
     };
     cvt(r).map(|_| ())
+}
+
+/// Write `value` to a file of procfs or sysfs (`fs`: `PROC_SUPER_MAGIC`,
+/// `SYSFS_MAGIC`), refusing a symlink as the last component and a file on
+/// any other filesystem (something mounted over /proc or /sys). The one
+/// checked writer: LSM attributes, sysctls.
+pub fn write_checked(path: &str, value: &[u8], fs: nix::sys::statfs::FsType) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let fd = nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NOFOLLOW,
+        nix::sys::stat::Mode::empty(),
+    )
+    .with_context(|| format!("open {path}"))?;
+    let found = nix::sys::statfs::fstatfs(&fd).with_context(|| format!("statfs {path}"))?;
+    if found.filesystem_type() != fs {
+        let name = if fs == nix::sys::statfs::PROC_SUPER_MAGIC {
+            "procfs"
+        } else {
+            "sysfs"
+        };
+        anyhow::bail!("{path} is not on {name}");
+    }
+    nix::unistd::write(&fd, value).with_context(|| format!("write {:?} to {path}", String::from_utf8_lossy(value)))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errno_wording() {
+        let e = io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(errno_text(&e), "ENOENT: No such file or directory");
+        let r: io::Result<()> = Err(e);
+        let a = anyhow::Context::context(r.errno(), "read /x").unwrap_err();
+        assert_eq!(format!("{a:#}"), "read /x: ENOENT: No such file or directory");
+        assert_eq!(a.downcast_ref::<nix::errno::Errno>(), Some(&nix::errno::Errno::ENOENT));
+        let other = io::Error::new(io::ErrorKind::InvalidData, "stream did not contain valid UTF-8");
+        assert_eq!(errno_text(&other), "stream did not contain valid UTF-8");
+    }
 }

@@ -611,11 +611,11 @@ pub fn cpu_quota_per_sec(quota: i64, period: u64) -> (u64, i64) {
     let period = if period == 0 { 100_000 } else { period };
     let per_sec = (quota as u128 * 1_000_000 / u128::from(period)).min(u128::from(u64::MAX - 1));
     if per_sec % 10_000 == 0 {
-        return (per_sec as u64, quota);
+        return (u64::try_from(per_sec).unwrap_or(u64::MAX - 1), quota);
     }
     let per_sec = (per_sec / 10_000 + 1) * 10_000;
-    let quota = (per_sec * u128::from(period) / 1_000_000).min(i64::MAX as u128) as i64;
-    (per_sec.min(u128::from(u64::MAX - 1)) as u64, quota)
+    let quota = i64::try_from(per_sec * u128::from(period) / 1_000_000).unwrap_or(i64::MAX);
+    (u64::try_from(per_sec).unwrap_or(u64::MAX - 1), quota)
 }
 
 /// The highest CPU or memory node number [`cpuset_to_bits`] takes.
@@ -939,6 +939,7 @@ pub fn annotation_properties<'a>(
 }
 
 /// A seconds value of an annotation in microseconds (u64), as runc does.
+#[allow(clippy::cast_possible_truncation, reason = "a double checked to be in 0..u64::MAX")]
 fn sec_to_usec(v: Value) -> Result<Value> {
     const M: u64 = 1_000_000;
     let us = match v {

@@ -1,6 +1,7 @@
 //! Terminals: a pty made inside the container and its master handed to the
 //! caller over `--console-socket` (SCM_RIGHTS), as runc does.
 
+use crate::sys::ErrnoResult as _;
 use anyhow::{Context, Result, bail};
 use oci_spec::runtime::Spec;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -38,7 +39,9 @@ pub fn console_pair() -> Result<(OwnedFd, OwnedFd)> {
 /// same process.
 pub fn send_pidfd(path: &Path, pid: i32, kind: &str) -> Result<()> {
     let conn = connect_named(path, "the --pidfd-socket")?;
-    let fd = crate::sys::pidfd_open(pid).with_context(|| format!("pidfd_open {pid} for --pidfd-socket"))?;
+    let fd = crate::sys::pidfd_open(pid)
+        .errno()
+        .with_context(|| format!("pidfd_open {pid} for --pidfd-socket"))?;
     send_fd(&conn, kind.as_bytes(), &fd).with_context(|| format!("send the pidfd over {}", path.display()))
 }
 
@@ -61,7 +64,7 @@ pub fn setup_console_size(conn: OwnedFd, size: Option<oci_spec::runtime::Box>) -
     let unlock: libc::c_int = 0;
     // SAFETY: TIOCSPTLCK takes a pointer to an int.
     if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) } != 0 {
-        return Err(std::io::Error::last_os_error()).context("unlock the pty");
+        return Err(nix::errno::Errno::last()).context("unlock the pty");
     }
     // SAFETY: TIOCGPTPEER takes open flags and returns a new fd.
     let peer = unsafe {
@@ -72,14 +75,14 @@ pub fn setup_console_size(conn: OwnedFd, size: Option<oci_spec::runtime::Box>) -
         )
     };
     if peer < 0 {
-        return Err(std::io::Error::last_os_error()).context("open the pty peer (TIOCGPTPEER)");
+        return Err(nix::errno::Errno::last()).context("open the pty peer (TIOCGPTPEER)");
     }
     // SAFETY: the ioctl returned a new fd that we own.
     let peer = unsafe { OwnedFd::from_raw_fd(peer) };
     if let Some(ws) = ws {
         // SAFETY: TIOCSWINSZ takes a pointer to a winsize.
         if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) } != 0 {
-            return Err(std::io::Error::last_os_error()).context("set the console size");
+            return Err(nix::errno::Errno::last()).context("set the console size");
         }
     }
     let mut n: libc::c_uint = 0;
@@ -146,12 +149,12 @@ pub fn recv_fd(sock: &OwnedFd) -> Result<(Vec<u8>, OwnedFd)> {
 pub fn make_controlling(peer: OwnedFd) -> Result<()> {
     // SAFETY: TIOCSCTTY with an integer argument.
     if unsafe { libc::ioctl(peer.as_raw_fd(), libc::TIOCSCTTY, 0) } != 0 {
-        return Err(std::io::Error::last_os_error()).context("make the pty the controlling terminal");
+        return Err(nix::errno::Errno::last()).context("make the pty the controlling terminal");
     }
     for target in 0..3 {
         // SAFETY: dup2 onto stdio numbers; the new fds are not close-on-exec.
         if unsafe { libc::dup2(peer.as_raw_fd(), target) } < 0 {
-            return Err(std::io::Error::last_os_error()).context("dup the pty onto stdio");
+            return Err(nix::errno::Errno::last()).context("dup the pty onto stdio");
         }
     }
     Ok(())
@@ -159,32 +162,25 @@ pub fn make_controlling(peer: OwnedFd) -> Result<()> {
 
 /// Restores the terminal's attributes when dropped.
 pub struct RawMode {
-    fd: std::os::fd::RawFd,
-    saved: libc::termios,
+    saved: nix::sys::termios::Termios,
 }
 
 impl RawMode {
-    /// Put the terminal on `fd` in raw mode; None if `fd` is not a terminal.
-    pub fn enter(fd: std::os::fd::RawFd) -> Option<RawMode> {
-        // SAFETY: termios is plain data; tcgetattr fills it or fails.
-        let mut t: libc::termios = unsafe { std::mem::zeroed() };
-        // SAFETY: valid pointer to a termios.
-        if unsafe { libc::tcgetattr(fd, &mut t) } != 0 {
-            return None;
-        }
-        let saved = t;
-        // SAFETY: cfmakeraw edits the struct in place.
-        unsafe { libc::cfmakeraw(&mut t) };
-        // SAFETY: valid pointer to a termios.
-        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &t) };
-        Some(RawMode { fd, saved })
+    /// Put the terminal on stdin in raw mode; None if it is not a terminal.
+    pub fn enter() -> Option<RawMode> {
+        use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
+        let stdin = std::io::stdin();
+        let saved = tcgetattr(&stdin).ok()?;
+        let mut t = saved.clone();
+        cfmakeraw(&mut t);
+        let _ = tcsetattr(&stdin, SetArg::TCSANOW, &t);
+        Some(RawMode { saved })
     }
 }
 
 impl Drop for RawMode {
     fn drop(&mut self) {
-        // SAFETY: restores the attributes read in enter().
-        unsafe { libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved) };
+        let _ = nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, &self.saved);
     }
 }
 
@@ -226,7 +222,7 @@ pub fn relay(master: OwnedFd, pid: i32) -> Result<i32> {
     use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
     use std::io::{Read, Write};
     let sfd = SignalFd::with_flags(&SigSet::all(), SfdFlags::SFD_CLOEXEC).context("signalfd")?;
-    let _raw = RawMode::enter(0);
+    let _raw = RawMode::enter();
     copy_winsize(0, master.as_raw_fd());
     let target = nix::unistd::Pid::from_raw(pid);
     let mut m = std::fs::File::from(master);

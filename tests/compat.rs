@@ -261,7 +261,10 @@ fn scheduler_flags_by_the_spec_s_names() {
     });
     let id = e.id("a");
     e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
-    let pid = e.state(&id)["pid"].as_i64().unwrap() as i32;
+    let pid = e.state(&id)["pid"]
+        .as_i64()
+        .and_then(|p| i32::try_from(p).ok())
+        .unwrap();
     // SAFETY: sched_getscheduler with a pid.
     let policy = unsafe { libc::sched_getscheduler(pid) };
     assert_eq!(policy, libc::SCHED_OTHER | 0x4000_0000, "SCHED_RESET_ON_FORK not set");
@@ -287,7 +290,10 @@ fn scheduler_flags_by_the_spec_s_names() {
     let id = e.id("clamp");
     let o = e.husk(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
     if o.status.success() {
-        let pid = e.state(&id)["pid"].as_i64().unwrap() as i32;
+        let pid = e.state(&id)["pid"]
+            .as_i64()
+            .and_then(|p| i32::try_from(p).ok())
+            .unwrap();
         // no clamp values in the spec: 0, as runc passes them
         assert_eq!(sched_getattr(pid).util_max, 0);
     } else {

@@ -378,7 +378,10 @@ fn noise(i: u32) -> Message {
                 "{sv}",
                 vec![Value::DictEntry(
                     Box::new(Value::str("ActiveState")),
-                    Box::new(Value::variant(Value::Bytes(vec![i as u8; 20_000]))),
+                    Box::new(Value::variant(Value::Bytes(vec![
+                        u8::try_from(i % 256).unwrap();
+                        20_000
+                    ]))),
                 )],
             ),
             Value::array("s", vec![]),

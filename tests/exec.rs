@@ -71,7 +71,10 @@ fn detached_exec_then_killed() {
     e.ok(&["exec", "-d", "--pid-file", pidf.to_str().unwrap(), &id, "sleep", "1000"]);
     let pid: i32 = std::fs::read_to_string(&pidf).unwrap().parse().unwrap();
     let ns = |p: i32| std::fs::read_link(format!("/proc/{p}/ns/pid")).unwrap();
-    let init = e.state(&id)["pid"].as_i64().unwrap() as i32;
+    let init = e.state(&id)["pid"]
+        .as_i64()
+        .and_then(|p| i32::try_from(p).ok())
+        .unwrap();
     assert_eq!(ns(pid), ns(init));
     // killing the container's init takes the exec'd process with it (pid namespace)
     e.ok(&["kill", &id, "KILL"]);

@@ -169,12 +169,15 @@ fn delete_force_without_state_json_removes_the_cgroup() {
     let b = e.bundle("b", &["sleep", "1000"], |_| {});
     let id = e.id("c");
     e.ok(&["create", "-b", b.to_str().unwrap(), &id]);
-    let pid = e.state(&id)["pid"].as_i64().unwrap();
+    let pid = e.state(&id)["pid"]
+        .as_i64()
+        .and_then(|p| i32::try_from(p).ok())
+        .unwrap();
     let dirs = stored_cgroup_dirs(&e.state_cgroup(&id));
     std::fs::remove_file(e.root.join(&id).join("state.json")).unwrap();
     e.ok(&["delete", "--force", &id]);
     wait_for(Duration::from_secs(10), || {
-        husk::state::proc_stat(pid as i32).is_none_or(|(s, _)| s == 'Z')
+        husk::state::proc_stat(pid).is_none_or(|(s, _)| s == 'Z')
     })
     .expect("the init outlived delete --force");
     for d in dirs {

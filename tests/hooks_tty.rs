@@ -226,10 +226,8 @@ fn console_socket_hands_over_a_pty() {
         ws_ypixel: 0,
     };
     // SAFETY: TIOCSWINSZ with a valid winsize on the pty master.
-    assert_eq!(
-        unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&m), libc::TIOCSWINSZ, &ws) },
-        0
-    );
+    let r = unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(&m), libc::TIOCSWINSZ, &ws) };
+    assert_eq!(r, 0);
     m.write_all(b"hello\n").unwrap();
     // Read until the container printed its answer (or the pty closes).
     while !String::from_utf8_lossy(&out).contains("got hello") {

@@ -69,7 +69,10 @@ fn delete_force_of_a_created_container() {
     let b = e.bundle("b", &["true"], |_| {});
     let id = e.id("c");
     e.ok(&["create", "-b", b.to_str().unwrap(), &id]);
-    let pid = e.state(&id)["pid"].as_i64().unwrap() as i32;
+    let pid = e.state(&id)["pid"]
+        .as_i64()
+        .and_then(|p| i32::try_from(p).ok())
+        .unwrap();
     let start = start_time(pid);
     e.ok(&["delete", "-f", &id]);
     assert!(!init_alive(pid, start));
@@ -98,7 +101,10 @@ fn delete_of_a_created_container_kills_it_without_force() {
     });
     let id = e.id("c");
     e.ok(&["create", "-b", b.to_str().unwrap(), &id]);
-    let pid = e.state(&id)["pid"].as_i64().unwrap() as i32;
+    let pid = e.state(&id)["pid"]
+        .as_i64()
+        .and_then(|p| i32::try_from(p).ok())
+        .unwrap();
     let start = start_time(pid);
     assert_eq!(default_cgroup_dirs_left(&id), default_cgroup_dirs(&id));
     e.ok(&["delete", &id]);
@@ -122,7 +128,10 @@ fn kill_then_delete_at_once_never_races() {
     for i in 0..200 {
         let id = e.id(&format!("c{i}"));
         e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
-        let pid = e.state(&id)["pid"].as_i64().unwrap() as i32;
+        let pid = e.state(&id)["pid"]
+            .as_i64()
+            .and_then(|p| i32::try_from(p).ok())
+            .unwrap();
         let start = start_time(pid);
         e.ok(&["kill", &id, "KILL"]);
         let o = e.husk(&["delete", &id]);
@@ -149,7 +158,10 @@ fn kill_of_a_paused_container_then_delete() {
     let b = e.bundle("b", &["sleep", "100"], |_| {});
     let id = e.id("c");
     e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
-    let pid = e.state(&id)["pid"].as_i64().unwrap() as i32;
+    let pid = e.state(&id)["pid"]
+        .as_i64()
+        .and_then(|p| i32::try_from(p).ok())
+        .unwrap();
     let start = start_time(pid);
     e.ok(&["pause", &id]);
     assert_eq!(e.status(&id), "paused");
@@ -169,7 +181,10 @@ fn delete_waits_for_an_init_killed_from_outside() {
     for i in 0..100 {
         let id = e.id(&format!("c{i}"));
         e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
-        let pid = e.state(&id)["pid"].as_i64().unwrap() as i32;
+        let pid = e.state(&id)["pid"]
+            .as_i64()
+            .and_then(|p| i32::try_from(p).ok())
+            .unwrap();
         let start = start_time(pid);
         // SAFETY: kill(2) on the init we just started (it cannot be reaped,
         // so its pid not reused, before it dies).
@@ -196,7 +211,10 @@ fn corrupt_container(e: &Env, name: &str, corrupt: impl FnOnce(&str) -> String) 
     let b = e.bundle(name, &["sleep", "100"], |_| {});
     let id = e.id(name);
     e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
-    let pid = e.state(&id)["pid"].as_i64().unwrap() as i32;
+    let pid = e.state(&id)["pid"]
+        .as_i64()
+        .and_then(|p| i32::try_from(p).ok())
+        .unwrap();
     let start = start_time(pid);
     let path = e.root.join(&id).join("state.json");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -486,7 +504,7 @@ fn stopped_state_survives_pid_reuse_check() {
     e.ok(&["create", "-b", b.to_str().unwrap(), &id]);
     let path = e.root.join(&id).join("state.json");
     let mut st: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let real = st["pid"].as_i64().unwrap();
+    let real = st["pid"].as_i64().and_then(|p| i32::try_from(p).ok()).unwrap();
     // Point the record at this test process with a wrong start time.
     st["pid"] = json!(std::process::id());
     st["startTime"] = json!(1);
@@ -494,7 +512,7 @@ fn stopped_state_survives_pid_reuse_check() {
     assert_eq!(e.status(&id), "stopped");
     assert!(e.err(&["kill", &id, "9"]).contains("not running"));
     // SAFETY: kill the real init we orphaned from the record.
-    unsafe { libc::kill(real as i32, libc::SIGKILL) };
+    unsafe { libc::kill(real, libc::SIGKILL) };
     let _ = wait_for(Duration::from_secs(5), || {
         !std::path::Path::new(&format!("/proc/{real}")).exists()
     });

@@ -171,7 +171,7 @@ fn common_mistakes_get_clear_messages() {
     std::fs::create_dir_all(&nocfg).unwrap();
     assert!(
         e.err(&["create", "-b", nocfg.to_str().unwrap(), &e.id("x")])
-            .contains("config.json: No such file or directory")
+            .contains("config.json: ENOENT: No such file or directory")
     );
 }
 

@@ -115,7 +115,7 @@ fn run_helper(e: &Env, dir: &Path, name: &str, nrs: &[i64], profile: Value) -> V
         .lines()
         .map(|l| {
             let f: Vec<i64> = l.split_whitespace().map(|x| x.parse().unwrap()).collect();
-            (f[0], f[1], f[2] as i32)
+            (f[0], f[1], i32::try_from(f[2]).unwrap())
         })
         .collect()
 }

@@ -1,6 +1,7 @@
 //! The bpf(2) calls for cgroup device programs: load, attach to a cgroup
 //! directory, and replace (query + detach) programs attached earlier.
 
+use crate::sys::ErrnoResult as _;
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
@@ -70,18 +71,17 @@ struct GetFdAttr {
 }
 
 /// bpf(2) with an attribute struct; returns the syscall's result.
-fn bpf<T>(cmd: libc::c_int, attr: &mut T) -> std::io::Result<libc::c_long> {
-    // SAFETY: `attr` is a valid, initialised #[repr(C)] bpf_attr variant of
-    // size_of::<T>() bytes that lives for the duration of the call; every
-    // pointer stored inside it points to memory the caller keeps alive.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            cmd,
-            attr as *mut T as *mut libc::c_void,
-            std::mem::size_of::<T>() as libc::c_uint,
-        )
-    };
+///
+/// # Safety
+/// `attr` must be the `#[repr(C)]` `bpf_attr` variant `cmd` reads, and
+/// every pointer stored in it must point to memory that stays alive (and,
+/// for buffers the kernel fills, writable) for the duration of the call.
+unsafe fn bpf<T>(cmd: libc::c_int, attr: &mut T) -> std::io::Result<libc::c_long> {
+    let size =
+        libc::c_uint::try_from(std::mem::size_of::<T>()).map_err(|_| std::io::Error::from_raw_os_error(libc::E2BIG))?;
+    // SAFETY: `attr` is valid for `size` bytes for the duration of the
+    // call; the caller guarantees its layout and the pointers inside it.
+    let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *mut T as *mut libc::c_void, size) };
     if r < 0 {
         Err(std::io::Error::last_os_error())
     } else {
@@ -106,24 +106,31 @@ pub fn load_device_program(insns: &[BpfInsn]) -> Result<OwnedFd> {
         insns: insns.as_ptr() as u64,
         license: license.as_ptr() as u64,
         log_level: 1,
-        log_size: log.len() as u32,
+        log_size: u32::try_from(log.len()).context("verifier log buffer too large")?,
         log_buf: log.as_mut_ptr() as u64,
         ..Default::default()
     };
     attr.prog_name[..7].copy_from_slice(b"husk_dv");
-    match bpf(BPF_PROG_LOAD, &mut attr) {
+    // SAFETY: a ProgLoadAttr for BPF_PROG_LOAD; insns, license and log
+    // outlive the call.
+    match unsafe { bpf(BPF_PROG_LOAD, &mut attr) } {
         Ok(fd) => fd_from(fd),
         Err(e) => {
             let text = CStr::from_bytes_until_nul(&log)
                 .map(|c| c.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            bail!("cannot load the device cgroup eBPF program: {e}; verifier log: {text}")
+            bail!(
+                "cannot load the device cgroup eBPF program: {}; verifier log: {text}",
+                crate::sys::errno_text(&e)
+            )
         }
     }
 }
 
 fn open_dir(dir: &Path) -> Result<OwnedFd> {
-    let f = std::fs::File::open(dir).with_context(|| format!("open {}", dir.display()))?;
+    let f = std::fs::File::open(dir)
+        .errno()
+        .with_context(|| format!("open {}", dir.display()))?;
     Ok(OwnedFd::from(f))
 }
 
@@ -134,10 +141,14 @@ fn query(cg: &OwnedFd) -> Result<Vec<u32>> {
         target_fd: cg.as_raw_fd() as u32,
         attach_type: BPF_CGROUP_DEVICE,
         prog_ids: ids.as_mut_ptr() as u64,
-        prog_cnt: ids.len() as u32,
+        prog_cnt: u32::try_from(ids.len()).context("program id buffer too large")?,
         ..Default::default()
     };
-    bpf(BPF_PROG_QUERY, &mut attr).context("query the device programs of the cgroup")?;
+    // SAFETY: a QueryAttr for BPF_PROG_QUERY; `ids` outlives the call and
+    // holds prog_cnt entries.
+    unsafe { bpf(BPF_PROG_QUERY, &mut attr) }
+        .errno()
+        .context("query the device programs of the cgroup")?;
     ids.truncate(attr.prog_cnt as usize);
     Ok(ids)
 }
@@ -156,21 +167,27 @@ pub fn set_device_program(dir: &Path, insns: &[BpfInsn]) -> Result<()> {
         attach_flags: BPF_F_ALLOW_MULTI,
         ..Default::default()
     };
-    bpf(BPF_PROG_ATTACH, &mut attr).with_context(|| format!("attach the device eBPF program to {}", dir.display()))?;
+    // SAFETY: an AttachAttr for BPF_PROG_ATTACH (fds only, no pointers).
+    unsafe { bpf(BPF_PROG_ATTACH, &mut attr) }
+        .errno()
+        .with_context(|| format!("attach the device eBPF program to {}", dir.display()))?;
     for id in old {
         let mut ga = GetFdAttr {
             prog_id: id,
             ..Default::default()
         };
-        let old_fd =
-            fd_from(bpf(BPF_PROG_GET_FD_BY_ID, &mut ga).with_context(|| format!("open the old device program {id}"))?)?;
+        // SAFETY: a GetFdAttr for BPF_PROG_GET_FD_BY_ID (no pointers).
+        let r = unsafe { bpf(BPF_PROG_GET_FD_BY_ID, &mut ga) };
+        let old_fd = fd_from(r.errno().with_context(|| format!("open the old device program {id}"))?)?;
         let mut da = AttachAttr {
             target_fd: cg.as_raw_fd() as u32,
             attach_bpf_fd: old_fd.as_raw_fd() as u32,
             attach_type: BPF_CGROUP_DEVICE,
             ..Default::default()
         };
-        bpf(BPF_PROG_DETACH, &mut da)
+        // SAFETY: an AttachAttr for BPF_PROG_DETACH (fds only, no pointers).
+        unsafe { bpf(BPF_PROG_DETACH, &mut da) }
+            .errno()
             .with_context(|| format!("detach the old device program {id} from {}", dir.display()))?;
     }
     Ok(())

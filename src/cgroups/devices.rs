@@ -205,7 +205,9 @@ impl DeviceState {
         Ok(())
     }
 
-    /// Whether an access (ACC_* bits, one device kind) is allowed.
+    /// Whether an access (ACC_* bits, one device kind) is allowed (the
+    /// model the tests hold the eBPF program to).
+    #[cfg(test)]
     pub fn allows(&self, kind: DevKind, major: u32, minor: u32, acc: u8) -> bool {
         let matching = self.exceptions.iter().filter(|(k, _)| {
             k.kind == kind && k.major.is_none_or(|m| m == major) && k.minor.is_none_or(|m| m == minor)
@@ -318,7 +320,7 @@ pub fn device_program(st: &DeviceState) -> Vec<BpfInsn> {
         for (i, ins) in block.iter_mut().enumerate() {
             if ins.off == i16::MAX {
                 // Blocks are at most 8 instructions long.
-                ins.off = (len - i - 1) as i16;
+                ins.off = i16::try_from(len - i - 1).unwrap_or(i16::MAX);
             }
         }
         p.extend(block);
@@ -337,6 +339,10 @@ mod tests {
     }
 
     /// A tiny interpreter for exactly the instructions device_program emits.
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "the ALU32/JMP32 operations act on the low 32 bits"
+    )]
     fn run(prog: &[BpfInsn], access_type: u32, major: u32, minor: u32) -> u64 {
         let ctx = [access_type, major, minor];
         let mut r = [0u64; 11];

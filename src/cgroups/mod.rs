@@ -32,12 +32,13 @@
 //! because that hierarchy has no such controllers on a hybrid host.
 
 pub mod bpf;
-pub mod devices;
+pub(crate) mod devices;
 pub mod mountinfo;
-pub mod scope;
-pub mod v1;
-pub mod v2;
+pub(crate) mod scope;
+pub(crate) mod v1;
+pub(crate) mod v2;
 
+use crate::sys::ErrnoResult as _;
 use std::fs;
 use std::io::{ErrorKind, Write};
 use std::os::fd::OwnedFd;
@@ -64,9 +65,23 @@ pub enum Layout {
     V2,
 }
 
+/// husk's mounts, from /proc/self/mountinfo (parsed by [`mountinfo`], the
+/// one parser of that file).
 pub(crate) fn read_mounts() -> Result<mountinfo::Mounts> {
-    let text = fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
+    let text = fs::read_to_string("/proc/self/mountinfo")
+        .errno()
+        .context("read /proc/self/mountinfo")?;
     mountinfo::parse_mountinfo(&text)
+}
+
+/// The cgroups of a process, from /proc/<pid>/cgroup (`pid` "self" for
+/// husk's own), parsed by [`mountinfo::parse_proc_cgroup`].
+pub(crate) fn read_proc_cgroup(pid: &str) -> Result<Vec<mountinfo::OwnCgroup>> {
+    let path = format!("/proc/{pid}/cgroup");
+    let text = fs::read_to_string(&path)
+        .errno()
+        .with_context(|| format!("read {path}"))?;
+    mountinfo::parse_proc_cgroup(&text)
 }
 
 /// Detect the host's layout from /proc/self/mountinfo.
@@ -134,14 +149,10 @@ impl Setting {
         self.absent = Some(absent);
         self
     }
-
-    /// The controller a file belongs to: the part before the first dot.
-    pub fn controller(&self) -> &str {
-        self.file.split('.').next().unwrap_or("")
-    }
 }
 
 /// The (file, value) pairs of a list of settings.
+#[cfg(test)]
 pub fn pairs(settings: &[Setting]) -> Vec<(String, String)> {
     settings.iter().map(|s| (s.file.clone(), s.value.clone())).collect()
 }
@@ -153,6 +164,21 @@ pub fn pairs(settings: &[Setting]) -> Vec<(String, String)> {
 /// 0 and 1: nothing more can fork). A `pids` object without a limit is no
 /// setting at all: [`drop_pids_without_limit`] turns it into `None` where
 /// the JSON is read, since the parsed object has 0 for a missing limit.
+/// cpuset.cpus and cpuset.mems (the same files in v1 and v2); an empty
+/// string is no setting.
+fn cpuset_settings(res: &LinuxResources) -> Vec<Setting> {
+    let mut out = Vec::new();
+    if let Some(c) = res.cpu() {
+        if let Some(v) = c.cpus().as_ref().filter(|v| !v.is_empty()) {
+            out.push(Setting::new("cpuset.cpus", v, "cpuset cpus (linux.resources.cpu.cpus)"));
+        }
+        if let Some(v) = c.mems().as_ref().filter(|v| !v.is_empty()) {
+            out.push(Setting::new("cpuset.mems", v, "cpuset mems (linux.resources.cpu.mems)"));
+        }
+    }
+    out
+}
+
 fn pids_setting(limit: i64) -> Option<Setting> {
     Some(match limit {
         l if l < 0 => Setting::new("pids.max", "max", "pids limit (linux.resources.pids.limit)"),
@@ -243,14 +269,6 @@ fn read_u64(path: &Path) -> Result<u64> {
         .with_context(|| format!("parse {s:?} from {}", path.display()))
 }
 
-/// The errno text without Rust's " (os error N)" suffix.
-fn err_text(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(n) => nix::errno::Errno::from_raw(n).desc().to_string(),
-        None => e.to_string(),
-    }
-}
-
 /// Write one value to one cgroup file in a single write(2), without
 /// creating or truncating it.
 fn write_file(path: &Path, value: &str) -> std::io::Result<()> {
@@ -266,7 +284,7 @@ fn write_err(what: &str, value: &str, path: &Path, e: &std::io::Error) -> anyhow
     anyhow!(
         "cannot set {what}: write {value} to {}: {}",
         path.display(),
-        err_text(e)
+        crate::sys::errno_text(e)
     )
 }
 
@@ -352,8 +370,11 @@ fn verify_limit(path: &Path, s: &Setting, ignored: &str) -> Result<()> {
         .parse()
         .with_context(|| format!("parse {got:?} from {}", path.display()))?;
     #[allow(clippy::useless_conversion)] // c_long is i32 on 32-bit targets
-    // SAFETY: sysconf takes a constant and touches no memory of ours.
-    let page = i64::from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).max(1);
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .map_or(1, i64::from)
+        .max(1);
     let taken = if want < 0 {
         got_n >= i64::MAX - page * 1024
     } else {
@@ -500,7 +521,7 @@ fn mkdir_tracked(dir: &Path, created: &mut Vec<PathBuf>) -> Result<()> {
         match fs::create_dir(&d) {
             Ok(()) => created.push(d),
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-            Err(e) => bail!("cannot create cgroup {}: {}", d.display(), err_text(&e)),
+            Err(e) => bail!("cannot create cgroup {}: {}", d.display(), crate::sys::errno_text(&e)),
         }
     }
     Ok(())
@@ -527,7 +548,7 @@ fn remove_tree(dir: &Path) -> Result<()> {
     let entries = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-        Err(e) => bail!("cannot list cgroup {}: {}", dir.display(), err_text(&e)),
+        Err(e) => bail!("cannot list cgroup {}: {}", dir.display(), crate::sys::errno_text(&e)),
     };
     for e in entries.flatten() {
         if e.file_type().is_ok_and(|t| t.is_dir()) {
@@ -542,10 +563,10 @@ fn remove_tree(dir: &Path) -> Result<()> {
             last = Some(e);
             Ok(false)
         }
-        Err(e) => bail!("cannot remove cgroup {}: {}", dir.display(), err_text(&e)),
+        Err(e) => bail!("cannot remove cgroup {}: {}", dir.display(), crate::sys::errno_text(&e)),
     })?;
     if !done {
-        let why = last.map(|e| err_text(&e)).unwrap_or_default();
+        let why = last.map(|e| crate::sys::errno_text(&e)).unwrap_or_default();
         bail!("cannot remove cgroup {}: {why} (processes still in it?)", dir.display());
     }
     Ok(())
@@ -556,7 +577,7 @@ fn read_procs_recursive(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
     let text = match fs::read_to_string(&procs) {
         Ok(t) => t,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-        Err(e) => bail!("cannot read {}: {}", procs.display(), err_text(&e)),
+        Err(e) => bail!("cannot read {}: {}", procs.display(), crate::sys::errno_text(&e)),
     };
     for l in text.lines() {
         let pid: i32 = l
@@ -585,8 +606,7 @@ impl Cgroup {
     /// semantics (see [`mountinfo::resolve`]); no filesystem changes.
     pub fn new(cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup> {
         let mounts = read_mounts()?;
-        let own_text = fs::read_to_string("/proc/self/cgroup").context("read /proc/self/cgroup")?;
-        let own = mountinfo::parse_proc_cgroup(&own_text)?;
+        let own = read_proc_cgroup("self")?;
         Self::from_mounts(&mounts, &own, cgroups_path, id)
     }
 
@@ -831,7 +851,7 @@ impl Cgroup {
                 anyhow!(
                     "cannot move process {pid} into cgroup: write {pid} to {}: {}",
                     path.display(),
-                    err_text(&e)
+                    crate::sys::errno_text(&e)
                 )
             })?;
         }
@@ -845,7 +865,7 @@ impl Cgroup {
         for t in self.sub_targets(spec)? {
             let path = t.join("cgroup.procs");
             write_file(&path, &pid.to_string())
-                .map_err(|e| anyhow!("write {pid} to {}: {}", path.display(), err_text(&e)))?;
+                .map_err(|e| anyhow!("write {pid} to {}: {}", path.display(), crate::sys::errno_text(&e)))?;
         }
         Ok(())
     }
@@ -1105,7 +1125,7 @@ impl Cgroup {
                 match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal) {
                     Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
                     Err(e) => {
-                        result = Err(anyhow!("cannot send signal {sig} to process {pid}: {}", e.desc()));
+                        result = Err(anyhow!("cannot send signal {sig} to process {pid}: {e}"));
                     }
                 }
             }
@@ -1296,11 +1316,5 @@ mod tests {
         fs::write(dir.join("blkio.weight"), "").unwrap();
         apply_setting(&dir, s).unwrap();
         assert_eq!(fs::read_to_string(dir.join("blkio.weight")).unwrap(), "300");
-    }
-
-    #[test]
-    fn setting_controller() {
-        assert_eq!(Setting::new("memory.max", 1, "x").controller(), "memory");
-        assert_eq!(Setting::new("hugetlb.2MB.max", 1, "x").controller(), "hugetlb");
     }
 }

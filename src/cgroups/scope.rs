@@ -449,8 +449,7 @@ fn join_targets(cg: &Cgroup, own: &[mountinfo::OwnCgroup]) -> Vec<(PathBuf, bool
 /// v1 and hybrid: write the init into every hierarchy systemd did not put
 /// it in (the ones systemd does not manage: cpuset, freezer, net_cls …).
 fn join_missing(cg: &Cgroup, pid: i32) -> Result<()> {
-    let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
-    let own = mountinfo::parse_proc_cgroup(&text).unwrap_or_default();
+    let own = super::read_proc_cgroup(&pid.to_string()).unwrap_or_default();
     for (dir, there) in join_targets(cg, &own) {
         if there {
             continue;
@@ -460,7 +459,7 @@ fn join_missing(cg: &Cgroup, pid: i32) -> Result<()> {
             anyhow!(
                 "cannot move process {pid} into cgroup: write {pid} to {}: {}",
                 path.display(),
-                super::err_text(&e)
+                crate::sys::errno_text(&e)
             )
         })?;
     }

@@ -30,18 +30,6 @@ const KMEM_IGNORED: &str = "this kernel ignores kernel memory limits (since Linu
 const KMEM_TCP_IGNORED: &str =
     "this kernel ignores the kernel TCP buffer limit; remove linux.resources.memory.kernelTCP";
 
-/// Every setting for cgroup v1, in order.
-pub fn settings(res: &LinuxResources) -> Result<Vec<Setting>> {
-    if res.unified().as_ref().is_some_and(|u| !u.is_empty()) {
-        bail!("linux.resources.unified is only supported on cgroup v2, and this host's controllers are cgroup v1");
-    }
-    let mut out = Vec::new();
-    for g in GROUPS {
-        out.extend(group_settings(res, g)?);
-    }
-    Ok(out)
-}
-
 /// The settings of one controller.
 pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>> {
     let mut out = Vec::new();
@@ -186,16 +174,7 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
                 }
             }
         }
-        "cpuset" => {
-            if let Some(c) = res.cpu() {
-                if let Some(v) = c.cpus().as_ref().filter(|v| !v.is_empty()) {
-                    out.push(Setting::new("cpuset.cpus", v, "cpuset cpus (linux.resources.cpu.cpus)"));
-                }
-                if let Some(v) = c.mems().as_ref().filter(|v| !v.is_empty()) {
-                    out.push(Setting::new("cpuset.mems", v, "cpuset mems (linux.resources.cpu.mems)"));
-                }
-            }
-        }
+        "cpuset" => out.extend(super::cpuset_settings(res)),
         "pids" => {
             if let Some(p) = res.pids() {
                 out.extend(super::pids_setting(p.limit()));
@@ -477,6 +456,15 @@ mod tests {
     use super::*;
     use crate::cgroups::pairs;
 
+    /// Every setting for cgroup v1, in the order of GROUPS.
+    fn settings(res: &LinuxResources) -> Result<Vec<Setting>> {
+        let mut out = Vec::new();
+        for g in GROUPS {
+            out.extend(group_settings(res, g)?);
+        }
+        Ok(out)
+    }
+
     fn res(json: &str) -> LinuxResources {
         serde_json::from_str(json).unwrap()
     }
@@ -594,11 +582,5 @@ mod tests {
         crate::cgroups::drop_pids_without_limit(&mut r, Some(&serde_json::json!({"limit": 0})));
         assert_eq!(pairs(&settings(&r).unwrap()), vec![("pids.max".into(), "1".into())]);
         assert!(settings(&res(r#"{"hugepageLimits": [{"pageSize": "../x", "limit": 1}]}"#)).is_err());
-    }
-
-    #[test]
-    fn unified_rejected() {
-        let e = settings(&res(r#"{"unified": {"memory.high": "100"}}"#)).unwrap_err();
-        assert!(e.to_string().contains("only supported on cgroup v2"), "{e}");
     }
 }

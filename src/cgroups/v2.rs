@@ -29,7 +29,10 @@ pub fn cpu_shares_to_weight(shares: u64) -> u64 {
     }
     let l = (shares as f64).log2();
     let exponent = (l * l + 125.0 * l) / 612.0 - 7.0 / 34.0;
-    10f64.powf(exponent).ceil() as u64
+    // at most 10_000 for shares below 262_144 (and `as` saturates)
+    #[allow(clippy::cast_possible_truncation, reason = "a float in 1..=10_000")]
+    let weight = 10f64.powf(exponent).ceil() as u64;
+    weight
 }
 
 /// runc's blkio weight [10, 1000] → io.weight [1, 10000] conversion.
@@ -189,16 +192,7 @@ pub fn group_settings(res: &LinuxResources, group: &str) -> Result<Vec<Setting>>
                 }
             }
         }
-        "cpuset" => {
-            if let Some(c) = res.cpu() {
-                if let Some(v) = c.cpus().as_ref().filter(|v| !v.is_empty()) {
-                    out.push(Setting::new("cpuset.cpus", v, "cpuset cpus (linux.resources.cpu.cpus)"));
-                }
-                if let Some(v) = c.mems().as_ref().filter(|v| !v.is_empty()) {
-                    out.push(Setting::new("cpuset.mems", v, "cpuset mems (linux.resources.cpu.mems)"));
-                }
-            }
-        }
+        "cpuset" => out.extend(super::cpuset_settings(res)),
         "pids" => {
             if let Some(p) = res.pids() {
                 out.extend(super::pids_setting(p.limit()));

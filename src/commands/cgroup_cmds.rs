@@ -1,6 +1,7 @@
 //! Commands that work through the container's cgroup: pause, resume, ps,
 //! events, update.
 
+use crate::sys::ErrnoResult as _;
 use anyhow::{Context, Result, anyhow, bail};
 use oci_spec::runtime::LinuxResources;
 use std::io::Write;
@@ -53,6 +54,7 @@ pub fn ps(store: &Store, id: &str, format: Format, ps_args: &[String]) -> Result
     let o = std::process::Command::new("ps")
         .args(&args)
         .output()
+        .errno()
         .context("run ps")?;
     if !o.status.success() {
         bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&o.stderr).trim());
@@ -162,7 +164,7 @@ fn parse_interval(orig: &str) -> Result<std::time::Duration> {
         // The fraction, truncated to nanoseconds like Go: 18 digits are plenty.
         let frac = &frac[..frac.len().min(18)];
         let part: u128 = frac.parse().unwrap_or(0);
-        let scale = 10u128.pow(frac.len() as u32);
+        let scale = 10u128.pow(u32::try_from(frac.len()).unwrap_or(18));
         total = whole
             .checked_mul(per)
             .and_then(|w| w.checked_add(part * per / scale))
@@ -228,7 +230,7 @@ pub fn parse_size(flag: &str, s: &str) -> Result<i64> {
     } else {
         frac.parse().map_err(|_| bad())?
     };
-    let scale = 10u128.pow(frac.len() as u32);
+    let scale = 10u128.pow(u32::try_from(frac.len()).map_err(|_| bad())?);
     let bytes = whole
         .checked_mul(mul)
         .and_then(|w| w.checked_add(part * mul / scale))
@@ -301,10 +303,14 @@ pub fn update(store: &Store, id: &str, a: &UpdateArgs) -> Result<()> {
         Some(src) => {
             let text = if src == "-" {
                 let mut s = String::new();
-                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).context("read resources from stdin")?;
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                    .errno()
+                    .context("read resources from stdin")?;
                 s
             } else {
-                std::fs::read_to_string(src).with_context(|| format!("read {src}"))?
+                std::fs::read_to_string(src)
+                    .errno()
+                    .with_context(|| format!("read {src}"))?
             };
             let mut r = serde_json::from_str::<LinuxResources>(&text)
                 .map_err(|e| anyhow::anyhow!("parse resources {src}: {e}"))?;

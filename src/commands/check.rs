@@ -143,7 +143,7 @@ pub fn check_bundle(dir: &Path) -> Vec<Finding> {
                 path: String::new(),
                 line: 0,
                 column: 0,
-                message: format!("read {}: {e}", cfg.display()),
+                message: format!("read {}: {}", cfg.display(), crate::sys::errno_text(&e)),
                 fix: "run `husk spec` in the bundle directory to write a default config.json".into(),
             });
             return f;
@@ -249,7 +249,7 @@ pub fn check_bundle(dir: &Path) -> Vec<Finding> {
         check_process(root, p, &mut push);
     }
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        let bind = m.options().iter().flatten().any(|o| o == "bind" || o == "rbind");
+        let bind = crate::mount_options::is_bind(m);
         if let (true, Some(src)) = (bind, m.source()) {
             let src = if src.is_absolute() { src.clone() } else { dir.join(src) };
             if !src.exists() {
@@ -270,11 +270,7 @@ pub fn check_bundle(dir: &Path) -> Vec<Finding> {
         .flatten()
         .enumerate()
     {
-        let name = match ns.typ() {
-            oci_spec::runtime::LinuxNamespaceType::Mount => "mnt",
-            oci_spec::runtime::LinuxNamespaceType::Network => "net",
-            t => crate::bundle::ns_name(t),
-        };
+        let name = crate::namespaces::proc_name(ns.typ());
         if !Path::new(&format!("/proc/self/ns/{name}")).exists() {
             push(
                 "error",
@@ -338,26 +334,12 @@ fn check_process(root: &OwnedFd, p: &oci_spec::runtime::Process, push: &mut impl
     let Some(arg0) = p.args().as_ref().and_then(|a| a.first()) else {
         return;
     };
-    let path_var = p
-        .env()
-        .iter()
-        .flatten()
-        .rev()
-        .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-        .to_string();
-    let candidates: Vec<String> = if arg0.contains('/') {
-        vec![arg0.clone()]
-    } else {
-        path_var
-            .split(':')
-            .map(|d| format!("{}/{arg0}", d.trim_end_matches('/')))
-            .collect()
-    };
+    let path_var = crate::lookup::path_var(p.env().as_deref().unwrap_or(&[]));
+    let candidates = crate::lookup::path_candidates(arg0, path_var);
     let found = candidates.iter().find_map(|c| {
-        let fd = resolve(root, Path::new(c)).ok()?;
+        let fd = resolve(root, c).ok()?;
         let st = nix::sys::stat::fstat(&fd).ok()?;
-        (st.st_mode & libc::S_IFMT == libc::S_IFREG).then_some((c.clone(), st.st_mode))
+        (st.st_mode & libc::S_IFMT == libc::S_IFREG).then_some((c.display().to_string(), st.st_mode))
     });
     match found {
         None if arg0.contains('/') => push(

@@ -12,6 +12,7 @@
 //! there (`cg_root`); a checkpoint without `--leave-running` removes the
 //! container (its processes are gone), and `restore` makes it again.
 
+use crate::sys::ErrnoResult as _;
 use anyhow::{Context, Result, bail};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -30,7 +31,9 @@ fn criu_bin(g: &crate::cli::Global) -> String {
 
 fn image_dir(p: &Option<PathBuf>) -> Result<PathBuf> {
     let p = p.clone().unwrap_or_else(|| PathBuf::from("checkpoint"));
-    std::path::absolute(&p).with_context(|| format!("path {}", p.display()))
+    std::path::absolute(&p)
+        .errno()
+        .with_context(|| format!("path {}", p.display()))
 }
 
 /// mkdir (existing is fine: a container is checkpointed more than once)
@@ -40,7 +43,11 @@ fn open_dir(p: &Path, what: &str) -> Result<OwnedFd> {
     match std::fs::DirBuilder::new().mode(0o700).create(p) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e).with_context(|| format!("create the {what} {}", p.display())),
+        Err(e) => {
+            return Err(e)
+                .errno()
+                .with_context(|| format!("create the {what} {}", p.display()));
+        }
     }
     nix::fcntl::open(
         p,
@@ -63,7 +70,7 @@ fn refuse_namespaces_by_path(b: &Bundle) -> Result<()> {
         if let Some(p) = ns.path() {
             bail!(
                 "checkpoint/restore of a container that joins a namespace by path ({} namespace {}) is not supported by husk yet",
-                bundle::ns_name(ns.typ()),
+                crate::namespaces::config_name(ns.typ()),
                 p.display()
             );
         }
@@ -99,7 +106,7 @@ fn cgroup_binds(b: &Bundle) -> Result<Vec<String>> {
 }
 
 fn is_bind(m: &oci_spec::runtime::Mount) -> bool {
-    m.typ().as_deref() == Some("bind") || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind")
+    m.typ().as_deref() == Some("bind") || crate::mount_options::is_bind(m)
 }
 
 /// A mount destination as the container sees it: symlinks resolved inside
@@ -179,6 +186,7 @@ pub fn checkpoint(store: &Store, g: &crate::cli::Global, id: &str, a: &Checkpoin
         .as_deref()
         .map(std::path::absolute)
         .transpose()
+        .errno()
         .context("--work-path")?;
     let work_fd = work.as_deref().map(|w| open_dir(w, "work directory")).transpose()?;
     let log = criu::log_path(&images, work.as_deref(), "dump.log");
@@ -255,7 +263,9 @@ pub fn checkpoint(store: &Store, g: &crate::cli::Global, id: &str, a: &Checkpoin
             })
             .collect();
         let f = images.join(DESCRIPTORS);
-        std::fs::write(&f, serde_json::to_vec(&fds)?).with_context(|| format!("write {}", f.display()))?;
+        std::fs::write(&f, serde_json::to_vec(&fds)?)
+            .errno()
+            .with_context(|| format!("write {}", f.display()))?;
     }
     let typ = if a.pre_dump {
         criu::req::PRE_DUMP
@@ -296,7 +306,9 @@ struct CriuRoot(PathBuf);
 impl CriuRoot {
     fn make(dir: &Path, rootfs: &Path) -> Result<CriuRoot> {
         let p = dir.join("criu-root");
-        std::fs::create_dir(&p).with_context(|| format!("create {}", p.display()))?;
+        std::fs::create_dir(&p)
+            .errno()
+            .with_context(|| format!("create {}", p.display()))?;
         let r = CriuRoot(p);
         nix::mount::mount(
             Some(rootfs),
@@ -354,7 +366,11 @@ pub fn restore(store: &Store, g: &crate::cli::Global, id: &str, a: &RestoreArgs)
     state::validate_id(id)?;
     let mode = a.manage_cgroups_mode.as_deref().map(criu::cg_mode).transpose()?;
     let empty = criu::empty_ns(&a.empty_ns)?;
-    let abs = |p: &Path| std::path::absolute(p).with_context(|| format!("path {}", p.display()));
+    let abs = |p: &Path| {
+        std::path::absolute(p)
+            .errno()
+            .with_context(|| format!("path {}", p.display()))
+    };
     let pid_file = a.pid_file.as_deref().map(abs).transpose()?;
     let console = a.console_socket.as_deref().map(abs).transpose()?;
     let images = image_dir(&a.image_path)?;
@@ -365,6 +381,7 @@ pub fn restore(store: &Store, g: &crate::cli::Global, id: &str, a: &RestoreArgs)
     let fds_file = images.join(DESCRIPTORS);
     let fds: Vec<String> = serde_json::from_slice(
         &std::fs::read(&fds_file)
+            .errno()
             .with_context(|| format!("read {} (is this a checkpoint's image directory?)", fds_file.display()))?,
     )
     .with_context(|| format!("decode {}", fds_file.display()))?;
@@ -377,7 +394,9 @@ pub fn restore(store: &Store, g: &crate::cli::Global, id: &str, a: &RestoreArgs)
     let work_fd = work.as_deref().map(|w| open_dir(w, "work directory")).transpose()?;
     let log = criu::log_path(&images, work.as_deref(), "restore.log");
     // relative bind sources are relative to the bundle, as at create
-    std::env::set_current_dir(&b.dir).with_context(|| format!("chdir to the bundle {}", b.dir.display()))?;
+    std::env::set_current_dir(&b.dir)
+        .errno()
+        .with_context(|| format!("chdir to the bundle {}", b.dir.display()))?;
 
     let (dir, dir_fd) = store.create(id)?;
     let mut undo = Undo {
@@ -446,7 +465,7 @@ pub fn restore(store: &Store, g: &crate::cli::Global, id: &str, a: &RestoreArgs)
     for (i, s) in fds.iter().enumerate() {
         if s.contains("pipe:") {
             let mut f = Msg::default();
-            f.str(1, s).int32(2, i as i32);
+            f.str(1, s).int32(2, i32::try_from(i).context("fd number")?);
             o.msg(opt::INHERIT_FD, &f);
         }
     }
@@ -457,16 +476,12 @@ pub fn restore(store: &Store, g: &crate::cli::Global, id: &str, a: &RestoreArgs)
     if let Some(cg) = &cgroup {
         cg.add_process(s.pid())
             .context("move criu into the container's cgroup")?;
-        let f = format!("/proc/{}/cgroup", s.pid());
-        let text = std::fs::read_to_string(&f).with_context(|| format!("read {f}"))?;
-        for line in text.lines() {
-            let mut parts = line.splitn(3, ':');
-            let (_, ctrl, path) = (parts.next(), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        for own in crate::cgroups::read_proc_cgroup(&s.pid().to_string())? {
             let mut r = Msg::default();
-            if !ctrl.is_empty() {
-                r.str(1, ctrl);
+            if !own.controllers.is_empty() {
+                r.str(1, &own.controllers.join(","));
             }
-            r.str(2, path);
+            r.str(2, &own.path.to_string_lossy());
             o.msg(opt::CG_ROOT, &r);
         }
     }

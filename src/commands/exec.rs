@@ -9,8 +9,9 @@
 //!   waits and forwards signals (unless --detach)
 //! ```
 
+use crate::sys::ErrnoResult as _;
 use anyhow::{Context, Result, bail};
-use oci_spec::runtime::{Capabilities, Capability, Process, Spec};
+use oci_spec::runtime::{Capabilities, Capability, LinuxNamespaceType, Process, Spec};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -22,7 +23,9 @@ use crate::sys;
 
 fn load_config(bundle: &std::path::Path) -> Result<Spec> {
     let path = bundle.join("config.json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .errno()
+        .with_context(|| format!("read {}", path.display()))?;
     crate::bundle::parse(&text).with_context(|| format!("parse {}", path.display()))
 }
 
@@ -51,7 +54,9 @@ fn parse_caps(names: &[String]) -> Vec<Capability> {
 /// with the command line's overrides (as runc does).
 fn build_process(spec: &Spec, a: &ExecArgs, cmd: &[String]) -> Result<Process> {
     if let Some(f) = &a.process {
-        let text = std::fs::read_to_string(f).with_context(|| format!("read {}", f.display()))?;
+        let text = std::fs::read_to_string(f)
+            .errno()
+            .with_context(|| format!("read {}", f.display()))?;
         let (p, ignored) =
             crate::bundle::parse_process(&text).map_err(|e| anyhow::anyhow!("parse {}: {e}", f.display()))?;
         for w in ignored {
@@ -116,19 +121,29 @@ fn build_process(spec: &Spec, a: &ExecArgs, cmd: &[String]) -> Result<Process> {
     Ok(p)
 }
 
-const NS_ORDER: [(&str, libc::c_int); 6] = [
-    ("user", libc::CLONE_NEWUSER),
-    ("mnt", libc::CLONE_NEWNS),
-    ("net", libc::CLONE_NEWNET),
-    ("ipc", libc::CLONE_NEWIPC),
-    ("uts", libc::CLONE_NEWUTS),
-    ("cgroup", libc::CLONE_NEWCGROUP),
-];
+/// The namespaces the exec child joins, in order (user first), by their
+/// `/proc/<pid>/ns/` name and clone flag.
+const NS_ORDER: [(&str, libc::c_int); 6] = {
+    use oci_spec::runtime::LinuxNamespaceType as T;
+    const fn ns(t: T) -> (&'static str, libc::c_int) {
+        (crate::namespaces::proc_name(t), crate::namespaces::clone_flag(t))
+    }
+    [
+        ns(T::User),
+        ns(T::Mount),
+        ns(T::Network),
+        ns(T::Ipc),
+        ns(T::Uts),
+        ns(T::Cgroup),
+    ]
+};
 
 /// Open the init's namespace `name` if it differs from ours.
 fn open_ns(pid: i32, name: &str) -> Result<Option<OwnedFd>> {
     let theirs = format!("/proc/{pid}/ns/{name}");
-    let a = std::fs::metadata(&theirs).with_context(|| format!("stat {theirs}"))?;
+    let a = std::fs::metadata(&theirs)
+        .errno()
+        .with_context(|| format!("stat {theirs}"))?;
     if let Ok(b) = std::fs::metadata(format!("/proc/self/ns/{name}"))
         && a.ino() == b.ino()
         && a.dev() == b.dev()
@@ -198,9 +213,11 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
         .as_deref()
         .map(std::path::absolute)
         .transpose()
+        .errno()
         .context("--pid-file path")?;
     // pid and time namespaces apply to children: join them here, before the fork.
-    for (name, flag) in [("pid", libc::CLONE_NEWPID), ("time", 0x80)] {
+    for t in [LinuxNamespaceType::Pid, LinuxNamespaceType::Time] {
+        let (name, flag) = (crate::namespaces::proc_name(t), crate::namespaces::clone_flag(t));
         if std::path::Path::new(&format!("/proc/{pid}/ns/{name}")).exists()
             && let Some(fd) = open_ns(pid, name)?
         {
@@ -236,8 +253,9 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
     let old = if a.detach { None } else { Some(sys::block_all_signals()) };
     crate::process_attrs::initial_affinity(p.exec_cpu_affinity().as_ref())?;
     let (parent, child) = process::socketpair()?;
-    let (cpid, in_cgroup) =
-        process::clone_child(0, cgroup_dir.as_ref(), "the exec process").context("fork the exec process")?;
+    let (cpid, in_cgroup) = process::clone_child(0, cgroup_dir.as_ref(), "the exec process")
+        .errno()
+        .context("fork the exec process")?;
     if cpid == 0 {
         drop(parent);
         drop(cgroup_dir);
@@ -341,8 +359,9 @@ fn exec_child(
         let pid = serde_json::from_str::<serde_json::Value>(&state)
             .ok()
             .and_then(|v| v["pid"].as_i64())
+            .and_then(|p| i32::try_from(p).ok())
             .unwrap_or(0);
-        crate::seccomp::connect_listener(sc, &state, pid as i32)?;
+        crate::seccomp::connect_listener(sc, &state, pid)?;
     }
     for (name, flag, fd) in fds {
         nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::from_bits_retain(*flag))

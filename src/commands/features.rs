@@ -14,7 +14,7 @@ pub fn features() -> Result<()> {
         "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": mount_options,
         "linux": {
-            "namespaces": crate::bundle::NAMESPACE_TYPES.map(crate::bundle::ns_name),
+            "namespaces": crate::namespaces::TABLE.map(|(_, name, _, _)| name),
             "capabilities": caps,
             "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": true, "rdma": true},
             "seccomp": {

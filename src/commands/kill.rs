@@ -2,6 +2,7 @@
 
 use crate::container::{init_pidfd, signal_all};
 use crate::state::{Status, Store};
+use crate::sys::ErrnoResult as _;
 use anyhow::{Context, Result, bail};
 
 /// Parse a signal given as a name (KILL, SIGKILL, sigkill) or a number.
@@ -62,6 +63,7 @@ pub fn kill(store: &Store, id: &str, signal: Option<&str>, all: bool) -> Result<
             bail!("container {id:?} is not running")
         };
         crate::sys::pidfd_send_signal(fd, sig)
+            .errno()
             .with_context(|| format!("send signal {sig} to the container init (pid {})", c.state.pid))?;
         // A task frozen by the v1 freezer dies only once thawed (runc
         // thaws a paused container for SIGKILL too).
@@ -75,7 +77,9 @@ pub fn kill(store: &Store, id: &str, signal: Option<&str>, all: bool) -> Result<
     }
     if sig == libc::SIGKILL
         && let Some(fd) = &init
-        && !crate::sys::pidfd_wait(fd, crate::state::EXIT_WAIT_MS).context("wait for the container init to exit")?
+        && !crate::sys::pidfd_wait(fd, crate::state::EXIT_WAIT_MS)
+            .errno()
+            .context("wait for the container init to exit")?
     {
         crate::warn!(
             "the container init (pid {}) has not exited {}s after SIGKILL",

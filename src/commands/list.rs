@@ -99,13 +99,8 @@ fn owner_name(dir: &std::path::Path) -> String {
         return String::new();
     };
     let uid = m.uid();
-    if let Ok(text) = std::fs::read_to_string("/etc/passwd") {
-        for line in text.lines() {
-            let f: Vec<&str> = line.split(':').collect();
-            if f.len() > 2 && f[2].parse::<u32>().ok() == Some(uid) {
-                return f[0].to_string();
-            }
-        }
+    if let Some(name) = crate::lookup::user_name(uid) {
+        return name;
     }
     format!("#{uid}")
 }

@@ -1,6 +1,7 @@
 //! `husk run`: create + start, then (unless --detach) wait for the
 //! container, forwarding signals to its init, and delete it.
 
+use crate::sys::ErrnoResult as _;
 use std::os::fd::AsRawFd;
 
 use anyhow::{Context, Result};
@@ -34,8 +35,9 @@ fn run_blocked(store: &Store, id: &str, a: &CreateArgs, detach: bool, keep: bool
     if !detach && a.console_socket.is_none() && wants_terminal(&a.bundle) {
         let path = std::env::temp_dir().join(format!("husk-console-{}.sock", std::process::id()));
         let _ = std::fs::remove_file(&path);
-        let l =
-            std::os::unix::net::UnixListener::bind(&path).with_context(|| format!("listen on {}", path.display()))?;
+        let l = std::os::unix::net::UnixListener::bind(&path)
+            .errno()
+            .with_context(|| format!("listen on {}", path.display()))?;
         args.console_socket = Some(path.clone());
         relay = Some((l, path));
     }
@@ -49,7 +51,7 @@ fn run_blocked(store: &Store, id: &str, a: &CreateArgs, detach: bool, keep: bool
     let started = (|| -> Result<Option<std::os::fd::OwnedFd>> {
         let master = match &relay {
             Some((l, _)) => {
-                let (conn, _) = l.accept().context("accept the console connection")?;
+                let (conn, _) = l.accept().errno().context("accept the console connection")?;
                 let master = crate::tty::recv_fd(&conn.into())?.1;
                 // the caller's window size before the process runs (start
                 // is below); the relay forwards later changes

@@ -1,6 +1,7 @@
 //! `husk spec`: write runc's default config.json (the one tools and test
 //! suites start from and edit).
 
+use crate::sys::ErrnoResult as _;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -111,7 +112,9 @@ pub fn spec(bundle: &Path, o: &SpecOptions) -> Result<()> {
         v["hostname"] = json!(h);
     }
     let text = serde_json::to_string_pretty(&v)? + "\n";
-    std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))
+    std::fs::write(&path, text)
+        .errno()
+        .with_context(|| format!("write {}", path.display()))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Create a container (`husk create`, `husk run`) whose init waits for
 //! `start`; and the pieces restore shares (cgroup, hook and recorded state).
 
+use crate::sys::ErrnoResult as _;
 use anyhow::{Context, Result, bail};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -13,7 +14,6 @@ use crate::state::{self, Store, Stored};
 /// A created container whose init is ready and waiting for `start`.
 pub struct Created {
     pub pid: i32,
-    pub dir: PathBuf,
     pub sock: OwnedFd,
 }
 
@@ -39,7 +39,9 @@ fn reject_unsupported(b: &Bundle) -> Result<()> {
 }
 
 fn abs(p: &Path) -> Result<PathBuf> {
-    std::path::absolute(p).with_context(|| format!("path {}", p.display()))
+    std::path::absolute(p)
+        .errno()
+        .with_context(|| format!("path {}", p.display()))
 }
 
 /// The JSON state passed to hooks.
@@ -102,7 +104,9 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
     };
     // runc runs the container setup from the bundle directory: relative
     // paths in config.json (bind sources) are relative to it.
-    std::env::set_current_dir(&b.dir).with_context(|| format!("chdir to the bundle {}", b.dir.display()))?;
+    std::env::set_current_dir(&b.dir)
+        .errno()
+        .with_context(|| format!("chdir to the bundle {}", b.dir.display()))?;
 
     let (dir, dir_fd) = store.create(id)?;
     let mut guard = Cleanup {
@@ -131,7 +135,9 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
     let notify_host = std::env::var("NOTIFY_SOCKET").ok().filter(|s| !s.is_empty());
     let notify_dir = dir.join("notify");
     if notify_host.is_some() {
-        std::fs::create_dir(&notify_dir).with_context(|| format!("create {}", notify_dir.display()))?;
+        std::fs::create_dir(&notify_dir)
+            .errno()
+            .with_context(|| format!("create {}", notify_dir.display()))?;
     }
     let hooks = b.spec.hooks().clone();
     let has_listener = b
@@ -180,7 +186,9 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
         }
         if let Some(v) = oom {
             let p = format!("/proc/{pid}/oom_score_adj");
-            std::fs::write(&p, v.to_string()).with_context(|| format!("write {v} to {p} (process.oomScoreAdj)"))?;
+            std::fs::write(&p, v.to_string())
+                .errno()
+                .with_context(|| format!("write {v} to {p} (process.oomScoreAdj)"))?;
         }
         Ok(())
     };
@@ -222,7 +230,7 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
     // The init inherited the locked directory fd (it shares the lock until
     // it execs): release the lock explicitly rather than by closing.
     crate::state::unlock(&dir_fd);
-    Ok(Created { pid, dir, sock })
+    Ok(Created { pid, sock })
 }
 
 /// The state of the container `id` of bundle `b` whose init is `pid`
@@ -356,7 +364,7 @@ impl Drop for Cleanup {
                 "remove the state of a failed create",
                 || match std::fs::remove_dir_all(&d) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                        Err(e).with_context(|| format!("remove {}", d.display()))
+                        Err(e).errno().with_context(|| format!("remove {}", d.display()))
                     }
                     _ => Ok(()),
                 },

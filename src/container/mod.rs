@@ -8,6 +8,7 @@
 mod create;
 mod start;
 
+use crate::sys::ErrnoResult as _;
 use anyhow::{Context, Result, bail};
 use std::os::fd::OwnedFd;
 use std::path::Path;
@@ -15,7 +16,7 @@ use std::path::Path;
 use crate::state::{self, Container};
 
 pub(crate) use create::make_cgroup;
-pub use create::{Created, create, hook_state, stored};
+pub use create::{create, hook_state, stored};
 pub use start::start;
 
 /// A pidfd for the container init, verified to be the process recorded at
@@ -24,7 +25,7 @@ pub fn init_pidfd(c: &Container) -> Result<Option<OwnedFd>> {
     let fd = match crate::sys::pidfd_open(c.state.pid) {
         Ok(fd) => fd,
         Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(None),
-        Err(e) => return Err(e).context("pidfd_open the container init"),
+        Err(e) => return Err(e).errno().context("pidfd_open the container init"),
     };
     if !c.init_alive() {
         return Ok(None);
@@ -59,9 +60,11 @@ pub fn signal_all(c: &Container, sig: i32) -> Result<()> {
 /// Host pids whose pid namespace is the one of `init`.
 pub fn pids_in_pidns(init: i32) -> Result<Vec<i32>> {
     use std::os::unix::fs::MetadataExt;
-    let ns = std::fs::metadata(format!("/proc/{init}/ns/pid")).context("stat the init's pid namespace")?;
+    let ns = std::fs::metadata(format!("/proc/{init}/ns/pid"))
+        .errno()
+        .context("stat the init's pid namespace")?;
     let mut v = vec![init];
-    for e in std::fs::read_dir("/proc").context("read /proc")?.flatten() {
+    for e in std::fs::read_dir("/proc").errno().context("read /proc")?.flatten() {
         let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
             continue;
         };
@@ -95,7 +98,10 @@ pub(crate) fn kill_init(c: &Container) -> Result<()> {
 
 /// Wait (at most [`state::EXIT_WAIT_MS`]) for the init behind `fd` to exit.
 pub(crate) fn wait_exit(c: &Container, fd: &OwnedFd) -> Result<()> {
-    if !crate::sys::pidfd_wait(fd, state::EXIT_WAIT_MS).context("wait for the container init to exit")? {
+    if !crate::sys::pidfd_wait(fd, state::EXIT_WAIT_MS)
+        .errno()
+        .context("wait for the container init to exit")?
+    {
         bail!(
             "the container init (pid {}) did not exit within {}s of SIGKILL",
             c.state.pid,
@@ -163,8 +169,13 @@ pub fn write_pid_file(p: &Path, pid: i32) -> Result<()> {
     let name = p.file_name().context("pid file has no name")?;
     let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
     let r = std::fs::write(&tmp, pid.to_string())
+        .errno()
         .with_context(|| format!("write pid file {}", tmp.display()))
-        .and_then(|()| std::fs::rename(&tmp, p).with_context(|| format!("rename pid file to {}", p.display())));
+        .and_then(|()| {
+            std::fs::rename(&tmp, p)
+                .errno()
+                .with_context(|| format!("rename pid file to {}", p.display()))
+        });
     if r.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }

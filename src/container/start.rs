@@ -1,6 +1,7 @@
 //! Start a created container (`husk start`, `husk run`): release its init
 //! to exec the entrypoint, then the poststart hooks and READY=1.
 
+use crate::sys::ErrnoResult as _;
 use anyhow::{Context, Result, bail};
 use std::io::Read;
 use std::os::fd::AsRawFd;
@@ -19,7 +20,11 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
         Some(_) => {
             let p = c.dir.join("notify").join("notify.sock");
             let _ = std::fs::remove_file(&p);
-            Some(std::os::unix::net::UnixDatagram::bind(&p).with_context(|| format!("bind {}", p.display()))?)
+            Some(
+                std::os::unix::net::UnixDatagram::bind(&p)
+                    .errno()
+                    .with_context(|| format!("bind {}", p.display()))?,
+            )
         }
         None => None,
     };
@@ -39,7 +44,7 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
             Ok(n) => break n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => break 0,
-            Err(e) => return Err(e).context("read from the container init"),
+            Err(e) => return Err(e).errno().context("read from the container init"),
         }
     };
     if n == 0 || first[0] != b'S' {
@@ -95,7 +100,9 @@ fn let_the_process_run(pid: i32) {
 /// the caller's NOTIFY_SOCKET (as runc does, start returns after that).
 fn relay_ready(c: &crate::state::Container, sock: &std::os::unix::net::UnixDatagram, host: &str) -> Result<()> {
     use std::os::fd::AsFd;
-    let pidfd = crate::sys::pidfd_open(c.state.pid).context("pidfd_open the container init")?;
+    let pidfd = crate::sys::pidfd_open(c.state.pid)
+        .errno()
+        .context("pidfd_open the container init")?;
     let mut buf = vec![0u8; 4096];
     loop {
         let mut fds = [
@@ -108,15 +115,19 @@ fn relay_ready(c: &crate::state::Container, sock: &std::os::unix::net::UnixDatag
             Err(e) => return Err(e).context("wait for READY=1 from the container"),
         }
         if fds[0].revents().is_some_and(|r| !r.is_empty()) {
-            let n = sock.recv(&mut buf).context("read the container's notify socket")?;
+            let n = sock
+                .recv(&mut buf)
+                .errno()
+                .context("read the container's notify socket")?;
             let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
             if msg.lines().any(|l| l == "READY=1") {
-                let out = std::os::unix::net::UnixDatagram::unbound().context("socket")?;
+                let out = std::os::unix::net::UnixDatagram::unbound().errno().context("socket")?;
                 let mut text = msg;
                 if !text.contains("MAINPID=") {
                     text.push_str(&format!("\nMAINPID={}", c.state.pid));
                 }
                 out.send_to(text.as_bytes(), host)
+                    .errno()
                     .with_context(|| format!("send READY=1 to NOTIFY_SOCKET {host}"))?;
                 return Ok(());
             }
