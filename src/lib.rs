@@ -19,6 +19,7 @@ pub mod mount_options;
 pub mod namespaces;
 pub mod netdev;
 pub mod netlink;
+pub mod plan;
 pub mod process;
 pub mod process_attrs;
 pub mod rootfs;
