@@ -10,6 +10,7 @@ pub mod exec;
 pub mod features;
 pub mod kill;
 pub mod list;
+pub mod plan;
 pub mod run;
 pub mod spec;
 pub mod start;
@@ -107,5 +108,20 @@ pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
         Command::Completion { shell } => docs::completion(&shell).map(|_| 0),
         Command::Man => docs::man().map(|_| 0),
         Command::Features => features::features().map(|_| 0),
+        Command::Plan {
+            bundle,
+            json,
+            console_socket,
+            no_pivot,
+            no_new_keyring,
+            id,
+        } => plan::plan(&plan::PlanArgs {
+            bundle,
+            json,
+            id,
+            console_socket,
+            no_pivot,
+            no_new_keyring,
+        }),
     }
 }
