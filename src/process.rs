@@ -1,5 +1,7 @@
 //! The container init: how it is cloned, the sync protocol with the husk
-//! process that made it, and the init's setup steps up to exec.
+//! process that made it (typed: [`Msg`]), and the executor that runs a
+//! plan's steps ([`execute`]: the init's, and an exec process's shorter
+//! one) up to exec. The steps themselves are decided in `plan`.
 //!
 //! ```text
 //! husk create ──clone(CLONE_NEW*)──► init            (direct path)
@@ -1500,6 +1502,36 @@ mod tests {
         drop(init);
         assert_eq!(recv(&husk).unwrap(), Some((b'E', b"the reason".to_vec())));
         assert_eq!(recv(&husk).unwrap(), None);
+    }
+
+    /// Same wire bytes as before the typed enum; an unexpected message
+    /// is an error naming what was expected and what came.
+    #[test]
+    fn typed_messages_keep_the_wire_and_name_surprises() {
+        assert_eq!(Msg::Pid { pid: 42, cgroup: true }.encode(), b"P42 cgroup".to_vec());
+        assert_eq!(Msg::Fd(3).encode(), b"F3".to_vec());
+        assert_eq!(Msg::Go(b"{}".to_vec()).encode(), b"G{}".to_vec());
+        for m in [
+            Msg::InCgroup,
+            Msg::RunHooks,
+            Msg::HooksDone,
+            Msg::Ready,
+            Msg::Ack,
+            Msg::Started,
+        ] {
+            assert_eq!(Msg::decode(&m.encode()).unwrap(), m);
+        }
+        assert!(Msg::decode(b"Zx").is_err());
+        let (husk, init) = socketpair().unwrap();
+        send_msg(&husk, &Msg::Ack).unwrap();
+        let e = expect(&init, Kind::InCgroup, "husk").unwrap_err().to_string();
+        assert_eq!(e, "expected C (in the cgroup) from husk, received A (state recorded)");
+        drop(husk);
+        let e = expect(&init, Kind::Ack, "husk").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "expected A (state recorded) from husk, but husk closed the sync channel"
+        );
     }
 
     #[test]

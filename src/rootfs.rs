@@ -1,6 +1,7 @@
-//! Root filesystem setup inside the container's mount namespace: mounts
+//! The mechanics of the rootfs steps the planner decided (`plan`): mounts
 //! from the config, devices, /dev symlinks, masked and read-only paths,
-//! sysctls, then pivot_root (or chroot / MS_MOVE).
+//! sysctls, then pivot_root (or chroot / MS_MOVE), inside the container's
+//! mount namespace; the executor (`process::execute`) calls these.
 //!
 //! The rootfs is hostile: every path inside it is resolved with openat2
 //! RESOLVE_IN_ROOT (a symlink can never lead out of the rootfs) and every

@@ -32,7 +32,9 @@ fn options() -> Options {
 
 /// `husk spec` (with `args`) as JSON, written by the binary into a temp dir.
 fn spec_json(args: &[&str]) -> Value {
-    let dir = std::env::temp_dir().join(format!("husk-plan-spec-{}-{}", std::process::id(), args.join("")));
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("husk-plan-spec-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let st = Command::new(common::HUSK)
