@@ -258,35 +258,6 @@ pub struct SeccompSummary {
     pub early: bool,
 }
 
-/// The container's process: what the process step applies.
-#[derive(Debug, Clone, Serialize)]
-pub struct ProcessPlan {
-    pub args: Vec<String>,
-    /// The config's env with what husk adds (LISTEN_FDS, NOTIFY_SOCKET);
-    /// HOME and LISTEN_PID are added by the process step.
-    pub env: Vec<String>,
-    pub cwd: PathBuf,
-    pub uid: u32,
-    pub gid: u32,
-    pub additional_gids: Vec<u32>,
-    pub umask: u32,
-    pub rlimits: Vec<Rlimit>,
-    pub capabilities: CapSets,
-    #[serde(skip)]
-    pub masks: crate::capabilities::Masks,
-    /// A filter loaded without no_new_privs needs CAP_SYS_ADMIN: the
-    /// final capability sets wait until right after the load.
-    pub capabilities_after_seccomp: bool,
-    pub no_new_privileges: bool,
-    pub seccomp: Option<SeccompSummary>,
-    pub apparmor_profile: Option<String>,
-    pub selinux_label: Option<String>,
-    pub terminal: bool,
-    /// The config's process (scheduler, I/O priority, execCPUAffinity, …).
-    #[serde(skip)]
-    pub process: Process,
-}
-
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 #[serde(rename_all = "snake_case")]
 pub enum HookKind {
@@ -407,7 +378,59 @@ pub enum Step {
     },
     /// Stdio that is the caller's /dev/null reopened from the container's.
     ReopenDevNull,
-    Process(Box<ProcessPlan>),
+    /// Build the seccomp filter (before `R`, so a bad profile fails create).
+    SeccompBuild(SeccompSummary),
+    /// Attributes that survive exec, set while the process still has its
+    /// capabilities: scheduler, I/O priority, memory policy, personality.
+    ProcessAttrs {
+        which: Vec<String>,
+        #[serde(skip)]
+        process: Box<Process>,
+    },
+    Rlimits {
+        rlimits: Vec<Rlimit>,
+    },
+    /// The executable looked up in the env's PATH (runc's error words);
+    /// HOME from the container's passwd when unset, LISTEN_PID for
+    /// socket activation; a missing interpreter named.
+    Executable {
+        args: Vec<String>,
+        /// The config's env with what husk adds (LISTEN_FDS, NOTIFY_SOCKET).
+        env: Vec<String>,
+        uid: u32,
+        /// execCPUAffinity.final, applied right before execve.
+        final_cpus: Option<String>,
+    },
+    /// Drop every capability outside the bounding set; keepcaps on.
+    Bounding {
+        capabilities: Vec<String>,
+        #[serde(skip)]
+        mask: u64,
+    },
+    /// setgroups (unless denied), setresgid, setresuid; keepcaps off.
+    Ids {
+        uid: u32,
+        gid: u32,
+        additional_gids: Vec<u32>,
+    },
+    /// chdir(process.cwd), which must resolve inside the root.
+    Chdir {
+        cwd: PathBuf,
+    },
+    /// The five sets: applied now, or (a filter loaded without
+    /// no_new_privs needs CAP_SYS_ADMIN) right after the filter.
+    Capabilities {
+        sets: CapSets,
+        after_seccomp: bool,
+        #[serde(skip)]
+        masks: crate::capabilities::Masks,
+    },
+    /// AppArmor profile / SELinux label for the exec.
+    ExecLabels {
+        apparmor_profile: Option<String>,
+        selinux_label: Option<String>,
+    },
+    NoNewPrivileges,
     /// The pty becomes the controlling terminal and stdio.
     ControllingTerminal,
     /// Signals reset and the filter loaded before ready (seccomp agent).
@@ -472,7 +495,16 @@ impl Step {
             Step::ReadOnlyRoot => "read-only root",
             Step::FinalPropagation { .. } => "rootfsPropagation",
             Step::ReopenDevNull => "stdio on /dev/null from the container's /dev",
-            Step::Process(_) => "process setup",
+            Step::SeccompBuild(_) => "build the seccomp filter",
+            Step::ProcessAttrs { .. } => "process attributes",
+            Step::Rlimits { .. } => "setrlimit",
+            Step::Executable { .. } => "find the executable",
+            Step::Bounding { .. } => "drop the bounding set",
+            Step::Ids { .. } => "setgroups, setresgid, setresuid",
+            Step::Chdir { .. } => "chdir",
+            Step::Capabilities { .. } => "capabilities",
+            Step::ExecLabels { .. } => "LSM exec labels",
+            Step::NoNewPrivileges => "no_new_privs",
             Step::ControllingTerminal => "controlling terminal",
             Step::SeccompEarly => "load seccomp for the agent",
             Step::Ready => "ready",
@@ -530,10 +562,42 @@ impl Step {
             ),
             Step::ConnectConsole { socket } => rel_display(socket),
             Step::Refuse { reason } => reason.clone(),
-            Step::Process(p) => match p.args.first() {
-                Some(program) => format!("for {program:?}"),
-                None => "for no program".into(),
+            Step::SeccompBuild(sc) => format!("default {}, {} rules", sc.default_action, sc.rules),
+            Step::ProcessAttrs { which, .. } => which.join(" "),
+            Step::Rlimits { rlimits } => rlimits
+                .iter()
+                .map(|r| format!("{}={}:{}", r.name, r.soft, r.hard))
+                .collect::<Vec<_>>()
+                .join(" "),
+            Step::Executable { args, .. } => match args.first() {
+                Some(program) => format!("{program:?}"),
+                None => "(no program)".into(),
             },
+            Step::Bounding { capabilities, .. } => caps_line(capabilities),
+            Step::Ids {
+                uid,
+                gid,
+                additional_gids,
+            } => format!("uid {uid} gid {gid} groups {additional_gids:?}"),
+            Step::Chdir { cwd } => rel_display(cwd),
+            Step::Capabilities { after_seccomp, .. } => {
+                if *after_seccomp {
+                    "right after the seccomp filter".into()
+                } else {
+                    "now".into()
+                }
+            }
+            Step::ExecLabels {
+                apparmor_profile,
+                selinux_label,
+            } => [
+                apparmor_profile.as_ref().map(|a| format!("apparmor {a}")),
+                selinux_label.as_ref().map(|l| format!("selinux {l}")),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" "),
             Step::Exec { start_hooks } => format!("after start (startContainer hooks: {start_hooks})"),
             _ => String::new(),
         }
@@ -605,8 +669,45 @@ fn seccomp_summary(s: &oci_spec::runtime::LinuxSeccomp) -> SeccompSummary {
     }
 }
 
-/// The process step's decisions for `p` (the init's or an exec's).
-pub fn process(p: &Process, linux: Option<&oci_spec::runtime::Linux>, facts: &HostFacts) -> Result<ProcessPlan> {
+fn caps_line(c: &[String]) -> String {
+    if c.is_empty() { "none".into() } else { c.join(" ") }
+}
+
+/// The process steps for `p` (the init's or an exec's), in the order
+/// they run; then the controlling terminal and, for the init with a
+/// seccomp agent, the early filter (an exec process loads its filter last).
+fn process_steps(
+    p: &Process,
+    linux: Option<&oci_spec::runtime::Linux>,
+    facts: &HostFacts,
+    steps: &mut Vec<Step>,
+    init: bool,
+) -> Result<()> {
+    let seccomp = linux.and_then(|l| l.seccomp().as_ref()).map(seccomp_summary);
+    let early = init && seccomp.as_ref().is_some_and(|s| s.early);
+    let filter = seccomp.is_some();
+    if let Some(sc) = seccomp {
+        steps.push(Step::SeccompBuild(sc));
+    }
+    let mut which = Vec::new();
+    if p.scheduler().is_some() {
+        which.push("process.scheduler".to_string());
+    }
+    if p.io_priority().is_some() {
+        which.push("process.ioPriority".to_string());
+    }
+    if linux.and_then(|l| l.memory_policy().as_ref()).is_some() {
+        which.push("linux.memoryPolicy".to_string());
+    }
+    if linux.and_then(|l| l.personality().as_ref()).is_some() {
+        which.push("linux.personality".to_string());
+    }
+    if !which.is_empty() {
+        steps.push(Step::ProcessAttrs {
+            which,
+            process: Box::new(p.clone()),
+        });
+    }
     let mut rlimits = Vec::new();
     for r in p.rlimits().iter().flatten() {
         let resource = rlimit_resource(r.typ()).with_context(|| format!("unknown rlimit {:?}", r.typ()))?;
@@ -618,35 +719,68 @@ pub fn process(p: &Process, linux: Option<&oci_spec::runtime::Linux>, facts: &Ho
             hard: r.hard(),
         });
     }
-    let seccomp = linux.and_then(|l| l.seccomp().as_ref()).map(seccomp_summary);
-    let nnp = p.no_new_privileges().unwrap_or(false);
-    let masks = crate::capabilities::masks_up_to(p.capabilities().as_ref(), facts.last_cap);
+    if !rlimits.is_empty() {
+        steps.push(Step::Rlimits { rlimits });
+    }
     let user = p.user();
-    Ok(ProcessPlan {
+    steps.push(Step::Executable {
         args: p.args().clone().unwrap_or_default(),
         env: p.env().clone().unwrap_or_default(),
-        cwd: p.cwd().clone(),
+        uid: user.uid(),
+        final_cpus: p
+            .exec_cpu_affinity()
+            .as_ref()
+            .and_then(|a| a.cpu_affinity_final().clone())
+            .filter(|s| !s.is_empty()),
+    });
+    let masks = crate::capabilities::masks_up_to(p.capabilities().as_ref(), facts.last_cap);
+    steps.push(Step::Bounding {
+        capabilities: cap_names(masks.bounding),
+        mask: masks.bounding,
+    });
+    steps.push(Step::Ids {
         uid: user.uid(),
         gid: user.gid(),
         additional_gids: user.additional_gids().clone().unwrap_or_default(),
-        umask: user.umask().unwrap_or(0o022),
-        rlimits,
-        capabilities: CapSets {
+    });
+    steps.push(Step::Chdir { cwd: p.cwd().clone() });
+    let nnp = p.no_new_privileges().unwrap_or(false);
+    steps.push(Step::Capabilities {
+        sets: CapSets {
             bounding: cap_names(masks.bounding),
             effective: cap_names(masks.effective),
             permitted: cap_names(masks.permitted),
             inheritable: cap_names(masks.inheritable),
             ambient: cap_names(masks.ambient),
         },
+        // A filter loaded without no_new_privs needs CAP_SYS_ADMIN: then
+        // the final sets wait for it, right before execve. Otherwise they
+        // apply now, so startContainer hooks run with the container's
+        // capabilities (as runc's do).
+        after_seccomp: filter && !nnp,
         masks,
-        capabilities_after_seccomp: seccomp.is_some() && !nnp,
-        no_new_privileges: nnp,
-        seccomp,
-        apparmor_profile: p.apparmor_profile().clone().filter(|s| !s.is_empty()),
-        selinux_label: p.selinux_label().clone().filter(|s| !s.is_empty()),
-        terminal: p.terminal().unwrap_or(false),
-        process: p.clone(),
-    })
+    });
+    let apparmor_profile = p.apparmor_profile().clone().filter(|s| !s.is_empty());
+    let selinux_label = p.selinux_label().clone().filter(|s| !s.is_empty());
+    if apparmor_profile.is_some() || selinux_label.is_some() {
+        steps.push(Step::ExecLabels {
+            apparmor_profile,
+            selinux_label,
+        });
+    }
+    if nnp {
+        steps.push(Step::NoNewPrivileges);
+    }
+    steps.push(Step::Umask {
+        mask: user.umask().unwrap_or(0o022),
+    });
+    if p.terminal().unwrap_or(false) {
+        steps.push(Step::ControllingTerminal);
+    }
+    if early {
+        steps.push(Step::SeccompEarly);
+    }
+    Ok(())
 }
 
 /// The mounts, devices and paths of the rootfs setup.
@@ -890,19 +1024,6 @@ fn prefix(steps: &mut Vec<Step>, dumpable_until_go: bool, listener: Option<&Path
     }
 }
 
-/// The process, after it: the controlling terminal, the early filter
-/// (the init's only: an exec process loads its filter last).
-fn process_steps(pp: ProcessPlan, steps: &mut Vec<Step>, terminal: bool, init: bool) {
-    let early = init && pp.seccomp.as_ref().is_some_and(|s| s.early);
-    steps.push(Step::Process(Box::new(pp)));
-    if terminal {
-        steps.push(Step::ControllingTerminal);
-    }
-    if early {
-        steps.push(Step::SeccompEarly);
-    }
-}
-
 /// The init's plan: every step from the clone to execve.
 pub fn plan(spec: &Spec, o: &Options, facts: &HostFacts) -> Result<Plan> {
     let ns = namespaces::Plan::from_spec(spec);
@@ -1030,7 +1151,7 @@ pub fn plan(spec: &Spec, o: &Options, facts: &HostFacts) -> Result<Plan> {
         steps.push(Step::ReopenDevNull);
     }
     if let Some(p) = &container_process {
-        process_steps(process(p, linux, facts)?, &mut steps, terminal, true);
+        process_steps(p, linux, facts, &mut steps, true)?;
     }
     steps.push(Step::Ready);
     steps.push(Step::Exec {
@@ -1048,11 +1169,10 @@ pub fn exec_plan(p: &Process, linux: Option<&oci_spec::runtime::Linux>, facts: &
         .and_then(|s| s.listener_path().as_deref());
     prefix(&mut steps, false, listener);
     steps.push(Step::JoinNamespaces);
-    let terminal = p.terminal().unwrap_or(false);
-    if terminal {
+    if p.terminal().unwrap_or(false) {
         steps.push(Step::ConsolePty);
     }
-    process_steps(process(p, linux, facts)?, &mut steps, terminal, false);
+    process_steps(p, linux, facts, &mut steps, false)?;
     steps.push(Step::Ready);
     steps.push(Step::Exec { start_hooks: 0 });
     Ok(Plan { steps })

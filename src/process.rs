@@ -738,6 +738,7 @@ pub struct Child<'a> {
     pub console_size: Option<oci_spec::runtime::Box>,
     state: Vec<u8>,
     bind_sources: Vec<(usize, OwnedFd)>,
+    filter: Option<crate::seccomp::Filter>,
     root: Option<OwnedFd>,
     peer: Option<OwnedFd>,
     exec: Option<Exec>,
@@ -756,6 +757,7 @@ impl<'a> Child<'a> {
             console_size: None,
             state: Vec::new(),
             bind_sources: Vec::new(),
+            filter: None,
             root: None,
             peer: None,
             exec: None,
@@ -779,7 +781,7 @@ pub fn execute(cx: &mut Child, plan: &crate::plan::Plan) -> Result<std::convert:
         .steps
         .iter()
         .find_map(|s| match s {
-            PlanStep::Process(p) => Some(dedup_env(&p.env)),
+            PlanStep::Executable { env, .. } => Some(dedup_env(env)),
             _ => None,
         })
         .unwrap_or_default();
@@ -938,7 +940,73 @@ fn run_step(cx: &mut Child, s: &PlanStep) -> Result<()> {
         PlanStep::ReadOnlyRoot => crate::rootfs::read_only_root()?,
         PlanStep::FinalPropagation { word, flags } => crate::rootfs::final_propagation(word, flags.0)?,
         PlanStep::ReopenDevNull => crate::rootfs::reopen_dev_null()?,
-        PlanStep::Process(p) => cx.exec = Some(prepare_process(p, cx.linux)?),
+        PlanStep::SeccompBuild(_) => {
+            cx.filter = cx
+                .linux
+                .and_then(|l| l.seccomp().as_ref())
+                .map(crate::seccomp::build)
+                .transpose()?;
+        }
+        PlanStep::ProcessAttrs { process: p, .. } => {
+            if let Some(s) = p.scheduler() {
+                crate::process_attrs::scheduler(s)?;
+            }
+            if let Some(io) = p.io_priority() {
+                crate::process_attrs::io_priority(io)?;
+            }
+            if let Some(m) = cx.linux.and_then(|l| l.memory_policy().as_ref()) {
+                crate::process_attrs::memory_policy(m)?;
+            }
+            if let Some(pers) = cx.linux.and_then(|l| l.personality().as_ref()) {
+                crate::process_attrs::personality(pers)?;
+            }
+        }
+        PlanStep::Rlimits { rlimits } => set_rlimits(rlimits)?,
+        PlanStep::Executable {
+            args,
+            env,
+            uid,
+            final_cpus,
+        } => {
+            let mut e = find_executable(args, env, *uid)?;
+            e.seccomp = cx.filter.take();
+            e.final_cpus = final_cpus.clone();
+            cx.exec = Some(e);
+        }
+        PlanStep::Bounding { mask, .. } => {
+            crate::capabilities::drop_bounding(*mask)?;
+            sys::prctl(libc::PR_SET_KEEPCAPS, 1).context("set keepcaps")?;
+        }
+        PlanStep::Ids {
+            uid,
+            gid,
+            additional_gids,
+        } => set_ids(*uid, *gid, additional_gids)?,
+        PlanStep::Chdir { cwd } => chdir_inside_root(cwd)?,
+        PlanStep::Capabilities {
+            after_seccomp, masks, ..
+        } => {
+            if *after_seccomp {
+                cx.exec
+                    .as_mut()
+                    .context("capabilities before the executable step")?
+                    .caps = Some(*masks);
+            } else {
+                crate::capabilities::apply(masks)?;
+            }
+        }
+        PlanStep::ExecLabels {
+            apparmor_profile,
+            selinux_label,
+        } => {
+            if let Some(profile) = apparmor_profile {
+                crate::lsm::apparmor_exec(profile)?;
+            }
+            if let Some(label) = selinux_label {
+                crate::lsm::selinux_exec(label)?;
+            }
+        }
+        PlanStep::NoNewPrivileges => sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).context("set no_new_privs")?,
         PlanStep::ControllingTerminal => {
             if let Some(peer) = cx.peer.take() {
                 crate::tty::make_controlling(peer)?;
@@ -1215,29 +1283,8 @@ fn join_session_keyring(name: &str) {
     }
 }
 
-/// Everything about the process that can fail, done before `ready`:
-/// rlimits, the executable lookup, user and groups, cwd, capabilities, as
-/// the plan's process step decided them ([`crate::plan::process`]).
-pub fn prepare_process(pp: &crate::plan::ProcessPlan, linux: Option<&oci_spec::runtime::Linux>) -> Result<Exec> {
-    let p = &pp.process;
-    let filter = linux
-        .and_then(|l| l.seccomp().as_ref())
-        .map(crate::seccomp::build)
-        .transpose()?;
-    // Attributes that survive exec, set while husk still has its capabilities.
-    if let Some(s) = p.scheduler() {
-        crate::process_attrs::scheduler(s)?;
-    }
-    if let Some(io) = p.io_priority() {
-        crate::process_attrs::io_priority(io)?;
-    }
-    if let Some(m) = linux.and_then(|l| l.memory_policy().as_ref()) {
-        crate::process_attrs::memory_policy(m)?;
-    }
-    if let Some(pers) = linux.and_then(|l| l.personality().as_ref()) {
-        crate::process_attrs::personality(pers)?;
-    }
-    for r in &pp.rlimits {
+fn set_rlimits(rlimits: &[crate::plan::Rlimit]) -> Result<()> {
+    for r in rlimits {
         let lim = libc::rlimit {
             rlim_cur: r.soft,
             rlim_max: r.hard,
@@ -1248,9 +1295,15 @@ pub fn prepare_process(pp: &crate::plan::ProcessPlan, linux: Option<&oci_spec::r
                 .with_context(|| format!("setrlimit {:?} soft {} hard {}", r.typ, r.soft, r.hard));
         }
     }
-    let args = &pp.args;
+    Ok(())
+}
+
+/// The program to exec: the env as the process will see it, the
+/// executable found in its PATH (before `ready`, so that mistakes
+/// surface in `create`).
+fn find_executable(args: &[String], env: &[String], uid: u32) -> Result<Exec> {
     let arg0 = args.first().context("process.args must not be empty")?;
-    let mut env = dedup_env(&pp.env);
+    let mut env = dedup_env(env);
     // Socket activation: LISTEN_PID must name the process as it sees itself.
     if env.iter().any(|e| e.starts_with("LISTEN_FDS=")) {
         set_env(&mut env, "LISTEN_PID", &nix::unistd::getpid().to_string());
@@ -1260,7 +1313,7 @@ pub fn prepare_process(pp: &crate::plan::ProcessPlan, linux: Option<&oci_spec::r
         .iter()
         .any(|e| e.strip_prefix("HOME=").is_some_and(|h| !h.is_empty()))
     {
-        set_env(&mut env, "HOME", &home_of(pp.uid));
+        set_env(&mut env, "HOME", &home_of(uid));
     }
     let path_var = env
         .iter()
@@ -1274,63 +1327,6 @@ pub fn prepare_process(pp: &crate::plan::ProcessPlan, linux: Option<&oci_spec::r
     if missing_interpreter(&path).is_some() {
         return Err(exec_error(&path.to_string_lossy(), nix::errno::Errno::ENOENT));
     }
-
-    let caps = pp.masks;
-    crate::capabilities::drop_bounding(caps.bounding)?;
-    sys::prctl(libc::PR_SET_KEEPCAPS, 1).context("set keepcaps")?;
-    let gids: Vec<nix::unistd::Gid> = pp
-        .additional_gids
-        .iter()
-        .map(|g| nix::unistd::Gid::from_raw(*g))
-        .collect();
-    if setgroups_allowed() {
-        nix::unistd::setgroups(&gids).with_context(|| format!("setgroups {:?}", p.user().additional_gids()))?;
-    }
-    let (uid, gid) = (pp.uid, pp.gid);
-    nix::unistd::setresgid(gid.into(), gid.into(), gid.into())
-        .with_context(|| format!("setresgid {gid} (process.user.gid)"))?;
-    nix::unistd::setresuid(uid.into(), uid.into(), uid.into())
-        .with_context(|| format!("setresuid {uid} (process.user.uid)"))?;
-    sys::prctl(libc::PR_SET_KEEPCAPS, 0).context("clear keepcaps")?;
-
-    let cwd = &pp.cwd;
-    nix::unistd::chdir(cwd).map_err(|e| {
-        anyhow!(
-            "chdir to cwd ({:?}) set in config.json failed: {}",
-            cwd,
-            e.desc().to_lowercase()
-        )
-    })?;
-    // The cwd must lie inside the container's root (CVE-2024-21626).
-    match nix::unistd::getcwd() {
-        Ok(c) if c.starts_with("/") => {}
-        Ok(_) => bail!("process.cwd {:?} is not inside the container root", cwd),
-        Err(e) => {
-            bail!("process.cwd {cwd:?}: getcwd failed ({e}): cannot check that it lies inside the container root")
-        }
-    }
-    // A filter loaded without no_new_privs needs CAP_SYS_ADMIN: then the
-    // final sets wait for it, right before execve. Otherwise they apply
-    // now, so startContainer hooks run with the container's capabilities
-    // (as runc's do).
-    let caps = if pp.capabilities_after_seccomp {
-        Some(caps)
-    } else {
-        crate::capabilities::apply(&caps)?;
-        None
-    };
-    if let Some(profile) = &pp.apparmor_profile {
-        crate::lsm::apparmor_exec(profile)?;
-    }
-    if let Some(label) = &pp.selinux_label {
-        crate::lsm::selinux_exec(label)?;
-    }
-    if pp.no_new_privileges {
-        sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).context("set no_new_privs")?;
-    }
-    // SAFETY: umask only changes this process's file creation mask.
-    unsafe { libc::umask(pp.umask as libc::mode_t) };
-
     let cs = |s: &str, what: &str| CString::new(s).map_err(|_| anyhow!("{what} {s:?} contains a NUL byte"));
     Ok(Exec {
         path: cs(&path.to_string_lossy(), "executable path")?,
@@ -1339,15 +1335,44 @@ pub fn prepare_process(pp: &crate::plan::ProcessPlan, linux: Option<&oci_spec::r
             .map(|a| cs(a, "process.args entry"))
             .collect::<Result<_>>()?,
         env: env.iter().map(|e| cs(e, "process.env entry")).collect::<Result<_>>()?,
-        seccomp: filter,
+        seccomp: None,
         signals_reset: false,
-        caps,
-        final_cpus: p
-            .exec_cpu_affinity()
-            .as_ref()
-            .and_then(|a| a.cpu_affinity_final().clone())
-            .filter(|s| !s.is_empty()),
+        caps: None,
+        final_cpus: None,
     })
+}
+
+/// setgroups (unless the user namespace denies it), setresgid,
+/// setresuid, with keepcaps (set by the bounding step) cleared after.
+fn set_ids(uid: u32, gid: u32, additional_gids: &[u32]) -> Result<()> {
+    let gids: Vec<nix::unistd::Gid> = additional_gids.iter().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
+    if setgroups_allowed() {
+        nix::unistd::setgroups(&gids).with_context(|| format!("setgroups {additional_gids:?}"))?;
+    }
+    nix::unistd::setresgid(gid.into(), gid.into(), gid.into())
+        .with_context(|| format!("setresgid {gid} (process.user.gid)"))?;
+    nix::unistd::setresuid(uid.into(), uid.into(), uid.into())
+        .with_context(|| format!("setresuid {uid} (process.user.uid)"))?;
+    sys::prctl(libc::PR_SET_KEEPCAPS, 0).context("clear keepcaps")?;
+    Ok(())
+}
+
+/// chdir(cwd), which must lie inside the container's root (CVE-2024-21626).
+fn chdir_inside_root(cwd: &Path) -> Result<()> {
+    nix::unistd::chdir(cwd).map_err(|e| {
+        anyhow!(
+            "chdir to cwd ({:?}) set in config.json failed: {}",
+            cwd,
+            e.desc().to_lowercase()
+        )
+    })?;
+    match nix::unistd::getcwd() {
+        Ok(c) if c.starts_with("/") => Ok(()),
+        Ok(_) => bail!("process.cwd {:?} is not inside the container root", cwd),
+        Err(e) => {
+            bail!("process.cwd {cwd:?}: getcwd failed ({e}): cannot check that it lies inside the container root")
+        }
+    }
 }
 
 /// One entry per variable, as runc's init leaves them (it sets them one

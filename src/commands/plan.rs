@@ -225,57 +225,46 @@ fn details(st: &Step) -> Vec<String> {
             dev.gid.map_or("-".into(), |g| g.to_string())
         )),
         Step::Sysctl { path, .. } => d.push(format!("write to {path}")),
-        Step::Process(p) => {
-            d.push(format!("args {:?}", p.args));
-            d.push(format!(
-                "uid {}, gid {}, additional gids {:?}, umask {:04o}, cwd {}",
-                p.uid,
-                p.gid,
-                p.additional_gids,
-                p.umask,
-                p.cwd.display()
-            ));
-            for r in &p.rlimits {
-                d.push(format!("rlimit {} soft {} hard {}", r.name, r.soft, r.hard));
+        Step::Executable {
+            args, env, final_cpus, ..
+        } => {
+            d.push(format!("args {args:?}"));
+            d.push(format!("env {env:?}"));
+            if let Some(c) = final_cpus {
+                d.push(format!("execCPUAffinity.final {c} (right before execve)"));
             }
-            let c = &p.capabilities;
+        }
+        Step::Capabilities { sets, .. } => {
             for (n, set) in [
-                ("bounding", &c.bounding),
-                ("effective", &c.effective),
-                ("permitted", &c.permitted),
-                ("inheritable", &c.inheritable),
-                ("ambient", &c.ambient),
+                ("bounding", &sets.bounding),
+                ("effective", &sets.effective),
+                ("permitted", &sets.permitted),
+                ("inheritable", &sets.inheritable),
+                ("ambient", &sets.ambient),
             ] {
                 d.push(format!(
-                    "capabilities {n}: {}",
+                    "{n}: {}",
                     if set.is_empty() { "none".into() } else { set.join(" ") }
                 ));
             }
-            if p.capabilities_after_seccomp {
-                d.push("capabilities applied right after the seccomp filter (no no_new_privs)".into());
-            }
-            d.push(format!("no_new_privileges {}", p.no_new_privileges));
-            match &p.seccomp {
-                Some(sc) => d.push(format!(
-                    "seccomp: default {}{}, {} rules ({} syscalls), architectures [{}], flags [{}], listener {}, loaded {}",
-                    sc.default_action,
-                    sc.default_errno.map_or(String::new(), |e| format!(" (errno {e})")),
-                    sc.rules,
-                    sc.syscalls,
-                    sc.architectures.join(" "),
-                    sc.flags.join(" "),
-                    sc.listener.as_deref().map_or("none".into(), |p: &Path| p.display().to_string()),
-                    if sc.early { "before ready (for the agent)" } else { "last, before execve" }
-                )),
-                None => d.push("seccomp: none".into()),
-            }
-            if let Some(a) = &p.apparmor_profile {
-                d.push(format!("apparmor {a}"));
-            }
-            if let Some(l) = &p.selinux_label {
-                d.push(format!("selinux {l}"));
-            }
         }
+        Step::SeccompBuild(sc) => d.push(format!(
+            "default {}{}, {} rules ({} syscalls), architectures [{}], flags [{}], listener {}, loaded {}",
+            sc.default_action,
+            sc.default_errno.map_or(String::new(), |e| format!(" (errno {e})")),
+            sc.rules,
+            sc.syscalls,
+            sc.architectures.join(" "),
+            sc.flags.join(" "),
+            sc.listener
+                .as_deref()
+                .map_or("none".into(), |p: &Path| p.display().to_string()),
+            if sc.early {
+                "before ready (for the agent)"
+            } else {
+                "last, before execve"
+            }
+        )),
         _ => {}
     }
     d
