@@ -146,23 +146,29 @@ fn every_mount_option() {
 
 /// The init runs the plan `husk plan` prints: its `--debug` timeline
 /// names the same steps, in the same order, up to ready.
-#[test]
-fn debug_timeline_lists_the_planned_steps() {
-    if !nix::unistd::geteuid().is_root() {
-        common::not_checked("plan: the debug timeline of a real create", "needs root");
-        return;
-    }
-    let e = common::Env::new("plan-timeline");
-    let b = e.bundle("b", &["sleep", "100"], |_| {});
+fn timeline_matches_plan(name: &str, edit: impl FnOnce(&mut Value)) {
+    let e = common::Env::new(name);
+    let b = e.bundle("b", &["sleep", "100"], edit);
+    std::fs::create_dir_all(b.join("data")).unwrap();
     let id = e.id("t");
     let planned = e.ok(&["plan", "--json", "-b", b.to_str().unwrap(), "--id", &id]);
     let planned: Value = serde_json::from_str(&planned).unwrap();
+    assert!(planned["steps"].as_array().is_some_and(|v| !v.is_empty()));
+    // The labels, from plan() on the same bundle (what `husk plan` printed as JSON).
     let spec = husk::bundle::parse(&std::fs::read_to_string(b.join("config.json")).unwrap()).unwrap();
     let mut o = options();
     o.id = id.clone();
     o.rootfs = std::path::absolute(b.join(spec.root().as_ref().unwrap().path())).unwrap();
     o.console_socket = None;
-    let p = husk::plan::plan(&spec, &o, &HostFacts::gather()).unwrap();
+    let cwd = std::env::current_dir().unwrap();
+    // (relative bind sources: against the bundle, as create and husk plan take them)
+    let p = {
+        let _g = CWD_LOCK.lock().unwrap();
+        std::env::set_current_dir(&b).unwrap();
+        let p = husk::plan::plan(&spec, &o, &HostFacts::gather());
+        std::env::set_current_dir(&cwd).unwrap();
+        p.unwrap()
+    };
     assert_eq!(
         planned["steps"],
         serde_json::to_value(&p.steps).unwrap(),
@@ -202,4 +208,35 @@ fn debug_timeline_lists_the_planned_steps() {
         .collect();
     e.ok(&["delete", "--force", &id]);
     assert_eq!(got, want, "the init's timeline against husk plan");
+}
+
+static CWD_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[test]
+fn debug_timeline_lists_the_planned_steps() {
+    if !nix::unistd::geteuid().is_root() {
+        common::not_checked("plan: the debug timeline of a real create", "needs root");
+        return;
+    }
+    timeline_matches_plan("plan-timeline", |_| {});
+}
+
+/// More kinds of step: a relative bind source, a read-only root, a
+/// sysctl, rlimits, createContainer hooks, no_new_privs off.
+#[test]
+fn debug_timeline_lists_the_planned_steps_of_a_fuller_config() {
+    if !nix::unistd::geteuid().is_root() {
+        common::not_checked("plan: the debug timeline of a real create", "needs root");
+        return;
+    }
+    timeline_matches_plan("plan-timeline-full", |c| {
+        c["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/data", "type": "bind", "source": "data", "options": ["rbind", "ro", "nosuid"]}),
+        );
+        c["root"]["readonly"] = json!(true);
+        c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+        c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 512}]);
+        c["process"]["noNewPrivileges"] = json!(false);
+        c["hooks"] = json!({"createContainer": [{"path": "/bin/true"}]});
+    });
 }

@@ -122,6 +122,9 @@ pub fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
             console_socket,
             no_pivot,
             no_new_keyring,
+            state_root: state_root(g)?,
+            systemd_cgroup: g.systemd_cgroup,
+            rootless,
         }),
     }
 }

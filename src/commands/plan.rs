@@ -3,7 +3,7 @@
 //! executes) and the cgroup files and values the cgroups module plans —
 //! printed without creating anything (no namespace, cgroup or file).
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
@@ -16,6 +16,11 @@ pub struct PlanArgs {
     pub console_socket: Option<PathBuf>,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
+    /// The state directory root (`--root`): where create would put the
+    /// sd_notify directory.
+    pub state_root: PathBuf,
+    pub systemd_cgroup: bool,
+    pub rootless: bool,
 }
 
 /// The cgroup writes create would make: (file, value) pairs, or why none.
@@ -30,18 +35,35 @@ fn cgroup_writes(b: &crate::bundle::Bundle, id: &str) -> Result<Vec<(PathBuf, St
 
 pub fn plan(a: &PlanArgs) -> Result<i32> {
     let b = crate::bundle::load(&a.bundle)?;
+    // As create: relative bind sources are taken against the bundle.
+    std::env::set_current_dir(&b.dir).with_context(|| format!("chdir to the bundle {}", b.dir.display()))?;
     let facts = HostFacts::gather();
+    // What create's environment and flags add, as create derives them.
+    let notify = std::env::var("NOTIFY_SOCKET").ok().filter(|s| !s.is_empty());
+    let cgroup_before_setup = if a.systemd_cgroup {
+        let path = b.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
+        let path = path
+            .map(|p| p.to_str().context("linux.cgroupsPath is not UTF-8"))
+            .transpose()?;
+        crate::cgroups::scope::prepare(path, &a.id, a.rootless)?.rewrites_devices()
+    } else {
+        false
+    };
     let o = Options {
         id: a.id.clone(),
         rootfs: b.rootfs.clone(),
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
         console_socket: a.console_socket.clone(),
-        notify_dir: None,
-        cgroup_before_setup: false,
+        notify_dir: notify.map(|_| a.state_root.join(&a.id).join("notify")),
+        cgroup_before_setup,
     };
     let p = crate::plan::plan(&b.spec, &o, &facts)?;
-    let cgroup = cgroup_writes(&b, &a.id);
+    let cgroup = if a.systemd_cgroup {
+        Err("systemd driver: the scope is started with the init, then its unit properties and the files systemd leaves to husk are written (not planned here)".to_string())
+    } else {
+        cgroup_writes(&b, &a.id)
+    };
     let hooks = hooks_summary(&b.spec);
     if a.json {
         let cg = match &cgroup {
