@@ -434,7 +434,9 @@ pub fn spawn(
     };
     drop(cgroup_dir);
     drop(child);
-    match drive(o, &plan, pid, in_cgroup, &parent, on_clone, on_hooks, hook_state) {
+    match drive(
+        o, &plan, &steps, pid, in_cgroup, &parent, on_clone, on_hooks, hook_state,
+    ) {
         Ok(()) => Ok(Spawned { pid, sock: parent }),
         Err(e) => {
             kill_and_reap(pid);
@@ -486,6 +488,7 @@ fn last_words(sock: &OwnedFd) -> Option<String> {
 fn drive(
     o: &SpawnOpts,
     plan: &Plan,
+    steps: &crate::plan::Plan,
     pid: i32,
     in_cgroup: bool,
     sock: &OwnedFd,
@@ -520,12 +523,27 @@ fn drive(
     }
     // linux.netDevices: into the init's network namespace before it goes on.
     crate::netdev::move_devices(&o.bundle.spec, pid)?;
-    if plan.has(LinuxNamespaceType::User) && nix::unistd::geteuid().is_root() {
+    // The bind sources the plan says husk opens (a user namespace, husk root).
+    let from_husk: Vec<(usize, &crate::plan::MountStep, &Path)> = steps
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            PlanStep::Mount(m) => match &m.op {
+                crate::plan::MountOp::Bind {
+                    source: crate::plan::BindSource::FromHusk(src),
+                    ..
+                } => Some((m.index, &**m, src.as_path())),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    if !from_husk.is_empty() {
         step(
             "open the bind sources on the host side",
             || format!("pid {pid}"),
             || {
-                for (i, fd) in crate::rootfs::open_bind_sources(&o.bundle.spec, pid)? {
+                for (i, fd) in crate::rootfs::open_bind_sources(&from_husk, pid)? {
                     crate::tty::send_fd(sock, &Msg::Fd(i).encode(), &fd)
                         .context("send a bind source fd to the init")?;
                 }

@@ -10,7 +10,7 @@
 
 use anyhow::{Context, Result, bail};
 use nix::mount::MsFlags;
-use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount};
 
 use crate::plan::{BindSource, DeviceStep, MountOp, MountStep, Pivot, RecursiveAttrs};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -384,13 +384,9 @@ pub fn bind_source_path(m: &Mount) -> Result<PathBuf> {
 /// (a file under a mode-0700 directory). Symlinks in the source resolve
 /// as on the host (RESOLVE_IN_ROOT at the init's root, the host's `/`).
 /// Returns (mount index, fd) pairs.
-pub fn open_bind_sources(spec: &Spec, init_pid: i32) -> Result<Vec<(usize, OwnedFd)>> {
+pub fn open_bind_sources(sources: &[(usize, &MountStep, &Path)], init_pid: i32) -> Result<Vec<(usize, OwnedFd)>> {
     let mut out = Vec::new();
-    let mounts = spec.mounts().as_deref().unwrap_or(&[]);
-    if !mounts
-        .iter()
-        .any(|m| parse_options(m.options().as_deref().unwrap_or(&[])).bind)
-    {
+    if sources.is_empty() {
         return Ok(out);
     }
     let proc_root = format!("/proc/{init_pid}/root");
@@ -400,16 +396,19 @@ pub fn open_bind_sources(spec: &Spec, init_pid: i32) -> Result<Vec<(usize, Owned
         nix::sys::stat::Mode::empty(),
     )
     .with_context(|| format!("open {proc_root}"))?;
-    for (i, m) in mounts.iter().enumerate() {
-        // (an id-mapped mount's source is a tree from `idmap::make_trees`)
-        if !parse_options(m.options().as_deref().unwrap_or(&[])).bind || crate::idmap::of(m).is_some() {
-            continue;
-        }
-        let src = bind_source_path(m).with_context(|| mount_context(i, m))?;
-        let fd = openat2(root.as_raw_fd(), &rel(&src), libc::O_PATH, RESOLVE_IN_ROOT)
+    for (i, m, src) in sources {
+        let fd = openat2(root.as_raw_fd(), &rel(src), libc::O_PATH, RESOLVE_IN_ROOT)
             .with_context(|| format!("open bind source {}", src.display()))
-            .with_context(|| mount_context(i, m))?;
-        out.push((i, fd));
+            .with_context(|| {
+                context_words(
+                    m.index,
+                    m.source.as_deref(),
+                    &m.destination,
+                    m.fstype.as_deref(),
+                    &m.options,
+                )
+            })?;
+        out.push((*i, fd));
     }
     Ok(out)
 }
