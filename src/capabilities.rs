@@ -84,6 +84,7 @@ pub fn mask(set: Option<&Capabilities>, last: u32) -> u64 {
     m
 }
 
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Masks {
     pub bounding: u64,
     pub effective: u64,
@@ -93,7 +94,11 @@ pub struct Masks {
 }
 
 pub fn masks(caps: Option<&LinuxCapabilities>) -> Masks {
-    let last = last_cap();
+    masks_up_to(caps, last_cap())
+}
+
+/// [`masks`] for a kernel whose last capability is `last`.
+pub fn masks_up_to(caps: Option<&LinuxCapabilities>, last: u32) -> Masks {
     match caps {
         None => Masks {
             bounding: 0,

@@ -226,6 +226,27 @@ pub enum Command {
     Man,
     /// Print what this runtime supports (runtime-spec features JSON).
     Features,
+    /// Print what husk would do with this bundle on this host (every
+    /// step of the init, mounts with resolved flags, devices, paths,
+    /// sysctls, cgroup files, hooks, capabilities, seccomp, rlimits)
+    /// without creating anything.
+    Plan {
+        #[arg(long, short = 'b', default_value = ".")]
+        bundle: PathBuf,
+        /// The plan as JSON.
+        #[arg(long)]
+        json: bool,
+        /// As for create: the console socket a terminal needs.
+        #[arg(long = "console-socket")]
+        console_socket: Option<PathBuf>,
+        #[arg(long = "no-pivot")]
+        no_pivot: bool,
+        #[arg(long = "no-new-keyring")]
+        no_new_keyring: bool,
+        /// The container id the plan is for (the keyring and cgroup names use it).
+        #[arg(long, default_value = "plan")]
+        id: String,
+    },
 }
 
 #[derive(Args, Debug, Clone, Default)]

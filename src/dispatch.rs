@@ -7,7 +7,9 @@ use anyhow::{Result, bail};
 use clap::Parser;
 
 use crate::cli::{Cli, Command, Global, LogFormat, Refused, Rootless};
-use crate::commands::{cgroup_cmds, check, checkpoint, delete, docs, exec, features, kill, list, run, spec, state};
+use crate::commands::{
+    cgroup_cmds, check, checkpoint, delete, docs, exec, features, kill, list, plan, run, spec, state,
+};
 use crate::container;
 use crate::output::{OCI_VERSION, VERSION, is_broken_pipe, out};
 
@@ -159,5 +161,23 @@ fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
         Command::Completion { shell } => docs::completion(shell).map(|_| 0),
         Command::Man => docs::man().map(|_| 0),
         Command::Features => features::features().map(|_| 0),
+        Command::Plan {
+            bundle,
+            json,
+            console_socket,
+            no_pivot,
+            no_new_keyring,
+            id,
+        } => plan::plan(&plan::PlanArgs {
+            bundle,
+            json,
+            id,
+            console_socket,
+            no_pivot,
+            no_new_keyring,
+            state_root: state_root(g)?,
+            systemd_cgroup: g.systemd_cgroup,
+            rootless,
+        }),
     }
 }

@@ -26,6 +26,7 @@ pub(crate) mod namespaces;
 pub(crate) mod netdev;
 pub(crate) mod netlink;
 pub(crate) mod output;
+pub mod plan; // tests/plan.rs: golden plans
 // issue 19: violations in this module are fixed by the plan/cli branches
 // (deprecated: sys::clone_fork/clone3_into_cgroup, safe shims of the unsafe fns)
 #[allow(clippy::undocumented_unsafe_blocks, clippy::cast_possible_truncation, deprecated)]

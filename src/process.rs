@@ -1,5 +1,7 @@
 //! The container init: how it is cloned, the sync protocol with the husk
-//! process that made it, and the init's setup steps up to exec.
+//! process that made it (typed: [`Msg`]), and the executor that runs a
+//! plan's steps ([`execute`]: the init's, and an exec process's shorter
+//! one) up to exec. The steps themselves are decided in `plan`.
 //!
 //! ```text
 //! husk create ──clone(CLONE_NEW*)──► init            (direct path)
@@ -35,16 +37,17 @@
 //! the error text when it did not.
 
 use anyhow::{Context, Result, anyhow, bail};
-use oci_spec::runtime::{LinuxNamespaceType, PosixRlimitType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::ffi::CString;
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use crate::bundle::Bundle;
 use crate::cgroups::UnifiedDir;
 use crate::logging::step;
 use crate::namespaces::Plan;
+use crate::plan::Step as PlanStep;
 use crate::sys;
 
 // ---- sync protocol -------------------------------------------------------
@@ -117,6 +120,177 @@ pub fn recv(fd: &OwnedFd) -> Result<Option<(u8, Vec<u8>)>> {
     }
 }
 
+/// The kinds of message on the sync channel (the tag byte of each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Pid,
+    Fd,
+    Go,
+    InCgroup,
+    RunHooks,
+    HooksDone,
+    Ready,
+    Ack,
+    Error,
+    Started,
+}
+
+impl Kind {
+    const ALL: [(Kind, u8, &'static str); 10] = [
+        (Kind::Pid, b'P', "the init's pid"),
+        (Kind::Fd, b'F', "a bind source"),
+        (Kind::Go, b'G', "the go-ahead"),
+        (Kind::InCgroup, b'C', "in the cgroup"),
+        (Kind::RunHooks, b'H', "run the createRuntime hooks"),
+        (Kind::HooksDone, b'h', "hooks passed"),
+        (Kind::Ready, b'R', "ready"),
+        (Kind::Ack, b'A', "state recorded"),
+        (Kind::Error, b'E', "an error"),
+        (Kind::Started, b'S', "started"),
+    ];
+
+    pub fn tag(self) -> u8 {
+        Kind::ALL
+            .iter()
+            .find(|(k, _, _)| *k == self)
+            .map_or(b'?', |(_, t, _)| *t)
+    }
+
+    /// `G (the go-ahead)`: how errors name a message.
+    pub fn describe(self) -> String {
+        let (_, t, what) = Kind::ALL
+            .iter()
+            .find(|(k, _, _)| *k == self)
+            .copied()
+            .unwrap_or((self, b'?', "?"));
+        format!("{} ({what})", t as char)
+    }
+}
+
+/// One message of the sync channel, typed; the wire form is a tag byte
+/// and a payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Msg {
+    /// intermediate → husk: the init's host pid, cloned into its cgroup or not.
+    Pid {
+        pid: i32,
+        cgroup: bool,
+    },
+    /// husk → init: the fd that comes with it is `mounts[index]`'s source.
+    Fd(usize),
+    /// husk → init: go on (the hook state JSON).
+    Go(Vec<u8>),
+    InCgroup,
+    RunHooks,
+    HooksDone,
+    Ready,
+    Ack,
+    Error(String),
+    Started,
+}
+
+impl Msg {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Msg::Pid { .. } => Kind::Pid,
+            Msg::Fd(_) => Kind::Fd,
+            Msg::Go(_) => Kind::Go,
+            Msg::InCgroup => Kind::InCgroup,
+            Msg::RunHooks => Kind::RunHooks,
+            Msg::HooksDone => Kind::HooksDone,
+            Msg::Ready => Kind::Ready,
+            Msg::Ack => Kind::Ack,
+            Msg::Error(_) => Kind::Error,
+            Msg::Started => Kind::Started,
+        }
+    }
+
+    pub fn tag(&self) -> u8 {
+        self.kind().tag()
+    }
+
+    pub fn payload(&self) -> Vec<u8> {
+        match self {
+            Msg::Pid { pid, cgroup: true } => format!("{pid} cgroup").into_bytes(),
+            Msg::Pid { pid, cgroup: false } => pid.to_string().into_bytes(),
+            Msg::Fd(i) => i.to_string().into_bytes(),
+            Msg::Go(st) => st.clone(),
+            Msg::Error(m) => m.clone().into_bytes(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The whole datagram, tag first.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = vec![self.tag()];
+        v.extend(self.payload());
+        v
+    }
+
+    /// A datagram (tag first) as a message; an unknown tag or a bad
+    /// payload is an error naming it.
+    pub fn decode(buf: &[u8]) -> Result<Msg> {
+        let (tag, payload) = buf.split_first().context("an empty message on the sync channel")?;
+        Msg::from_parts(*tag, payload)
+    }
+
+    fn from_parts(tag: u8, payload: &[u8]) -> Result<Msg> {
+        let text = || String::from_utf8_lossy(payload).into_owned();
+        Ok(match tag {
+            b'P' => {
+                let (pid, cgroup) = parse_pid_report(&text())?;
+                Msg::Pid { pid, cgroup }
+            }
+            b'F' => Msg::Fd(
+                text()
+                    .parse::<usize>()
+                    .with_context(|| format!("bad bind source message F{:?} from husk", text()))?,
+            ),
+            b'G' => Msg::Go(payload.to_vec()),
+            b'C' => Msg::InCgroup,
+            b'H' => Msg::RunHooks,
+            b'h' => Msg::HooksDone,
+            b'R' => Msg::Ready,
+            b'A' => Msg::Ack,
+            b'E' => Msg::Error(text()),
+            b'S' => Msg::Started,
+            t => bail!("unknown message tag {:?} on the sync channel", t as char),
+        })
+    }
+
+    /// `G (the go-ahead)`, for errors.
+    pub fn describe(&self) -> String {
+        self.kind().describe()
+    }
+}
+
+pub fn send_msg(fd: &OwnedFd, m: &Msg) -> Result<()> {
+    send(fd, m.tag(), &m.payload())
+}
+
+/// The next message, typed; None when the other side is gone.
+pub fn recv_msg(fd: &OwnedFd) -> Result<Option<Msg>> {
+    match recv(fd)? {
+        Some((tag, payload)) => Msg::from_parts(tag, &payload).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The next message, which must be of kind `want` from `peer`: anything
+/// else is an error naming what was expected and what came (an `E` from
+/// the peer becomes its text).
+pub fn expect(fd: &OwnedFd, want: Kind, peer: &str) -> Result<Msg> {
+    match recv_msg(fd).with_context(|| format!("wait for {} from {peer}", want.describe()))? {
+        Some(m) if m.kind() == want => Ok(m),
+        Some(Msg::Error(text)) => bail!("{text}"),
+        Some(m) => bail!("expected {} from {peer}, received {}", want.describe(), m.describe()),
+        None => bail!(
+            "expected {} from {peer}, but {peer} closed the sync channel",
+            want.describe()
+        ),
+    }
+}
+
 // ---- spawning (husk side) ------------------------------------------------
 
 pub struct SpawnOpts<'a> {
@@ -145,8 +319,23 @@ pub struct SpawnOpts<'a> {
     pub lock_fd: Option<std::os::fd::RawFd>,
 }
 
-/// Where the container finds its sd_notify socket.
-pub const NOTIFY_DIR_IN_CONTAINER: &str = "/run/notify";
+pub use crate::plan::NOTIFY_DIR_IN_CONTAINER;
+
+impl SpawnOpts<'_> {
+    /// What the command line adds to the config, for the planner.
+    pub fn plan_options(&self) -> crate::plan::Options {
+        crate::plan::Options {
+            id: self.id.to_string(),
+            rootfs: self.bundle.rootfs.clone(),
+            bundle_dir: self.bundle.dir.clone(),
+            no_pivot: self.no_pivot,
+            no_new_keyring: self.no_new_keyring,
+            console_socket: self.console_socket.map(Path::to_path_buf),
+            notify_dir: self.notify_dir.map(Path::to_path_buf),
+            cgroup_before_setup: self.cgroup_before_setup,
+        }
+    }
+}
 
 pub struct Spawned {
     pub pid: i32,
@@ -204,6 +393,9 @@ pub fn spawn(
     hook_state: &dyn Fn(i32) -> String,
 ) -> Result<Spawned> {
     let plan = Plan::from_spec(&o.bundle.spec);
+    // Every decision of the init's setup, made here (errors surface
+    // before anything exists); the init executes it.
+    let steps = crate::plan::plan(&o.bundle.spec, &o.plan_options(), &crate::plan::HostFacts::gather())?;
     crate::idmap::check_privilege(&o.bundle.spec)?;
     crate::netdev::check_privilege(&o.bundle.spec)?;
     crate::process_attrs::initial_affinity(
@@ -221,27 +413,34 @@ pub fn spawn(
             drop(parent);
             // Not the container's business: no host directory fd in the init.
             drop(cgroup_dir);
-            child_main(o, &plan, child);
+            child_main(o, &steps, child);
         }
         (pid, in_cgroup)
     } else {
         let ipid = sys::clone_fork(0).context("fork the intermediate process")?;
         if ipid == 0 {
             drop(parent);
-            intermediate_main(o, &plan, child, cgroup_dir);
+            intermediate_main(o, &plan, &steps, child, cgroup_dir);
         }
-        let r = recv(&parent);
+        let r = recv_msg(&parent);
         // The intermediate exits right after reporting; reap it.
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(ipid), None);
         match r? {
-            Some((b'P', p)) => parse_pid_report(&String::from_utf8_lossy(&p))?,
-            Some((b'E', m)) => bail!("{}", String::from_utf8_lossy(&m)),
-            _ => bail!("the intermediate process exited without reporting the init's pid"),
+            Some(Msg::Pid { pid, cgroup }) => (pid, cgroup),
+            Some(Msg::Error(m)) => bail!("{m}"),
+            Some(m) => bail!(
+                "expected {} from the intermediate process, received {}",
+                Kind::Pid.describe(),
+                m.describe()
+            ),
+            None => bail!("the intermediate process exited without reporting the init's pid"),
         }
     };
     drop(cgroup_dir);
     drop(child);
-    match drive(o, &plan, pid, in_cgroup, &parent, on_clone, on_hooks, hook_state) {
+    match drive(
+        o, &plan, &steps, pid, in_cgroup, &parent, on_clone, on_hooks, hook_state,
+    ) {
         Ok(()) => Ok(Spawned { pid, sock: parent }),
         Err(e) => {
             kill_and_reap(pid);
@@ -281,8 +480,8 @@ fn peer_gone(e: &anyhow::Error) -> bool {
 /// The `E` text an init that closed its end sent before, if any.
 fn last_words(sock: &OwnedFd) -> Option<String> {
     loop {
-        match recv(sock) {
-            Ok(Some((b'E', m))) => return Some(String::from_utf8_lossy(&m).into_owned()),
+        match recv_msg(sock) {
+            Ok(Some(Msg::Error(m))) => return Some(m),
             Ok(Some(_)) => continue,
             _ => return None,
         }
@@ -293,6 +492,7 @@ fn last_words(sock: &OwnedFd) -> Option<String> {
 fn drive(
     o: &SpawnOpts,
     plan: &Plan,
+    steps: &crate::plan::Plan,
     pid: i32,
     in_cgroup: bool,
     sock: &OwnedFd,
@@ -318,9 +518,8 @@ fn drive(
             || format!("pid {pid}"),
             || {
                 for (i, fd) in crate::idmap::make_trees(&o.bundle.spec, pid)? {
-                    let mut msg = vec![b'F'];
-                    msg.extend_from_slice(i.to_string().as_bytes());
-                    crate::tty::send_fd(sock, &msg, &fd).context("send an id-mapped tree to the init")?;
+                    crate::tty::send_fd(sock, &Msg::Fd(i).encode(), &fd)
+                        .context("send an id-mapped tree to the init")?;
                 }
                 Ok::<(), anyhow::Error>(())
             },
@@ -328,15 +527,29 @@ fn drive(
     }
     // linux.netDevices: into the init's network namespace before it goes on.
     crate::netdev::move_devices(&o.bundle.spec, pid)?;
-    if plan.has(LinuxNamespaceType::User) && nix::unistd::geteuid().is_root() {
+    // The bind sources the plan says husk opens (a user namespace, husk root).
+    let from_husk: Vec<(usize, &crate::plan::MountStep, &Path)> = steps
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            PlanStep::Mount(m) => match &m.op {
+                crate::plan::MountOp::Bind {
+                    source: crate::plan::BindSource::FromHusk(src),
+                    ..
+                } => Some((m.index, &**m, src.as_path())),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    if !from_husk.is_empty() {
         step(
             "open the bind sources on the host side",
             || format!("pid {pid}"),
             || {
-                for (i, fd) in crate::rootfs::open_bind_sources(&o.bundle.spec, pid)? {
-                    let mut msg = vec![b'F'];
-                    msg.extend_from_slice(i.to_string().as_bytes());
-                    crate::tty::send_fd(sock, &msg, &fd).context("send a bind source fd to the init")?;
+                for (i, fd) in crate::rootfs::open_bind_sources(&from_husk, pid)? {
+                    crate::tty::send_fd(sock, &Msg::Fd(i).encode(), &fd)
+                        .context("send a bind source fd to the init")?;
                 }
                 Ok::<(), anyhow::Error>(())
             },
@@ -352,7 +565,7 @@ fn drive(
     // before anything that needs the cgroup: a cgroup mount, its cgroup
     // namespace, hooks, and reporting ready (so before any exec). An init
     // cloned into its cgroup is there already: only oom_score_adj is left.
-    if let Err(e) = send(sock, b'G', st.as_bytes()) {
+    if let Err(e) = send_msg(sock, &Msg::Go(st.into_bytes())) {
         // The init already failed and closed its end: its 'E' says why.
         if peer_gone(&e)
             && let Some(m) = last_words(sock)
@@ -382,23 +595,25 @@ fn drive(
     // If the init already failed (its end is closed), its 'E' is read
     // below; any other failure to send is ours: the init would wait for
     // 'C' forever.
-    if let Err(e) = send(sock, b'C', b"")
+    if let Err(e) = send_msg(sock, &Msg::InCgroup)
         && !peer_gone(&e)
     {
         return Err(e);
     }
     loop {
-        match recv(sock)? {
-            Some((b'R', _)) => return Ok(()),
-            Some((b'H', _)) => {
-                let r = on_hooks(pid);
-                match r {
-                    Ok(()) => send(sock, b'h', b"")?,
-                    Err(e) => return Err(e),
-                }
+        match recv_msg(sock)? {
+            Some(Msg::Ready) => return Ok(()),
+            Some(Msg::RunHooks) => {
+                on_hooks(pid)?;
+                send_msg(sock, &Msg::HooksDone)?;
             }
-            Some((b'E', m)) => bail!("{}", String::from_utf8_lossy(&m)),
-            Some((t, _)) => bail!("unexpected message {:?} from the container init", t as char),
+            Some(Msg::Error(m)) => bail!("{m}"),
+            Some(m) => bail!(
+                "expected {} or {} from the container init, received {}",
+                Kind::Ready.describe(),
+                Kind::RunHooks.describe(),
+                m.describe()
+            ),
             None => {
                 let st = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
                 bail!("the container init exited during setup without reporting an error ({st:?})")
@@ -474,19 +689,20 @@ fn write_id_maps_unprivileged(linux: &oci_spec::runtime::Linux, pid: i32, uid: &
     Ok(())
 }
 
-fn intermediate_main(o: &SpawnOpts, plan: &Plan, sock: OwnedFd, cgroup_dir: Option<UnifiedDir>) -> ! {
-    match intermediate_clone(o, plan, &sock, cgroup_dir) {
-        Ok((pid, in_cgroup)) => {
-            let report = if in_cgroup {
-                format!("{pid} cgroup")
-            } else {
-                pid.to_string()
-            };
-            let _ = send(&sock, b'P', report.as_bytes());
+fn intermediate_main(
+    o: &SpawnOpts,
+    plan: &Plan,
+    steps: &crate::plan::Plan,
+    sock: OwnedFd,
+    cgroup_dir: Option<UnifiedDir>,
+) -> ! {
+    match intermediate_clone(o, plan, steps, &sock, cgroup_dir) {
+        Ok((pid, cgroup)) => {
+            let _ = send_msg(&sock, &Msg::Pid { pid, cgroup });
             sys::exit_now(0)
         }
         Err(e) => {
-            let _ = send(&sock, b'E', format!("{e:#}").as_bytes());
+            let _ = send_msg(&sock, &Msg::Error(format!("{e:#}")));
             sys::exit_now(1)
         }
     }
@@ -499,6 +715,7 @@ fn intermediate_main(o: &SpawnOpts, plan: &Plan, sock: OwnedFd, cgroup_dir: Opti
 fn intermediate_clone(
     o: &SpawnOpts,
     plan: &Plan,
+    steps: &crate::plan::Plan,
     sock: &OwnedFd,
     cgroup_dir: Option<UnifiedDir>,
 ) -> Result<(i32, bool)> {
@@ -513,13 +730,9 @@ fn intermediate_clone(
         // The init's own copy of the sync socket; when even that fails
         // (EMFILE), it says so over the inherited one before it exits.
         match sock.try_clone() {
-            Ok(own) => child_main(o, plan, own),
+            Ok(own) => child_main(o, steps, own),
             Err(e) => {
-                let _ = send(
-                    sock,
-                    b'E',
-                    format!("the init: duplicate the sync socket: {e}").as_bytes(),
-                );
+                let _ = send_msg(sock, &Msg::Error(format!("the init: duplicate the sync socket: {e}")));
                 sys::exit_now(1)
             }
         }
@@ -529,13 +742,367 @@ fn intermediate_clone(
 
 use crate::namespaces;
 
-// ---- the init (container side) ------------------------------------------
+// ---- the executor (container side) ----------------------------------------
 
-fn child_main(o: &SpawnOpts, plan: &Plan, sock: OwnedFd) -> ! {
-    match init(o, plan, &sock) {
+/// What the executor works with in a child that will exec a container
+/// process: the init (with [`SpawnOpts`]) or an exec process.
+pub struct Child<'a> {
+    pub sock: &'a OwnedFd,
+    /// husk's fds this child inherited and must close first.
+    pub host_fds: Vec<std::os::fd::RawFd>,
+    pub linux: Option<&'a oci_spec::runtime::Linux>,
+    /// The init's options; None in an exec process.
+    pub init: Option<&'a SpawnOpts<'a>>,
+    /// (exec) the container's namespaces to join, user first.
+    pub ns_fds: &'a [(&'a str, libc::c_int, OwnedFd)],
+    /// (exec) where the pty master goes, and the process's console size.
+    pub console_conn: Option<OwnedFd>,
+    pub console_size: Option<oci_spec::runtime::Box>,
+    state: Vec<u8>,
+    bind_sources: Vec<(usize, OwnedFd)>,
+    filter: Option<crate::seccomp::Filter>,
+    root: Option<OwnedFd>,
+    peer: Option<OwnedFd>,
+    exec: Option<Exec>,
+    process_env: Vec<String>,
+}
+
+impl<'a> Child<'a> {
+    pub fn new(sock: &'a OwnedFd, linux: Option<&'a oci_spec::runtime::Linux>) -> Child<'a> {
+        Child {
+            sock,
+            host_fds: Vec::new(),
+            linux,
+            init: None,
+            ns_fds: &[],
+            console_conn: None,
+            console_size: None,
+            state: Vec::new(),
+            bind_sources: Vec::new(),
+            filter: None,
+            root: None,
+            peer: None,
+            exec: None,
+            process_env: Vec::new(),
+        }
+    }
+
+    fn root(&self) -> Result<&OwnedFd> {
+        self.root.as_ref().context("the plan mounts before binding the rootfs")
+    }
+
+    fn opts(&self) -> Result<&'a SpawnOpts<'a>> {
+        self.init.context("an init step in a plan for an exec process")
+    }
+}
+
+/// Run a plan's steps in order, each named in the `--debug` timeline;
+/// the last one execs (returns only with an error).
+pub fn execute(cx: &mut Child, plan: &crate::plan::Plan) -> Result<std::convert::Infallible> {
+    cx.process_env = plan
+        .steps
+        .iter()
+        .find_map(|s| match s {
+            PlanStep::Executable { env, .. } => Some(dedup_env(env)),
+            _ => None,
+        })
+        .unwrap_or_default();
+    for s in &plan.steps {
+        if let PlanStep::Exec { .. } = s {
+            return exec_step(cx);
+        }
+        step(s.name(), || s.target(), || run_step(cx, s))?;
+    }
+    bail!("the plan has no exec step")
+}
+
+fn run_step(cx: &mut Child, s: &PlanStep) -> Result<()> {
+    use crate::plan::HookKind;
+    match s {
+        PlanStep::CloseHostFds => {
+            for fd in cx.host_fds.drain(..) {
+                close_host_dir(fd);
+            }
+        }
+        PlanStep::DeathSignal => {
+            sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong).context("set the parent death signal")?
+        }
+        PlanStep::NewSession => new_session()?,
+        PlanStep::NonDumpable => sys::prctl(libc::PR_SET_DUMPABLE, 0).context("make the process non-dumpable")?,
+        PlanStep::CloseOnExec => crate::fds::pass_on_exec().context("mark inherited fds close-on-exec")?,
+        PlanStep::AwaitGo => {
+            // Bind sources husk opened for us ('F' index + fd), then 'G'.
+            loop {
+                let mut tag = [0u8; 1];
+                match nix::sys::socket::recv(cx.sock.as_raw_fd(), &mut tag, nix::sys::socket::MsgFlags::MSG_PEEK) {
+                    Ok(1) if tag[0] == b'F' => {
+                        let (msg, fd) = crate::tty::recv_fd(cx.sock).context("receive a bind source fd")?;
+                        match Msg::decode(&msg)? {
+                            Msg::Fd(i) => cx.bind_sources.push((i, fd)),
+                            other => bail!("expected a bind source (F) from husk, received {}", other.describe()),
+                        }
+                        continue;
+                    }
+                    Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                    Err(e) => return Err(e).context("wait for husk's go-ahead (G) on the sync channel"),
+                }
+                match expect(cx.sock, Kind::Go, "husk")? {
+                    Msg::Go(st) => {
+                        cx.state = st;
+                        break;
+                    }
+                    other => bail!(
+                        "expected {} from husk, received {}",
+                        Kind::Go.describe(),
+                        other.describe()
+                    ),
+                }
+            }
+        }
+        PlanStep::SeccompListener { .. } => {
+            if let Some(sc) = cx.linux.and_then(|l| l.seccomp().as_ref()) {
+                let st = String::from_utf8_lossy(&cx.state).into_owned();
+                let pid = serde_json::from_str::<serde_json::Value>(&st)
+                    .ok()
+                    .and_then(|v| v["pid"].as_i64())
+                    .and_then(|p| i32::try_from(p).ok())
+                    .unwrap_or(0);
+                crate::seccomp::connect_listener(sc, &st, pid)?;
+            }
+        }
+        PlanStep::JoinNamespaces => {
+            for (name, flag, fd) in cx.ns_fds {
+                nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::from_bits_retain(*flag))
+                    .with_context(|| format!("setns into the container's {name} namespace"))?;
+            }
+            if cx.ns_fds.iter().any(|(n, _, _)| *n == "user") {
+                nix::unistd::setresgid(0.into(), 0.into(), 0.into()).context("setresgid(0) in the user namespace")?;
+                nix::unistd::setresuid(0.into(), 0.into(), 0.into()).context("setresuid(0) in the user namespace")?;
+            }
+        }
+        PlanStep::BecomeRoot { gid, uid } => {
+            if *gid {
+                nix::unistd::setresgid(0.into(), 0.into(), 0.into()).context("setresgid(0) in the user namespace")?;
+            }
+            if *uid {
+                nix::unistd::setresuid(0.into(), 0.into(), 0.into()).context("setresuid(0) in the user namespace")?;
+            }
+        }
+        PlanStep::Umask { mask } => {
+            nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(*mask as libc::mode_t));
+        }
+        PlanStep::Hostname { name } => {
+            nix::unistd::sethostname(name).with_context(|| format!("set hostname {name:?}"))?
+        }
+        PlanStep::Domainname { name } => set_domainname(name)?,
+        PlanStep::SessionKeyring { name } => join_session_keyring(name),
+        PlanStep::LoopbackUp => namespaces::loopback_up()?,
+        PlanStep::AwaitCgroup { unshare_cgroup_ns } => {
+            expect(cx.sock, Kind::InCgroup, "husk")?;
+            if *unshare_cgroup_ns {
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).context("unshare the cgroup namespace")?;
+            }
+        }
+        PlanStep::RootPropagation { flags } => crate::rootfs::root_propagation(flags.0)?,
+        PlanStep::BindRootfs { path } => cx.root = Some(crate::rootfs::bind_rootfs(path)?),
+        PlanStep::Mount(m) => crate::rootfs::mount(cx.root()?, m, &cx.bind_sources)?,
+        PlanStep::Device(d) => crate::rootfs::make_device(cx.root()?, d)?,
+        PlanStep::DevSymlinks { links } => crate::rootfs::dev_symlinks(cx.root()?, links)?,
+        PlanStep::Cwd { path } => crate::rootfs::make_cwd(cx.root()?, path)?,
+        PlanStep::Mask { path } => crate::rootfs::mask_path(cx.root()?, path)?,
+        PlanStep::ReadOnly { path } => crate::rootfs::readonly_path(cx.root()?, path)?,
+        PlanStep::Sysctl { key, path, value } => crate::rootfs::write_sysctl(key, path, value)?,
+        PlanStep::BindNotify { source, destination } => {
+            crate::rootfs::bind_into(&cx.opts()?.bundle.rootfs, source, destination)
+                .context("bind the sd_notify socket directory into the container")?
+        }
+        PlanStep::Hooks {
+            kind: HookKind::CreateRuntime,
+            ..
+        } => {
+            send_msg(cx.sock, &Msg::RunHooks)?;
+            expect(cx.sock, Kind::HooksDone, "husk")?;
+        }
+        PlanStep::Hooks {
+            kind: HookKind::CreateContainer,
+            ..
+        } => {
+            let o = cx.opts()?;
+            if let Some(h) = o
+                .bundle
+                .spec
+                .hooks()
+                .as_ref()
+                .and_then(|h| h.create_container().as_ref())
+            {
+                // A hook without env gets the container process's (runc's init has it then).
+                crate::hooks::run_all(
+                    "createContainer",
+                    h,
+                    &String::from_utf8_lossy(&cx.state),
+                    Some(&cx.process_env),
+                )?;
+            }
+        }
+        PlanStep::ConnectConsole { socket } => cx.console_conn = Some(crate::tty::connect(socket)?),
+        PlanStep::Refuse { reason } => bail!("{reason}"),
+        PlanStep::Pivot { how } => crate::rootfs::pivot(&cx.opts()?.bundle.rootfs, *how)?,
+        PlanStep::ConsolePty | PlanStep::BindConsole => {
+            let conn = cx.console_conn.take().context("no console socket connected")?;
+            let size = match cx.init {
+                Some(o) => o.bundle.spec.process().as_ref().and_then(|p| p.console_size()),
+                None => cx.console_size,
+            };
+            let peer = crate::tty::setup_console_size(conn, size)?;
+            if let PlanStep::BindConsole = s {
+                crate::rootfs::bind_console(&peer)?;
+            }
+            cx.peer = Some(peer);
+        }
+        PlanStep::ReadOnlyRoot => crate::rootfs::read_only_root()?,
+        PlanStep::FinalPropagation { word, flags } => crate::rootfs::final_propagation(word, flags.0)?,
+        PlanStep::ReopenDevNull => crate::rootfs::reopen_dev_null()?,
+        PlanStep::SeccompBuild(_) => {
+            cx.filter = cx
+                .linux
+                .and_then(|l| l.seccomp().as_ref())
+                .map(crate::seccomp::build)
+                .transpose()?;
+        }
+        PlanStep::ProcessAttrs { process: p, .. } => {
+            if let Some(s) = p.scheduler() {
+                crate::process_attrs::scheduler(s)?;
+            }
+            if let Some(io) = p.io_priority() {
+                crate::process_attrs::io_priority(io)?;
+            }
+            if let Some(m) = cx.linux.and_then(|l| l.memory_policy().as_ref()) {
+                crate::process_attrs::memory_policy(m)?;
+            }
+            if let Some(pers) = cx.linux.and_then(|l| l.personality().as_ref()) {
+                crate::process_attrs::personality(pers)?;
+            }
+        }
+        PlanStep::Rlimits { rlimits } => set_rlimits(rlimits)?,
+        PlanStep::Executable {
+            args,
+            env,
+            uid,
+            final_cpus,
+        } => {
+            let mut e = find_executable(args, env, *uid)?;
+            e.seccomp = cx.filter.take();
+            e.final_cpus = final_cpus.clone();
+            cx.exec = Some(e);
+        }
+        PlanStep::Bounding { mask, .. } => {
+            crate::capabilities::drop_bounding(*mask)?;
+            sys::prctl(libc::PR_SET_KEEPCAPS, 1).context("set keepcaps")?;
+        }
+        PlanStep::Ids {
+            uid,
+            gid,
+            additional_gids,
+        } => set_ids(*uid, *gid, additional_gids)?,
+        PlanStep::Chdir { cwd } => chdir_inside_root(cwd)?,
+        PlanStep::Capabilities {
+            after_seccomp, masks, ..
+        } => {
+            if *after_seccomp {
+                cx.exec
+                    .as_mut()
+                    .context("capabilities before the executable step")?
+                    .caps = Some(*masks);
+            } else {
+                crate::capabilities::apply(masks)?;
+            }
+        }
+        PlanStep::ExecLabels {
+            apparmor_profile,
+            selinux_label,
+        } => {
+            if let Some(profile) = apparmor_profile {
+                crate::lsm::apparmor_exec(profile)?;
+            }
+            if let Some(label) = selinux_label {
+                crate::lsm::selinux_exec(label)?;
+            }
+        }
+        PlanStep::NoNewPrivileges => sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).context("set no_new_privs")?,
+        PlanStep::ControllingTerminal => {
+            if let Some(peer) = cx.peer.take() {
+                crate::tty::make_controlling(peer)?;
+            }
+        }
+        PlanStep::SeccompEarly => {
+            if let Some(e) = cx.exec.as_mut() {
+                load_seccomp_early(e)?;
+            }
+        }
+        PlanStep::Ready => {
+            // Clear the death signal first: husk exits once it has
+            // recorded the state, and the init must outlive it. If husk
+            // died in between, the 'A' below never comes (EOF).
+            sys::prctl(libc::PR_SET_PDEATHSIG, 0).context("clear the parent death signal")?;
+            send_msg(cx.sock, &Msg::Ready)?;
+            if cx.init.is_some() {
+                expect(cx.sock, Kind::Ack, "husk")?;
+            }
+        }
+        PlanStep::Exec { .. } => bail!("exec is the last step"),
+    }
+    Ok(())
+}
+
+/// The last step: an exec process execs at once; the init waits for
+/// `start` on exec.sock first and writes the outcome to it.
+fn exec_step(cx: &mut Child) -> Result<std::convert::Infallible> {
+    let Some(o) = cx.init else {
+        let exec = cx.exec.take().context("no process to exec")?;
+        return do_exec(exec);
+    };
+    crate::debug!("init ready, waiting for start");
+    let listener = o.exec_listener.as_raw_fd();
+    let conn = loop {
+        // SAFETY: accept4 on our listening socket; addresses are not wanted.
+        let r = unsafe { libc::accept4(listener, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC) };
+        if r >= 0 {
+            // SAFETY: accept4 returned a new fd that we own.
+            break unsafe { OwnedFd::from_raw_fd(r) };
+        }
+        // Nobody hears an error now (create has returned): a failure the
+        // kernel gives for a connection that went away, or for a moment
+        // of fd or memory pressure, is retried (after a pause for the
+        // latter), as servers do; anything else ends the init (start
+        // then reports a stopped container).
+        match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::EINTR | libc::ECONNABORTED | libc::EPROTO) => {}
+            Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            _ => sys::exit_now(1),
+        }
+    };
+    let mut conn = std::fs::File::from(conn);
+    crate::debug!("start: executing the entrypoint");
+    let _ = conn.write_all(&[Msg::Started.tag()]);
+    let r = start_process(&o.bundle.spec, cx.exec.take(), &cx.state);
+    let msg = match r {
+        Err(e) => format!("{e:#}"),
+        Ok(never) => match never {},
+    };
+    let _ = conn.write_all(msg.as_bytes());
+    sys::exit_now(127)
+}
+
+fn child_main(o: &SpawnOpts, plan: &crate::plan::Plan, sock: OwnedFd) -> ! {
+    let mut cx = Child::new(&sock, o.bundle.spec.linux().as_ref());
+    cx.init = Some(o);
+    cx.host_fds = o.lock_fd.into_iter().chain([o.state_dir]).collect();
+    match execute(&mut cx, plan) {
         Ok(never) => match never {},
         Err(e) => {
-            let _ = send(&sock, b'E', format!("{e:#}").as_bytes());
+            let _ = send_msg(&sock, &Msg::Error(format!("{e:#}")));
             sys::exit_now(1)
         }
     }
@@ -572,279 +1139,6 @@ pub struct Exec {
     caps: Option<crate::capabilities::Masks>,
     /// execCPUAffinity.final, applied right before execve.
     final_cpus: Option<String>,
-}
-
-fn init(o: &SpawnOpts, plan: &Plan, sock: &OwnedFd) -> Result<std::convert::Infallible> {
-    if let Some(fd) = o.lock_fd {
-        // SAFETY: our copy of husk's directory fd, never used in the init.
-        unsafe { libc::close(fd) };
-    }
-    // If husk dies during setup, so does the init. (A death before this
-    // point shows as EOF on the sync socket below.)
-    sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong).context("set the parent death signal")?;
-    new_session()?;
-    // Nobody may ptrace or read /proc/<pid>/ of the init until it execs
-    // the entrypoint (CVE-2019-5736). A non-root husk must still write
-    // our uid_map (a non-dumpable process's /proc files belong to root):
-    // then this waits until 'G', before the init touches anything.
-    let rootless = !nix::unistd::geteuid().is_root();
-    if !rootless {
-        sys::prctl(libc::PR_SET_DUMPABLE, 0).context("make the init non-dumpable")?;
-    }
-    close_host_dir(o.state_dir);
-    // Only the caller's passed fds (3 .. 3+N-1) survive exec; every fd of
-    // husk's and every other fd of the caller's is close-on-exec.
-    crate::fds::pass_on_exec().context("mark inherited fds close-on-exec")?;
-
-    // Bind sources husk opened for us ('F' index + fd), then 'G'.
-    let mut bind_sources: Vec<(usize, OwnedFd)> = Vec::new();
-    let hook_state = loop {
-        let mut tag = [0u8; 1];
-        match nix::sys::socket::recv(sock.as_raw_fd(), &mut tag, nix::sys::socket::MsgFlags::MSG_PEEK) {
-            Ok(1) if tag[0] == b'F' => {
-                let (msg, fd) = crate::tty::recv_fd(sock).context("receive a bind source fd")?;
-                let i = std::str::from_utf8(&msg[1..])
-                    .ok()
-                    .and_then(|n| n.parse::<usize>().ok())
-                    .context("bad bind source message from husk")?;
-                bind_sources.push((i, fd));
-                continue;
-            }
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(e).context("wait for husk's go-ahead (G) on the init sync channel"),
-        }
-        match recv(sock).context("wait for husk's go-ahead (G)")? {
-            Some((b'G', st)) => break st,
-            _ => sys::exit_now(1),
-        }
-    };
-    if rootless {
-        sys::prctl(libc::PR_SET_DUMPABLE, 0).context("make the init non-dumpable")?;
-    }
-    if let Some(sc) = o.bundle.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        let st = String::from_utf8_lossy(&hook_state);
-        let pid: i32 = serde_json::from_str::<serde_json::Value>(&st)
-            .ok()
-            .and_then(|v| v["pid"].as_i64())
-            .unwrap_or(0) as i32;
-        crate::seccomp::connect_listener(sc, &st, pid)?;
-    }
-    let spec = &o.bundle.spec;
-    let in_userns = plan.has(LinuxNamespaceType::User);
-    if in_userns {
-        step("become root in the user namespace", String::new, || {
-            become_root_in_userns(spec)
-        })?;
-    }
-    // SAFETY: umask only changes this process's file creation mask.
-    unsafe { libc::umask(0) };
-
-    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
-        step(
-            "sethostname",
-            || h.to_string(),
-            || nix::unistd::sethostname(h).with_context(|| format!("set hostname {h:?}")),
-        )?;
-    }
-    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
-        set_domainname(d)?;
-    }
-    if !o.no_new_keyring {
-        join_session_keyring(o.id);
-    }
-    // A network namespace made for the container (not one joined by path).
-    if plan.clone_flags & libc::CLONE_NEWNET != 0 {
-        step("bring lo up", String::new, namespaces::loopback_up)?;
-    }
-
-    // Wait (once) until husk has put us in our cgroup, then make the cgroup
-    // namespace, so that its root is the container's cgroup.
-    let joined = std::cell::Cell::new(false);
-    let new_cgroup_ns = plan.new_cgroup_ns;
-    let cgroup_ready = || -> Result<()> {
-        if joined.get() {
-            return Ok(());
-        }
-        match recv(sock)? {
-            Some((b'C', _)) => {}
-            _ => sys::exit_now(1),
-        }
-        joined.set(true);
-        if new_cgroup_ns {
-            // SAFETY: unshare with an integer flag.
-            if unsafe { libc::unshare(libc::CLONE_NEWCGROUP) } != 0 {
-                return Err(std::io::Error::last_os_error()).context("unshare the cgroup namespace");
-            }
-        }
-        Ok(())
-    };
-    if o.cgroup_before_setup {
-        cgroup_ready()?;
-    }
-    let setup = crate::rootfs::Setup {
-        spec,
-        rootfs: &o.bundle.rootfs,
-        in_userns,
-        rootless,
-        new_mnt_ns: plan.new_ns(LinuxNamespaceType::Mount),
-        new_cgroup_ns: plan.new_cgroup_ns,
-        no_pivot: o.no_pivot,
-        cgroup_ready: &cgroup_ready,
-        bind_sources: &bind_sources,
-    };
-    step(
-        "rootfs setup",
-        || o.bundle.rootfs.display().to_string(),
-        || crate::rootfs::prepare(&setup),
-    )?;
-    if let Some(dir) = o.notify_dir {
-        crate::rootfs::bind_into(&o.bundle.rootfs, dir, Path::new(NOTIFY_DIR_IN_CONTAINER))
-            .context("bind the sd_notify socket directory into the container")?;
-    }
-
-    let hooks = spec.hooks().as_ref();
-    let has_runtime_hooks = hooks.is_some_and(|h| {
-        h.prestart().as_ref().is_some_and(|v| !v.is_empty())
-            || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
-    });
-    cgroup_ready()?;
-    if has_runtime_hooks {
-        send(sock, b'H', b"")?;
-        match recv(sock)? {
-            Some((b'h', _)) => {}
-            _ => sys::exit_now(1),
-        }
-    }
-    // The container's process, with the environment husk adds.
-    let process = spec.process().as_ref().map(|p| {
-        let mut p = p.clone();
-        let listen = crate::fds::listen_count();
-        if listen > 0 {
-            // Socket activation: the first fds passed are systemd's.
-            let mut env = p.env().clone().unwrap_or_default();
-            env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
-            env.push(format!("LISTEN_FDS={listen}"));
-            p.set_env(Some(env));
-        }
-        if o.notify_dir.is_some() {
-            let mut env = p.env().clone().unwrap_or_default();
-            env.retain(|e| !e.starts_with("NOTIFY_SOCKET="));
-            env.push(format!("NOTIFY_SOCKET={NOTIFY_DIR_IN_CONTAINER}/notify.sock"));
-            p.set_env(Some(env));
-        }
-        p
-    });
-    if let Some(h) = hooks.and_then(|h| h.create_container().as_ref()) {
-        // A hook without env gets the container process's (runc's init has it then).
-        let env = dedup_env(process.as_ref().and_then(|p| p.env().as_deref()).unwrap_or(&[]));
-        crate::hooks::run_all("createContainer", h, &String::from_utf8_lossy(&hook_state), Some(&env))?;
-    }
-
-    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
-    let console_conn = match (terminal, o.console_socket) {
-        (true, Some(path)) => Some(crate::tty::connect(path)?),
-        (true, None) => bail!("process.terminal is true but no --console-socket was given"),
-        (false, _) => None,
-    };
-
-    let how = if o.no_pivot || !setup.new_mnt_ns {
-        "chroot"
-    } else {
-        "pivot_root"
-    };
-    step(
-        how,
-        || o.bundle.rootfs.display().to_string(),
-        || crate::rootfs::pivot(&o.bundle.rootfs, setup.new_mnt_ns, o.no_pivot),
-    )?;
-    // The pty, from the container's /dev/ptmx; its peer is bound onto
-    // /dev/console (as runc and crun do) before the root may turn read-only.
-    let console = match console_conn {
-        Some(conn) => {
-            let peer = crate::tty::setup_console(conn, spec)?;
-            step("bind the pty onto /dev/console", String::new, || {
-                crate::rootfs::bind_console(&peer)
-            })?;
-            Some(peer)
-        }
-        None => None,
-    };
-    step("read-only root and root propagation", String::new, || {
-        crate::rootfs::finalize(spec, setup.new_mnt_ns)
-    })?;
-    if setup.new_mnt_ns {
-        step(
-            "stdio on /dev/null from the container's /dev",
-            String::new,
-            crate::rootfs::reopen_dev_null,
-        )?;
-    }
-
-    let exec = match process {
-        Some(p) => Some(step(
-            "process setup (rlimits, user, cwd, capabilities, seccomp)",
-            || match p.args().as_deref().unwrap_or(&[]).first() {
-                Some(program) => format!("for {program:?}"),
-                None => "for no program".to_string(),
-            },
-            || prepare_process(&p, spec.linux().as_ref()),
-        )?),
-        None => None,
-    };
-    if let Some(c) = console {
-        crate::tty::make_controlling(c)?;
-    }
-    let exec = match exec {
-        Some(mut e) => {
-            load_seccomp_early(&mut e)?;
-            Some(e)
-        }
-        None => None,
-    };
-
-    // Ready. Clear the death signal first: husk exits once it has recorded
-    // the state, and the init must outlive it.
-    // If husk died in between, the 'A' below never comes (EOF) and we exit.
-    sys::prctl(libc::PR_SET_PDEATHSIG, 0).context("clear the parent death signal")?;
-    crate::debug!("init ready, waiting for start");
-    send(sock, b'R', b"")?;
-    match recv(sock)? {
-        Some((b'A', _)) => {}
-        _ => sys::exit_now(1),
-    }
-
-    // Wait for `start`.
-    let listener = o.exec_listener.as_raw_fd();
-    let conn = loop {
-        // SAFETY: accept4 on our listening socket; addresses are not wanted.
-        let r = unsafe { libc::accept4(listener, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC) };
-        if r >= 0 {
-            // SAFETY: accept4 returned a new fd that we own.
-            break unsafe { OwnedFd::from_raw_fd(r) };
-        }
-        // Nobody hears an error now (create has returned): a failure the
-        // kernel gives for a connection that went away, or for a moment
-        // of fd or memory pressure, is retried (after a pause for the
-        // latter), as servers do; anything else ends the init (start
-        // then reports a stopped container).
-        match std::io::Error::last_os_error().raw_os_error() {
-            Some(libc::EINTR | libc::ECONNABORTED | libc::EPROTO) => {}
-            Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
-                std::thread::sleep(std::time::Duration::from_millis(10))
-            }
-            _ => sys::exit_now(1),
-        }
-    };
-    let mut conn = std::fs::File::from(conn);
-    crate::debug!("start: executing the entrypoint");
-    let _ = conn.write_all(b"S");
-    let r = start_process(spec, exec, &hook_state);
-    let msg = match r {
-        Err(e) => format!("{e:#}"),
-        Ok(never) => match never {},
-    };
-    let _ = conn.write_all(msg.as_bytes());
-    sys::exit_now(127)
 }
 
 fn start_process(spec: &Spec, exec: Option<Exec>, hook_state: &[u8]) -> Result<std::convert::Infallible> {
@@ -990,19 +1284,6 @@ pub fn new_session() -> Result<()> {
     Ok(())
 }
 
-fn become_root_in_userns(spec: &Spec) -> Result<()> {
-    let linux = spec.linux().as_ref();
-    let maps_root =
-        |m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| m.is_some_and(|v| v.iter().any(|x| x.container_id() == 0));
-    if maps_root(linux.and_then(|l| l.gid_mappings().as_ref())) {
-        nix::unistd::setresgid(0.into(), 0.into(), 0.into()).context("setresgid(0) in the user namespace")?;
-    }
-    if maps_root(linux.and_then(|l| l.uid_mappings().as_ref())) {
-        nix::unistd::setresuid(0.into(), 0.into(), 0.into()).context("setresuid(0) in the user namespace")?;
-    }
-    Ok(())
-}
-
 fn set_domainname(d: &str) -> Result<()> {
     // SAFETY: pointer and length of a valid byte buffer.
     let r = unsafe { libc::setdomainname(d.as_ptr() as *const libc::c_char, d.len()) };
@@ -1012,9 +1293,9 @@ fn set_domainname(d: &str) -> Result<()> {
     Ok(())
 }
 
-fn join_session_keyring(id: &str) {
+fn join_session_keyring(name: &str) {
     const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
-    let Ok(name) = CString::new(format!("_ses.{id}")) else {
+    let Ok(name) = CString::new(name) else {
         return;
     };
     // SAFETY: keyctl with a valid C string; failure only means no new keyring.
@@ -1024,67 +1305,27 @@ fn join_session_keyring(id: &str) {
     }
 }
 
-fn rlimit_resource(t: PosixRlimitType) -> Option<libc::__rlimit_resource_t> {
-    use PosixRlimitType::*;
-    Some(match t {
-        RlimitCpu => libc::RLIMIT_CPU,
-        RlimitFsize => libc::RLIMIT_FSIZE,
-        RlimitData => libc::RLIMIT_DATA,
-        RlimitStack => libc::RLIMIT_STACK,
-        RlimitCore => libc::RLIMIT_CORE,
-        RlimitRss => libc::RLIMIT_RSS,
-        RlimitNproc => libc::RLIMIT_NPROC,
-        RlimitNofile => libc::RLIMIT_NOFILE,
-        RlimitMemlock => libc::RLIMIT_MEMLOCK,
-        RlimitAs => libc::RLIMIT_AS,
-        RlimitLocks => libc::RLIMIT_LOCKS,
-        RlimitSigpending => libc::RLIMIT_SIGPENDING,
-        RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
-        RlimitNice => libc::RLIMIT_NICE,
-        RlimitRtprio => libc::RLIMIT_RTPRIO,
-        RlimitRttime => libc::RLIMIT_RTTIME,
-        #[allow(unreachable_patterns)]
-        _ => return None,
-    })
-}
-
-/// Everything about the process that can fail, done before `ready`:
-/// rlimits, the executable lookup, user and groups, cwd, capabilities.
-pub fn prepare_process(p: &oci_spec::runtime::Process, linux: Option<&oci_spec::runtime::Linux>) -> Result<Exec> {
-    let filter = linux
-        .and_then(|l| l.seccomp().as_ref())
-        .map(crate::seccomp::build)
-        .transpose()?;
-    // Attributes that survive exec, set while husk still has its capabilities.
-    if let Some(s) = p.scheduler() {
-        crate::process_attrs::scheduler(s)?;
-    }
-    if let Some(io) = p.io_priority() {
-        crate::process_attrs::io_priority(io)?;
-    }
-    if let Some(m) = linux.and_then(|l| l.memory_policy().as_ref()) {
-        crate::process_attrs::memory_policy(m)?;
-    }
-    if let Some(pers) = linux.and_then(|l| l.personality().as_ref()) {
-        crate::process_attrs::personality(pers)?;
-    }
-    let nnp = p.no_new_privileges().unwrap_or(false);
-    for r in p.rlimits().iter().flatten() {
-        let res = rlimit_resource(r.typ()).with_context(|| format!("unknown rlimit {:?}", r.typ()))?;
+fn set_rlimits(rlimits: &[crate::plan::Rlimit]) -> Result<()> {
+    for r in rlimits {
         let lim = libc::rlimit {
-            rlim_cur: r.soft(),
-            rlim_max: r.hard(),
+            rlim_cur: r.soft,
+            rlim_max: r.hard,
         };
         // SAFETY: setrlimit with a valid struct.
-        if unsafe { libc::setrlimit(res, &lim) } != 0 {
+        if unsafe { libc::setrlimit(r.resource, &lim) } != 0 {
             return Err(std::io::Error::last_os_error())
-                .with_context(|| format!("setrlimit {:?} soft {} hard {}", r.typ(), r.soft(), r.hard()));
+                .with_context(|| format!("setrlimit {:?} soft {} hard {}", r.typ, r.soft, r.hard));
         }
     }
-    let args = p.args().as_deref().unwrap_or(&[]);
+    Ok(())
+}
+
+/// The program to exec: the env as the process will see it, the
+/// executable found in its PATH (before `ready`, so that mistakes
+/// surface in `create`).
+fn find_executable(args: &[String], env: &[String], uid: u32) -> Result<Exec> {
     let arg0 = args.first().context("process.args must not be empty")?;
-    let mut env = dedup_env(p.env().as_deref().unwrap_or(&[]));
-    let user = p.user();
+    let mut env = dedup_env(env);
     // Socket activation: LISTEN_PID must name the process as it sees itself.
     if env.iter().any(|e| e.starts_with("LISTEN_FDS=")) {
         set_env(&mut env, "LISTEN_PID", &nix::unistd::getpid().to_string());
@@ -1094,7 +1335,7 @@ pub fn prepare_process(p: &oci_spec::runtime::Process, linux: Option<&oci_spec::
         .iter()
         .any(|e| e.strip_prefix("HOME=").is_some_and(|h| !h.is_empty()))
     {
-        set_env(&mut env, "HOME", &home_of(user.uid()));
+        set_env(&mut env, "HOME", &home_of(uid));
     }
     let path_var = env
         .iter()
@@ -1108,64 +1349,6 @@ pub fn prepare_process(p: &oci_spec::runtime::Process, linux: Option<&oci_spec::
     if missing_interpreter(&path).is_some() {
         return Err(exec_error(&path.to_string_lossy(), nix::errno::Errno::ENOENT));
     }
-
-    let caps = crate::capabilities::masks(p.capabilities().as_ref());
-    crate::capabilities::drop_bounding(caps.bounding)?;
-    sys::prctl(libc::PR_SET_KEEPCAPS, 1).context("set keepcaps")?;
-    let gids: Vec<nix::unistd::Gid> = user
-        .additional_gids()
-        .iter()
-        .flatten()
-        .map(|g| nix::unistd::Gid::from_raw(*g))
-        .collect();
-    if setgroups_allowed() {
-        nix::unistd::setgroups(&gids).with_context(|| format!("setgroups {:?}", user.additional_gids()))?;
-    }
-    let (uid, gid) = (user.uid(), user.gid());
-    nix::unistd::setresgid(gid.into(), gid.into(), gid.into())
-        .with_context(|| format!("setresgid {gid} (process.user.gid)"))?;
-    nix::unistd::setresuid(uid.into(), uid.into(), uid.into())
-        .with_context(|| format!("setresuid {uid} (process.user.uid)"))?;
-    sys::prctl(libc::PR_SET_KEEPCAPS, 0).context("clear keepcaps")?;
-
-    let cwd = p.cwd();
-    nix::unistd::chdir(cwd).map_err(|e| {
-        anyhow!(
-            "chdir to cwd ({:?}) set in config.json failed: {}",
-            cwd,
-            e.desc().to_lowercase()
-        )
-    })?;
-    // The cwd must lie inside the container's root (CVE-2024-21626).
-    match nix::unistd::getcwd() {
-        Ok(c) if c.starts_with("/") => {}
-        Ok(_) => bail!("process.cwd {:?} is not inside the container root", cwd),
-        Err(e) => {
-            bail!("process.cwd {cwd:?}: getcwd failed ({e}): cannot check that it lies inside the container root")
-        }
-    }
-    // A filter loaded without no_new_privs needs CAP_SYS_ADMIN: then the
-    // final sets wait for it, right before execve. Otherwise they apply
-    // now, so startContainer hooks run with the container's capabilities
-    // (as runc's do).
-    let caps = if filter.is_some() && !nnp {
-        Some(caps)
-    } else {
-        crate::capabilities::apply(&caps)?;
-        None
-    };
-    if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
-        crate::lsm::apparmor_exec(profile)?;
-    }
-    if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
-        crate::lsm::selinux_exec(label)?;
-    }
-    if nnp {
-        sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).context("set no_new_privs")?;
-    }
-    // SAFETY: umask only changes this process's file creation mask.
-    unsafe { libc::umask(user.umask().unwrap_or(0o022) as libc::mode_t) };
-
     let cs = |s: &str, what: &str| CString::new(s).map_err(|_| anyhow!("{what} {s:?} contains a NUL byte"));
     Ok(Exec {
         path: cs(&path.to_string_lossy(), "executable path")?,
@@ -1174,15 +1357,44 @@ pub fn prepare_process(p: &oci_spec::runtime::Process, linux: Option<&oci_spec::
             .map(|a| cs(a, "process.args entry"))
             .collect::<Result<_>>()?,
         env: env.iter().map(|e| cs(e, "process.env entry")).collect::<Result<_>>()?,
-        seccomp: filter,
+        seccomp: None,
         signals_reset: false,
-        caps,
-        final_cpus: p
-            .exec_cpu_affinity()
-            .as_ref()
-            .and_then(|a| a.cpu_affinity_final().clone())
-            .filter(|s| !s.is_empty()),
+        caps: None,
+        final_cpus: None,
     })
+}
+
+/// setgroups (unless the user namespace denies it), setresgid,
+/// setresuid, with keepcaps (set by the bounding step) cleared after.
+fn set_ids(uid: u32, gid: u32, additional_gids: &[u32]) -> Result<()> {
+    let gids: Vec<nix::unistd::Gid> = additional_gids.iter().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
+    if setgroups_allowed() {
+        nix::unistd::setgroups(&gids).with_context(|| format!("setgroups {additional_gids:?}"))?;
+    }
+    nix::unistd::setresgid(gid.into(), gid.into(), gid.into())
+        .with_context(|| format!("setresgid {gid} (process.user.gid)"))?;
+    nix::unistd::setresuid(uid.into(), uid.into(), uid.into())
+        .with_context(|| format!("setresuid {uid} (process.user.uid)"))?;
+    sys::prctl(libc::PR_SET_KEEPCAPS, 0).context("clear keepcaps")?;
+    Ok(())
+}
+
+/// chdir(cwd), which must lie inside the container's root (CVE-2024-21626).
+fn chdir_inside_root(cwd: &Path) -> Result<()> {
+    nix::unistd::chdir(cwd).map_err(|e| {
+        anyhow!(
+            "chdir to cwd ({:?}) set in config.json failed: {}",
+            cwd,
+            e.desc().to_lowercase()
+        )
+    })?;
+    match nix::unistd::getcwd() {
+        Ok(c) if c.starts_with("/") => Ok(()),
+        Ok(_) => bail!("process.cwd {:?} is not inside the container root", cwd),
+        Err(e) => {
+            bail!("process.cwd {cwd:?}: getcwd failed ({e}): cannot check that it lies inside the container root")
+        }
+    }
 }
 
 /// One entry per variable, as runc's init leaves them (it sets them one
@@ -1337,6 +1549,36 @@ mod tests {
         drop(init);
         assert_eq!(recv(&husk).unwrap(), Some((b'E', b"the reason".to_vec())));
         assert_eq!(recv(&husk).unwrap(), None);
+    }
+
+    /// Same wire bytes as before the typed enum; an unexpected message
+    /// is an error naming what was expected and what came.
+    #[test]
+    fn typed_messages_keep_the_wire_and_name_surprises() {
+        assert_eq!(Msg::Pid { pid: 42, cgroup: true }.encode(), b"P42 cgroup".to_vec());
+        assert_eq!(Msg::Fd(3).encode(), b"F3".to_vec());
+        assert_eq!(Msg::Go(b"{}".to_vec()).encode(), b"G{}".to_vec());
+        for m in [
+            Msg::InCgroup,
+            Msg::RunHooks,
+            Msg::HooksDone,
+            Msg::Ready,
+            Msg::Ack,
+            Msg::Started,
+        ] {
+            assert_eq!(Msg::decode(&m.encode()).unwrap(), m);
+        }
+        assert!(Msg::decode(b"Zx").is_err());
+        let (husk, init) = socketpair().unwrap();
+        send_msg(&husk, &Msg::Ack).unwrap();
+        let e = expect(&init, Kind::InCgroup, "husk").unwrap_err().to_string();
+        assert_eq!(e, "expected C (in the cgroup) from husk, received A (state recorded)");
+        drop(husk);
+        let e = expect(&init, Kind::Ack, "husk").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "expected A (state recorded) from husk, but husk closed the sync channel"
+        );
     }
 
     #[test]

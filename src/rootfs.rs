@@ -1,6 +1,7 @@
-//! Root filesystem setup inside the container's mount namespace: mounts
+//! The mechanics of the rootfs steps the planner decided (`plan`): mounts
 //! from the config, devices, /dev symlinks, masked and read-only paths,
-//! sysctls, then pivot_root (or chroot / MS_MOVE).
+//! sysctls, then pivot_root (or chroot / MS_MOVE), inside the container's
+//! mount namespace; the executor (`process::execute`) calls these.
 //!
 //! The rootfs is hostile: every path inside it is resolved with openat2
 //! RESOLVE_IN_ROOT (a symlink can never lead out of the rootfs) and every
@@ -9,11 +10,13 @@
 
 use anyhow::{Context, Result, bail};
 use nix::mount::MsFlags;
-use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount};
+
+use crate::plan::{BindSource, DeviceStep, MountOp, MountStep, Pivot, RecursiveAttrs};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
-use crate::mount_options::{MS_NOSYMFOLLOW, MountOptions, RecAttr, parse_options, propagation_flag};
+use crate::mount_options::{MS_NOSYMFOLLOW, parse_options};
 use crate::sys::{RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, openat2};
 
 /// Path of an fd usable as a mount source or target.
@@ -297,118 +300,33 @@ pub fn bind_into(rootfs: &Path, src: &Path, dest: &Path) -> Result<()> {
     Ok(())
 }
 
-pub struct Setup<'a> {
-    pub spec: &'a Spec,
-    pub rootfs: &'a Path,
-    pub in_userns: bool,
-    /// husk runs as a user other than root.
-    pub rootless: bool,
-    pub new_mnt_ns: bool,
-    pub new_cgroup_ns: bool,
-    pub no_pivot: bool,
-    /// Returns once the init is in its cgroup (and cgroup namespace).
-    pub cgroup_ready: &'a dyn Fn() -> Result<()>,
-    /// Bind sources husk opened on the host side ([`open_bind_sources`])
-    /// and the detached trees of id-mapped mounts ([`crate::idmap`]), by
-    /// mount index.
-    pub bind_sources: &'a [(usize, OwnedFd)],
+// ---- the executor's rootfs steps (decided in `plan`) ----------------------
+
+/// `/` made rslave (or the rootfsPropagation) in a new mount namespace.
+pub fn root_propagation(flags: MsFlags) -> Result<()> {
+    do_mount(None, "/", None, flags, None).context("make / a slave mount (rootfsPropagation)")
 }
 
-/// Everything before pivot_root. Runs in the init, in its mount namespace,
-/// while /proc is still the host's.
-pub fn prepare(s: &Setup) -> Result<()> {
-    let linux = s.spec.linux().as_ref();
-    let rootfs = s.rootfs.to_str().context("rootfs path is not UTF-8")?;
-    if s.new_mnt_ns {
-        // Nothing we mount may propagate back to the host.
-        let prop = linux
-            .and_then(|l| l.rootfs_propagation().as_deref())
-            .and_then(propagation_flag)
-            // shared and unbindable are applied after pivot_root: a shared
-            // tree would leak mounts to the host, an unbindable one cannot
-            // be bound onto itself.
-            .filter(|f| !f.intersects(MsFlags::MS_SHARED | MsFlags::MS_UNBINDABLE))
-            .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
-        do_mount(None, "/", None, prop | MsFlags::MS_REC, None).context("make / a slave mount (rootfsPropagation)")?;
-    }
-    // Every mount below lands on this one. Without a mount namespace (the
-    // host's): `root.readonly` has a mount of its own to remount, and one
-    // detach of it (`unmount_down_to`) takes every mount of the container.
-    do_mount(Some(rootfs), rootfs, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)
-        .with_context(|| format!("bind mount the rootfs {rootfs} onto itself"))?;
-    let root = nix::fcntl::open(
-        s.rootfs,
+/// Bind the rootfs onto itself (every mount of the container lands on
+/// this one) and open it: the root every later path resolves in.
+pub fn bind_rootfs(rootfs: &Path) -> Result<OwnedFd> {
+    let s = rootfs.to_str().context("rootfs path is not UTF-8")?;
+    do_mount(Some(s), s, None, MsFlags::MS_BIND | MsFlags::MS_REC, None)
+        .with_context(|| format!("bind mount the rootfs {s} onto itself"))?;
+    nix::fcntl::open(
+        rootfs,
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )
-    .with_context(|| format!("open rootfs {rootfs}"))?;
+    .with_context(|| format!("open rootfs {s}"))
+}
 
-    let mounts = s.spec.mounts().as_deref().unwrap_or(&[]);
-    let mut dev_is_bind = false;
-    for (i, m) in mounts.iter().enumerate() {
-        let o = parse_options(m.options().as_deref().unwrap_or(&[]));
-        if m.destination() == Path::new("/dev") && o.bind {
-            dev_is_bind = true;
-        }
-        crate::logging::step(
-            "mount",
-            || {
-                format!(
-                    "{} on {} (type {}, options {:?})",
-                    m.source().as_deref().unwrap_or(Path::new("none")).display(),
-                    m.destination().display(),
-                    m.typ().as_deref().unwrap_or("none"),
-                    m.options().as_deref().unwrap_or(&[])
-                )
-            },
-            || mount_one(s, &root, i, m, &o),
-        )
-        .with_context(|| mount_context(i, m))?;
-    }
-
-    if !dev_is_bind {
-        let mut devices = default_devices();
-        if let Some(extra) = linux.and_then(|l| l.devices().as_ref()) {
-            devices.extend(extra.iter().cloned());
-        }
-        for d in &devices {
-            make_device(&root, d, s.in_userns).with_context(|| format!("create device {}", d.path().display()))?;
-        }
-        dev_symlinks(&root)?;
-    }
-
-    // A missing process.cwd is made, as runc and crun make it: by the
-    // init's user (root in the container) with mode 0755, before the
-    // read-only root and the masked paths.
-    if let Some(p) = s.spec.process() {
-        let cwd = clean(p.cwd());
-        if let Err(e) = resolve(&root, &cwd)
-            && e.raw_os_error() == Some(libc::ENOENT)
-        {
-            crate::logging::step(
-                "create the missing cwd",
-                || cwd.display().to_string(),
-                || mkdir_all(&root, &cwd).map(drop),
-            )
-            .with_context(|| format!("create process.cwd {} in the rootfs", p.cwd().display()))?;
-        }
-    }
-
-    // Masked and read-only paths, while the real host /dev/null is at hand.
-    if let Some(l) = linux {
-        for p in l.masked_paths().iter().flatten() {
-            mask_path(&root, Path::new(p)).with_context(|| format!("mask path {p}"))?;
-        }
-        for p in l.readonly_paths().iter().flatten() {
-            readonly_path(&root, Path::new(p)).with_context(|| format!("make {p} read-only"))?;
-        }
-        if let Some(sysctl) = l.sysctl() {
-            let mut keys: Vec<_> = sysctl.iter().collect();
-            keys.sort();
-            for (k, v) in keys {
-                write_sysctl(k, v)?;
-            }
-        }
+/// Make process.cwd when it is missing.
+pub fn make_cwd(root: &OwnedFd, cwd: &Path) -> Result<()> {
+    if let Err(e) = resolve(root, cwd)
+        && e.raw_os_error() == Some(libc::ENOENT)
+    {
+        mkdir_all(root, cwd).with_context(|| format!("create process.cwd {} in the rootfs", cwd.display()))?;
     }
     Ok(())
 }
@@ -424,13 +342,23 @@ fn is_enoent(e: &anyhow::Error) -> bool {
 /// The words of a mount's context in errors: `mounts[3]: mount SRC on
 /// DEST (type T)`, and the filesystem data the config passed, if any.
 pub fn mount_context(i: usize, m: &Mount) -> String {
+    context_words(
+        i,
+        m.source().as_deref(),
+        m.destination(),
+        m.typ().as_deref(),
+        m.options().as_deref().unwrap_or(&[]),
+    )
+}
+
+fn context_words(i: usize, src: Option<&Path>, dest: &Path, typ: Option<&str>, options: &[String]) -> String {
     let mut c = format!(
         "mounts[{i}]: mount {} on {} (type {})",
-        m.source().as_deref().unwrap_or(Path::new("none")).display(),
-        m.destination().display(),
-        m.typ().as_deref().unwrap_or("none")
+        src.unwrap_or(Path::new("none")).display(),
+        dest.display(),
+        typ.unwrap_or("none")
     );
-    let o = parse_options(m.options().as_deref().unwrap_or(&[]));
+    let o = parse_options(options);
     if !o.bind && !o.data.is_empty() {
         c.push_str(&format!(" with options {:?}", o.data.join(",")));
     }
@@ -440,11 +368,19 @@ pub fn mount_context(i: usize, m: &Mount) -> String {
 /// A bind mount's source path: a relative one is taken against the bundle
 /// (husk's and the init's cwd), as runc does.
 pub fn bind_source_path(m: &Mount) -> Result<PathBuf> {
+    bind_source_in(
+        m,
+        &std::env::current_dir().context("getcwd for a relative bind source")?,
+    )
+}
+
+/// A bind mount's source, a relative one resolved against `dir`.
+pub fn bind_source_in(m: &Mount, dir: &Path) -> Result<PathBuf> {
     let src = m.source().as_deref().context("a bind mount needs a source")?;
     Ok(if src.is_absolute() {
         src.to_path_buf()
     } else {
-        std::env::current_dir().unwrap_or_default().join(src)
+        dir.join(src)
     })
 }
 
@@ -456,13 +392,9 @@ pub fn bind_source_path(m: &Mount) -> Result<PathBuf> {
 /// (a file under a mode-0700 directory). Symlinks in the source resolve
 /// as on the host (RESOLVE_IN_ROOT at the init's root, the host's `/`).
 /// Returns (mount index, fd) pairs.
-pub fn open_bind_sources(spec: &Spec, init_pid: i32) -> Result<Vec<(usize, OwnedFd)>> {
+pub fn open_bind_sources(sources: &[(usize, &MountStep, &Path)], init_pid: i32) -> Result<Vec<(usize, OwnedFd)>> {
     let mut out = Vec::new();
-    let mounts = spec.mounts().as_deref().unwrap_or(&[]);
-    if !mounts
-        .iter()
-        .any(|m| parse_options(m.options().as_deref().unwrap_or(&[])).bind)
-    {
+    if sources.is_empty() {
         return Ok(out);
     }
     let proc_root = format!("/proc/{init_pid}/root");
@@ -472,93 +404,109 @@ pub fn open_bind_sources(spec: &Spec, init_pid: i32) -> Result<Vec<(usize, Owned
         nix::sys::stat::Mode::empty(),
     )
     .with_context(|| format!("open {proc_root}"))?;
-    for (i, m) in mounts.iter().enumerate() {
-        // (an id-mapped mount's source is a tree from `idmap::make_trees`)
-        if !parse_options(m.options().as_deref().unwrap_or(&[])).bind || crate::idmap::of(m).is_some() {
-            continue;
-        }
-        let src = bind_source_path(m).with_context(|| mount_context(i, m))?;
-        let fd = openat2(root.as_raw_fd(), &rel(&src), libc::O_PATH, RESOLVE_IN_ROOT)
+    for (i, m, src) in sources {
+        let fd = openat2(root.as_raw_fd(), &rel(src), libc::O_PATH, RESOLVE_IN_ROOT)
             .with_context(|| format!("open bind source {}", src.display()))
-            .with_context(|| mount_context(i, m))?;
-        out.push((i, fd));
+            .with_context(|| {
+                context_words(
+                    m.index,
+                    m.source.as_deref(),
+                    &m.destination,
+                    m.fstype.as_deref(),
+                    &m.options,
+                )
+            })?;
+        out.push((*i, fd));
     }
     Ok(out)
 }
 
-fn mount_one(s: &Setup, root: &OwnedFd, i: usize, m: &Mount, o: &MountOptions) -> Result<()> {
-    let typ = m.typ().as_deref().unwrap_or("");
-    let dest = m.destination();
-    if o.bind {
-        let src = bind_source_path(m)?;
-        let idmapped = crate::idmap::of(m).is_some();
-        let sfd = match s.bind_sources.iter().position(|(n, _)| *n == i) {
-            Some(p) => s.bind_sources[p].1.try_clone().context("dup the bind source fd")?,
-            None if idmapped => bail!("husk sent no id-mapped tree for this mount"),
-            None => nix::fcntl::open(
-                &src,
-                nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
-                nix::sys::stat::Mode::empty(),
-            )
-            .with_context(|| format!("open bind source {}", src.display()))?,
-        };
-        let tfd = if is_dir(&sfd, &src)? {
-            mkdir_all(root, dest)?
-        } else {
-            mkfile(root, dest)?
-        };
-        if idmapped {
-            // The detached, id-mapped tree husk made (`idmap`): attached
-            // here, in the container's mount namespace.
-            crate::sys::move_mount(sfd.as_raw_fd(), tfd.as_raw_fd())
-                .context("attach the id-mapped tree (move_mount)")?;
-        } else {
-            do_mount(
-                Some(&fd_path(&sfd)),
-                &fd_path(&tfd),
-                None,
-                o.flags & (MsFlags::MS_BIND | MsFlags::MS_REC),
-                None,
-            )
-            .context("bind mount")?;
-        }
-        // (difference, not `& !`: the complement of bitflags drops the
-        // bits nix does not name, MS_NOSYMFOLLOW and MS_LAZYTIME.)
-        let extra = o
-            .flags
-            .difference(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
-        let newfd = resolve(root, dest).context("reopen the mount point")?;
-        if !extra.is_empty() || !o.cleared.is_empty() {
-            // Like runc: the flags apply to the top mount only (a recursive
-            // bind's submounts keep theirs; `rro` & co. are for them). Keep
-            // the flags the kernel locks on a mount from a less privileged
-            // namespace (nosuid, nodev, noexec) unless asked to clear them.
-            let locked = locked_flags(&newfd).difference(o.cleared);
-            do_mount(
-                None,
-                &fd_path(&newfd),
-                None,
-                MsFlags::MS_REMOUNT | MsFlags::MS_BIND | extra | locked,
-                None,
-            )
-            .context("remount the bind mount with its options")?;
-        }
-        if let Some(r) = &o.rec_attr {
-            set_rec_attr(&newfd, r)?;
-        }
-        for p in &o.propagation {
-            do_mount(None, &fd_path(&newfd), None, *p, None).context("set propagation")?;
-        }
-        return Ok(());
-    }
-    if matches!(typ, "proc" | "sysfs") {
+/// One planned config mount, inside the rootfs `root`.
+pub fn mount(root: &OwnedFd, m: &MountStep, bind_sources: &[(usize, OwnedFd)]) -> Result<()> {
+    mount_op(root, m, bind_sources).with_context(|| {
+        context_words(
+            m.index,
+            m.source.as_deref(),
+            &m.destination,
+            m.fstype.as_deref(),
+            &m.options,
+        )
+    })
+}
+
+fn mount_op(root: &OwnedFd, m: &MountStep, bind_sources: &[(usize, OwnedFd)]) -> Result<()> {
+    let dest = m.destination.as_path();
+    let typ = m.fstype.as_deref().unwrap_or("");
+    if m.ordinary_directory {
         ordinary_directory(root, dest, typ)?;
     }
-    match typ {
-        "cgroup" | "cgroup2" => {
-            (s.cgroup_ready)()?;
-            if let Err(e) = mount_cgroup(s, root, dest, o) {
-                if !(s.rootless && is_enoent(&e)) {
+    match &m.op {
+        MountOp::Bind {
+            source,
+            recursive,
+            remount,
+            keep_locked_except,
+        } => {
+            let (src, idmapped) = match source {
+                BindSource::Path(p) | BindSource::FromHusk(p) => (p, false),
+                BindSource::IdmappedTree { source, .. } => (source, true),
+            };
+            let sfd = match bind_sources.iter().find(|(n, _)| *n == m.index) {
+                Some((_, fd)) => fd.try_clone().context("dup the bind source fd")?,
+                None if idmapped => bail!("husk sent no id-mapped tree for this mount"),
+                None => nix::fcntl::open(
+                    src,
+                    nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .with_context(|| format!("open bind source {}", src.display()))?,
+            };
+            let tfd = if is_dir(&sfd, src)? {
+                mkdir_all(root, dest)?
+            } else {
+                mkfile(root, dest)?
+            };
+            if idmapped {
+                // The detached, id-mapped tree husk made (`idmap`): attached
+                // here, in the container's mount namespace.
+                crate::sys::move_mount(sfd.as_raw_fd(), tfd.as_raw_fd())
+                    .context("attach the id-mapped tree (move_mount)")?;
+            } else {
+                let rec = if *recursive { MsFlags::MS_REC } else { MsFlags::empty() };
+                do_mount(Some(&fd_path(&sfd)), &fd_path(&tfd), None, MsFlags::MS_BIND | rec, None)
+                    .context("bind mount")?;
+            }
+            let newfd = resolve(root, dest).context("reopen the mount point")?;
+            if let Some(extra) = remount {
+                // Like runc: the flags apply to the top mount only (a recursive
+                // bind's submounts keep theirs; `rro` & co. are for them). Keep
+                // the flags the kernel locks on a mount from a less privileged
+                // namespace (nosuid, nodev, noexec) unless asked to clear them.
+                let locked = locked_flags(&newfd).difference(keep_locked_except.0);
+                do_mount(
+                    None,
+                    &fd_path(&newfd),
+                    None,
+                    MsFlags::MS_REMOUNT | MsFlags::MS_BIND | extra.0 | locked,
+                    None,
+                )
+                .context("remount the bind mount with its options")?;
+            }
+            if let Some(r) = &m.recursive_attrs {
+                set_rec_attr(&newfd, r)?;
+            }
+            for p in &m.propagation {
+                do_mount(None, &fd_path(&newfd), None, p.0, None).context("set propagation")?;
+            }
+            return Ok(());
+        }
+        MountOp::Cgroup {
+            flags,
+            cgroup_ns,
+            rootless_fallback,
+        } => {
+            if let Err(e) = mount_cgroup(root, dest, flags.0, *cgroup_ns) {
+                if !(*rootless_fallback && is_enoent(&e)) {
                     return Err(e);
                 }
                 // runc's answer for rootless containers whose cgroup is not
@@ -580,11 +528,15 @@ fn mount_one(s: &Setup, root: &OwnedFd, i: usize, m: &Mount, o: &MountOptions) -
                 .context("mask the cgroup mount point with a read-only tmpfs")?;
             }
         }
-        "sysfs" => {
+        MountOp::Sysfs {
+            flags,
+            data,
+            userns_fallback,
+        } => {
             let t = mkdir_all(root, dest)?;
-            match do_mount(Some("sysfs"), &fd_path(&t), Some("sysfs"), o.flags, data(o).as_deref()) {
+            match do_mount(Some("sysfs"), &fd_path(&t), Some("sysfs"), flags.0, data.as_deref()) {
                 Ok(()) => {}
-                Err(nix::errno::Errno::EPERM) if s.in_userns => {
+                Err(nix::errno::Errno::EPERM) if *userns_fallback => {
                     // A user namespace that does not own the network
                     // namespace may not mount sysfs: bind the host's instead,
                     // read-only all through, as a read-only sysfs would be.
@@ -604,10 +556,18 @@ fn mount_one(s: &Setup, root: &OwnedFd, i: usize, m: &Mount, o: &MountOptions) -
                 Err(e) => return Err(e).context("mount sysfs"),
             }
         }
-        _ => {
+        MountOp::Fs {
+            source,
+            fstype,
+            flags,
+            data,
+            mode_of_directory,
+            copy_up,
+            eperm_hint,
+        } => {
             // runc: a tmpfs on an existing directory gets that directory's
             // mode (a `mode=` in the options still wins, coming later).
-            let mode = if typ == "tmpfs" {
+            let mode = if *mode_of_directory {
                 resolve(root, dest)
                     .ok()
                     .and_then(|fd| nix::sys::stat::fstat(&fd).ok())
@@ -617,7 +577,7 @@ fn mount_one(s: &Setup, root: &OwnedFd, i: usize, m: &Mount, o: &MountOptions) -
             };
             let t = mkdir_all(root, dest)?;
             // For tmpcopyup: a handle on what is there before the tmpfs hides it.
-            let below = if o.copy_up && typ == "tmpfs" {
+            let below = if *copy_up {
                 Some(
                     nix::fcntl::openat(
                         &t,
@@ -630,58 +590,41 @@ fn mount_one(s: &Setup, root: &OwnedFd, i: usize, m: &Mount, o: &MountOptions) -
             } else {
                 None
             };
-            let src = m.source().as_deref().map(|p| p.to_string_lossy().into_owned());
-            let fstype = if typ.is_empty() { None } else { Some(typ) };
-            let label = s.spec.linux().as_ref().and_then(|l| l.mount_label().as_deref());
-            let fsdata = match (mode, data(o)) {
+            let fsdata = match (mode, data) {
                 (Some(m), Some(d)) => Some(format!("{m},{d}")),
-                (m, d) => m.or(d),
+                (m, d) => m.or(d.clone()),
             };
-            let mdata = crate::lsm::mount_data_with_label(fsdata, typ, label);
             do_mount(
-                Some(src.as_deref().unwrap_or(typ)),
+                Some(source),
                 &fd_path(&t),
-                fstype,
-                o.flags.difference(MsFlags::MS_REMOUNT),
-                mdata.as_deref(),
+                fstype.as_deref(),
+                flags.0,
+                fsdata.as_deref(),
             )
-            .map_err(|e| anyhow::anyhow!(mount_hint(typ, e, s)))?;
+            .map_err(|e| {
+                let mut msg = e.desc().to_lowercase();
+                if let (nix::errno::Errno::EPERM, Some(h)) = (e, eperm_hint) {
+                    msg.push_str(&format!(" (hint: {h})"));
+                }
+                anyhow::anyhow!(msg)
+            })?;
             if let Some(below) = below {
                 let top = resolve(root, dest).context("reopen the tmpfs (tmpcopyup)")?;
                 copy_tree(&below, &top).context("copy the rootfs content into the tmpfs (tmpcopyup)")?;
             }
         }
     }
-    if let Some(r) = &o.rec_attr {
+    if let Some(r) = &m.recursive_attrs {
         let n = resolve(root, dest)?;
         set_rec_attr(&n, r)?;
     }
-    if !o.propagation.is_empty() {
+    if !m.propagation.is_empty() {
         let n = resolve(root, dest)?;
-        for p in &o.propagation {
-            do_mount(None, &fd_path(&n), None, *p, None).context("set propagation")?;
+        for p in &m.propagation {
+            do_mount(None, &fd_path(&n), None, p.0, None).context("set propagation")?;
         }
     }
     Ok(())
-}
-
-fn mount_hint(typ: &str, e: nix::errno::Errno, s: &Setup) -> String {
-    let mut msg = e.desc().to_lowercase();
-    if typ == "proc" && e == nix::errno::Errno::EPERM && s.in_userns {
-        msg.push_str(" (hint: a user namespace without its own pid namespace cannot mount proc)");
-    }
-    if typ == "mqueue" && e == nix::errno::Errno::EPERM {
-        msg.push_str(" (hint: mqueue needs an ipc namespace owned by the container)");
-    }
-    msg
-}
-
-fn data(o: &MountOptions) -> Option<String> {
-    if o.data.is_empty() {
-        None
-    } else {
-        Some(o.data.join(","))
-    }
 }
 
 fn locked_flags(fd: &OwnedFd) -> MsFlags {
@@ -708,13 +651,12 @@ fn locked_flags(fd: &OwnedFd) -> MsFlags {
 /// tmpfs. Read-only unless the options say rw. The hierarchies are those
 /// `cgroups::mountinfo` finds (one mount per hierarchy, the host's own
 /// first: not the copies a recursive bind of /sys put under the rootfs).
-fn mount_cgroup(s: &Setup, root: &OwnedFd, dest: &Path, o: &MountOptions) -> Result<()> {
+fn mount_cgroup(root: &OwnedFd, dest: &Path, flags: MsFlags, cgroup_ns: bool) -> Result<()> {
     use crate::cgroups::mountinfo;
     let mi = std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
     let own = std::fs::read_to_string("/proc/self/cgroup").context("read /proc/self/cgroup")?;
     let mounts = mountinfo::parse_mountinfo(&mi)?;
     let own = mountinfo::parse_proc_cgroup(&own)?;
-    let flags = o.flags.difference(MsFlags::MS_BIND | MsFlags::MS_REC);
     let t = mkdir_all(root, dest)?;
     let own_v2 = || {
         own.iter()
@@ -726,7 +668,7 @@ fn mount_cgroup(s: &Setup, root: &OwnedFd, dest: &Path, o: &MountOptions) -> Res
     if let (true, Some(v2)) = (mounts.v1.is_empty(), &mounts.v2)
         && v2.mountpoint == Path::new("/sys/fs/cgroup")
     {
-        if s.new_cgroup_ns {
+        if cgroup_ns {
             do_mount(Some("cgroup2"), &fd_path(&t), Some("cgroup2"), flags, None).context("mount cgroup2")?;
         } else {
             let src = mountinfo::own_dir(&v2.mountpoint, &v2.root, &own_v2());
@@ -779,7 +721,7 @@ fn mount_cgroup(s: &Setup, root: &OwnedFd, dest: &Path, o: &MountOptions) -> Res
             nix::sys::stat::Mode::empty(),
         )
         .with_context(|| format!("open {} in the cgroup tmpfs", name.to_string_lossy()))?;
-        if s.new_cgroup_ns {
+        if cgroup_ns {
             let (ty, opts) = if controllers.is_empty() {
                 ("cgroup2", None)
             } else {
@@ -824,8 +766,8 @@ fn mount_cgroup(s: &Setup, root: &OwnedFd, dest: &Path, o: &MountOptions) -> Res
 /// mount_setattr(AT_RECURSIVE) with the `r…` words of a mount. A kernel
 /// without mount_setattr (before 5.12) cannot apply them: refused, naming
 /// the words.
-fn set_rec_attr(fd: &OwnedFd, r: &RecAttr) -> Result<()> {
-    match crate::sys::mount_setattr(fd.as_raw_fd(), r.set, r.clr, true) {
+fn set_rec_attr(fd: &OwnedFd, r: &RecursiveAttrs) -> Result<()> {
+    match crate::sys::mount_setattr(fd.as_raw_fd(), r.set, r.clear, true) {
         Ok(()) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => bail!(
             "options {:?} need mount_setattr (Linux 5.12 or later), which this kernel lacks",
@@ -896,36 +838,33 @@ pub fn default_devices() -> Vec<LinuxDevice> {
     ]
 }
 
-fn make_device(root: &OwnedFd, d: &LinuxDevice, in_userns: bool) -> Result<()> {
-    let r = rel(d.path());
+/// A planned device node: mknod, or (in a user namespace) a bind of the host's node.
+pub fn make_device(root: &OwnedFd, d: &DeviceStep) -> Result<()> {
+    make_device_node(root, d).with_context(|| format!("create device {}", d.path.display()))
+}
+
+fn make_device_node(root: &OwnedFd, d: &DeviceStep) -> Result<()> {
+    let r = rel(&d.path);
     let (dir, name) = split(&r)?;
     let parent = mkdir_all(root, &dir)?;
-    let kind = match d.typ() {
-        LinuxDeviceType::C | LinuxDeviceType::U => libc::S_IFCHR,
-        LinuxDeviceType::B => libc::S_IFBLK,
-        LinuxDeviceType::P => libc::S_IFIFO,
-        LinuxDeviceType::A => bail!("device type \"a\" is only valid in cgroup device rules"),
+    let kind = match d.kind {
+        'b' => libc::S_IFBLK,
+        'p' => libc::S_IFIFO,
+        _ => libc::S_IFCHR,
     };
-    let perm = d.file_mode().unwrap_or(0o666) & 0o7777;
-    // The config was checked (bundle::problems): 12 bits of major, 20 of minor.
-    let num = |what: &str, v: i64, hi: u64| {
-        u64::try_from(v)
-            .ok()
-            .filter(|n| *n <= hi)
-            .with_context(|| format!("device {what} {v} is out of range (0 to {hi})"))
-    };
-    let dev = nix::sys::stat::makedev(num("major", d.major(), 4095)?, num("minor", d.minor(), 1_048_575)?);
+    let perm = d.mode;
+    let dev = nix::sys::stat::makedev(d.major, d.minor);
     // Replace whatever the rootfs has at that path (never following it).
     match nix::unistd::unlinkat(&parent, name.as_path(), nix::unistd::UnlinkatFlags::NoRemoveDir) {
         Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
-        Err(e) => return Err(e).with_context(|| format!("remove existing {}", d.path().display())),
+        Err(e) => return Err(e).with_context(|| format!("remove existing {}", d.path.display())),
     }
-    if in_userns {
+    if d.bind_from_host {
         // mknod is not allowed in a user namespace: bind the host's node.
         create_empty(&parent, &name).context("create the bind target")?;
         let t = resolve(root, &r)?;
         do_mount(
-            Some(d.path().to_str().unwrap_or("")),
+            Some(d.path.to_str().unwrap_or("")),
             &fd_path(&t),
             None,
             MsFlags::MS_BIND,
@@ -946,28 +885,21 @@ fn make_device(root: &OwnedFd, d: &LinuxDevice, in_userns: bool) -> Result<()> {
     nix::unistd::fchownat(
         &parent,
         name.as_path(),
-        d.uid().map(nix::unistd::Uid::from_raw),
-        d.gid().map(nix::unistd::Gid::from_raw),
+        d.uid.map(nix::unistd::Uid::from_raw),
+        d.gid.map(nix::unistd::Gid::from_raw),
         nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
     )
     .context("chown")?;
-    crate::debug!("device {} ({}:{})", d.path().display(), d.major(), d.minor());
+    crate::debug!("device {} ({}:{})", d.path.display(), d.major, d.minor);
     Ok(())
 }
 
-fn dev_symlinks(root: &OwnedFd) -> Result<()> {
+/// The planned /dev symlinks; /dev/ptmx → pts/ptmx when the rootfs has
+/// a devpts at /dev/pts.
+pub fn dev_symlinks(root: &OwnedFd, links: &[(String, String)]) -> Result<()> {
     let dev = mkdir_all(root, Path::new("/dev"))?;
-    let mut links = vec![
-        ("/proc/self/fd", "fd"),
-        ("/proc/self/fd/0", "stdin"),
-        ("/proc/self/fd/1", "stdout"),
-        ("/proc/self/fd/2", "stderr"),
-    ];
-    if Path::new("/proc/kcore").exists() {
-        links.push(("/proc/kcore", "core"));
-    }
     for (target, name) in links {
-        match nix::unistd::symlinkat(target, &dev, name) {
+        match nix::unistd::symlinkat(target.as_str(), &dev, name.as_str()) {
             Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
             Err(e) => return Err(e).with_context(|| format!("symlink /dev/{name} -> {target}")),
         }
@@ -1006,7 +938,11 @@ fn dev_null() -> Result<OwnedFd> {
     Ok(fd)
 }
 
-fn mask_path(root: &OwnedFd, p: &Path) -> Result<()> {
+pub fn mask_path(root: &OwnedFd, p: &Path) -> Result<()> {
+    mask_one(root, p).with_context(|| format!("mask path {}", p.display()))
+}
+
+fn mask_one(root: &OwnedFd, p: &Path) -> Result<()> {
     let fd = match resolve(root, p) {
         Ok(fd) => fd,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
@@ -1023,7 +959,11 @@ fn mask_path(root: &OwnedFd, p: &Path) -> Result<()> {
     Ok(())
 }
 
-fn readonly_path(root: &OwnedFd, p: &Path) -> Result<()> {
+pub fn readonly_path(root: &OwnedFd, p: &Path) -> Result<()> {
+    readonly_one(root, p).with_context(|| format!("make {} read-only", p.display()))
+}
+
+fn readonly_one(root: &OwnedFd, p: &Path) -> Result<()> {
     let fd = match resolve(root, p) {
         Ok(fd) => fd,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
@@ -1044,14 +984,9 @@ fn readonly_path(root: &OwnedFd, p: &Path) -> Result<()> {
 }
 
 /// Write a sysctl through the host's procfs, checked to be procfs.
-fn write_sysctl(key: &str, value: &str) -> Result<()> {
-    // the path form: `/` between the levels, `.` inside a name (eth0.100)
-    let path = format!(
-        "/proc/sys/{}",
-        crate::bundle::sysctl_swap(&crate::bundle::sysctl_dotted(key))
-    );
+pub fn write_sysctl(key: &str, path: &str, value: &str) -> Result<()> {
     let fd = nix::fcntl::open(
-        path.as_str(),
+        path,
         nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NOFOLLOW,
         nix::sys::stat::Mode::empty(),
     )
@@ -1100,10 +1035,10 @@ pub fn unmount_down_to(path: &Path, before: u64) -> Result<()> {
 }
 
 /// Switch the process root to the rootfs.
-pub fn pivot(rootfs: &Path, new_mnt_ns: bool, no_pivot: bool) -> Result<()> {
+pub fn pivot(rootfs: &Path, how: Pivot) -> Result<()> {
     nix::unistd::chdir(rootfs).with_context(|| format!("chdir {}", rootfs.display()))?;
-    if no_pivot || !new_mnt_ns {
-        if new_mnt_ns {
+    if how != Pivot::PivotRoot {
+        if how == Pivot::MoveAndChroot {
             do_mount(Some("."), "/", None, MsFlags::MS_MOVE, None).context("move the rootfs onto / (--no-pivot)")?;
         }
         nix::unistd::chroot(".").context("chroot into the rootfs")?;
@@ -1196,24 +1131,21 @@ pub fn reopen_dev_null() -> Result<()> {
     Ok(())
 }
 
-pub fn finalize(spec: &Spec, new_mnt_ns: bool) -> Result<()> {
-    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
-        let fd = nix::fcntl::open(
-            "/",
-            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .context("open /")?;
-        let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | locked_flags(&fd);
-        do_mount(None, "/", None, flags, None).context("remount the root read-only (root.readonly)")?;
-    }
-    if new_mnt_ns
-        && let Some(p) = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref())
-        && let Some(f) = propagation_flag(p)
-    {
-        do_mount(None, "/", None, f, None).with_context(|| format!("set rootfsPropagation {p} on /"))?;
-    }
-    Ok(())
+/// root.readonly: remount / read-only (keeping the locked flags).
+pub fn read_only_root() -> Result<()> {
+    let fd = nix::fcntl::open(
+        "/",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .context("open /")?;
+    let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | locked_flags(&fd);
+    do_mount(None, "/", None, flags, None).context("remount the root read-only (root.readonly)")
+}
+
+/// rootfsPropagation on / after the pivot.
+pub fn final_propagation(word: &str, flags: MsFlags) -> Result<()> {
+    do_mount(None, "/", None, flags, None).with_context(|| format!("set rootfsPropagation {word} on /"))
 }
 
 #[cfg(test)]

@@ -843,6 +843,12 @@ impl Cgroup {
         Ok(())
     }
 
+    /// The (directory, setting) writes [`Cgroup::create`] makes for
+    /// `resources`, device rules aside, without touching anything.
+    pub fn planned_settings(&self, resources: &LinuxResources) -> Result<Vec<(PathBuf, Setting)>> {
+        Ok(self.plan(resources, false)?.writes)
+    }
+
     /// Move a process into the cgroup in every hierarchy.
     pub fn add_process(&self, pid: i32) -> Result<()> {
         for d in self.all_dirs() {

@@ -17,7 +17,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use crate::cli::ExecArgs;
-use crate::process::{self, recv, send};
+use crate::process::{self, Kind, Msg, recv_msg, send_msg};
 use crate::state::{Status, Store};
 use crate::sys;
 
@@ -250,6 +250,8 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
         Some(cg) => cg.open_unified_dir(a.cgroup.as_deref())?,
         None => None,
     };
+    // The exec process's steps, decided before the fork.
+    let plan = crate::plan::exec_plan(&p, spec.linux().as_ref(), &crate::plan::HostFacts::gather())?;
     let old = if a.detach { None } else { Some(sys::block_all_signals()) };
     crate::process_attrs::initial_affinity(p.exec_cpu_affinity().as_ref())?;
     let (parent, child) = process::socketpair()?;
@@ -259,13 +261,16 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
     if cpid == 0 {
         drop(parent);
         drop(cgroup_dir);
-        process::close_host_dir(c.dir_fd.as_raw_fd());
-        let r = exec_child(&child, &fds, &p, console, spec.linux().as_ref());
-        let msg = match r {
+        let mut cx = process::Child::new(&child, spec.linux().as_ref());
+        cx.host_fds = vec![c.dir_fd.as_raw_fd()];
+        cx.ns_fds = &fds;
+        cx.console_conn = console;
+        cx.console_size = p.console_size();
+        let msg = match process::execute(&mut cx, &plan) {
             Err(e) => format!("{e:#}"),
             Ok(never) => match never {},
         };
-        let _ = send(&child, b'E', msg.as_bytes());
+        let _ = send_msg(&child, &Msg::Error(msg));
         sys::exit_now(127);
     }
     drop(child);
@@ -324,62 +329,21 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
 }
 
 fn drive_exec(sock: &OwnedFd, state: &str) -> Result<()> {
-    send(sock, b'G', state.as_bytes())?;
-    match recv(sock)? {
-        Some((b'R', _)) => {}
-        Some((b'E', m)) => bail!("{}", String::from_utf8_lossy(&m)),
-        _ => bail!("the exec process exited during setup"),
+    send_msg(sock, &Msg::Go(state.as_bytes().to_vec()))?;
+    match recv_msg(sock)? {
+        Some(Msg::Ready) => {}
+        Some(Msg::Error(m)) => bail!("{m}"),
+        Some(m) => bail!(
+            "expected {} from the exec process, received {}",
+            Kind::Ready.describe(),
+            m.describe()
+        ),
+        None => bail!("the exec process exited during setup"),
     }
     // The socket is close-on-exec: EOF means the exec happened.
-    match recv(sock)? {
+    match recv_msg(sock)? {
         None => Ok(()),
-        Some((b'E', m)) => bail!("{}", String::from_utf8_lossy(&m)),
-        Some((t, _)) => bail!("unexpected message {:?} from the exec process", t as char),
+        Some(Msg::Error(m)) => bail!("{m}"),
+        Some(m) => bail!("unexpected message {} from the exec process", m.describe()),
     }
-}
-
-fn exec_child(
-    sock: &OwnedFd,
-    fds: &[(&str, libc::c_int, OwnedFd)],
-    p: &Process,
-    console: Option<OwnedFd>,
-    linux: Option<&oci_spec::runtime::Linux>,
-) -> Result<std::convert::Infallible> {
-    sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong).context("set the parent death signal")?;
-    process::new_session()?;
-    sys::prctl(libc::PR_SET_DUMPABLE, 0).context("make the exec process non-dumpable")?;
-    crate::fds::pass_on_exec().context("mark inherited fds close-on-exec")?;
-    let state = match recv(sock)? {
-        Some((b'G', st)) => String::from_utf8_lossy(&st).into_owned(),
-        _ => sys::exit_now(1),
-    };
-    // The seccomp agent's socket is a host path: connect before joining
-    // the container's mount namespace.
-    if let Some(sc) = linux.and_then(|l| l.seccomp().as_ref()) {
-        let pid = serde_json::from_str::<serde_json::Value>(&state)
-            .ok()
-            .and_then(|v| v["pid"].as_i64())
-            .and_then(|p| i32::try_from(p).ok())
-            .unwrap_or(0);
-        crate::seccomp::connect_listener(sc, &state, pid)?;
-    }
-    for (name, flag, fd) in fds {
-        nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::from_bits_retain(*flag))
-            .with_context(|| format!("setns into the container's {name} namespace"))?;
-    }
-    if fds.iter().any(|(n, _, _)| *n == "user") {
-        nix::unistd::setresgid(0.into(), 0.into(), 0.into()).context("setresgid(0) in the user namespace")?;
-        nix::unistd::setresuid(0.into(), 0.into(), 0.into()).context("setresuid(0) in the user namespace")?;
-    }
-    let peer = match console {
-        Some(conn) => Some(crate::tty::setup_console_size(conn, p.console_size())?),
-        None => None,
-    };
-    let exec = process::prepare_process(p, linux)?;
-    if let Some(peer) = peer {
-        crate::tty::make_controlling(peer)?;
-    }
-    sys::prctl(libc::PR_SET_PDEATHSIG, 0).context("clear the parent death signal")?;
-    send(sock, b'R', b"")?;
-    process::do_exec(exec)
 }

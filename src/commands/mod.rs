@@ -11,6 +11,7 @@ pub mod exec;
 pub mod features;
 pub mod kill;
 pub mod list;
+pub mod plan;
 pub mod run;
 pub mod spec;
 pub mod state;

@@ -16,7 +16,7 @@ use std::path::Path;
 use crate::state::{self, Container};
 
 pub(crate) use create::make_cgroup;
-pub use create::{create, hook_state, stored};
+pub use create::{container_resources, create, hook_state, stored};
 pub use start::start;
 
 /// A pidfd for the container init, verified to be the process recorded at

@@ -1,0 +1,235 @@
+//! `plan()` golden tests (no root needed): the init's steps for a set of
+//! configs on fixed host facts, rendered as `husk plan` prints them, and
+//! compared with tests/data/plans/<name>.txt (HUSK_WRITE_GOLDEN=1
+//! rewrites them). Plus, as root, that the `--debug` timeline of a real
+//! create lists the steps `husk plan` prints for the same bundle.
+
+mod common;
+
+use husk::plan::{HostFacts, Options};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn facts(root: bool) -> HostFacts {
+    HostFacts {
+        root,
+        last_cap: 40,
+        kcore: true,
+        selinux: false,
+        listen_fds: 0,
+    }
+}
+
+fn options() -> Options {
+    Options {
+        id: "golden".into(),
+        rootfs: PathBuf::from("/bundle/rootfs"),
+        bundle_dir: PathBuf::from("/bundle"),
+        console_socket: Some(PathBuf::from("/run/console.sock")),
+        ..Options::default()
+    }
+}
+
+/// `husk spec` (with `args`) as JSON, written by the binary into a temp dir.
+fn spec_json(args: &[&str]) -> Value {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("husk-plan-spec-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let st = Command::new(common::HUSK)
+        .arg("spec")
+        .args(args)
+        .current_dir(&dir)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let v = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    v
+}
+
+fn golden(name: &str, config: &Value, root: bool) {
+    let spec = husk::bundle::parse(&config.to_string()).unwrap();
+    let p = husk::plan::plan(&spec, &options(), &facts(root)).unwrap();
+    let mut text = husk::commands::plan::render(&p, &Ok(Vec::new()), &[]);
+    text.push_str("--- json\n");
+    text.push_str(&serde_json::to_string_pretty(&p.steps).unwrap());
+    text.push('\n');
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/plans/{name}.txt"));
+    if std::env::var_os("HUSK_WRITE_GOLDEN").is_some() {
+        std::fs::write(&path, &text).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (HUSK_WRITE_GOLDEN=1 writes it)", path.display()));
+    if want != text {
+        let got = path.with_extension("got");
+        std::fs::write(&got, &text).unwrap();
+        panic!(
+            "the plan for {name} differs from {}: see diff -u {} {} (HUSK_WRITE_GOLDEN=1 accepts it)",
+            path.display(),
+            path.display(),
+            got.display()
+        );
+    }
+}
+
+#[test]
+fn runc_default_config() {
+    golden("default", &spec_json(&[]), true);
+}
+
+#[test]
+fn rootless_config() {
+    golden("rootless", &spec_json(&["--rootless"]), false);
+}
+
+#[test]
+fn user_namespace_config() {
+    let mut c = spec_json(&[]);
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1", "kernel.shm_rmid_forced": "1"});
+    c["mounts"].as_array_mut().unwrap().push(json!({
+        "destination": "/data", "type": "bind", "source": "/srv/data", "options": ["rbind", "ro"]
+    }));
+    golden("userns", &c, true);
+}
+
+#[test]
+fn no_mount_namespace_config() {
+    let mut c = spec_json(&[]);
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "mount");
+    c["process"]["terminal"] = json!(false);
+    golden("no-mount-ns", &c, true);
+}
+
+#[test]
+fn every_mount_option() {
+    let mut c = spec_json(&[]);
+    let words: Vec<&str> = husk::mount_options::known_words()
+        .into_iter()
+        .filter(|w| !matches!(*w, "idmap" | "ridmap" | "remount"))
+        .collect();
+    let mounts = c["mounts"].as_array_mut().unwrap();
+    for (i, w) in words.iter().enumerate() {
+        mounts.push(
+            json!({"destination": format!("/opt/tmpfs-{i}"), "type": "tmpfs", "source": "tmpfs",
+            "options": [w, "size=1m"]}),
+        );
+        mounts.push(
+            json!({"destination": format!("/opt/bind-{i}"), "type": "bind", "source": "/srv",
+            "options": ["bind", w]}),
+        );
+    }
+    mounts.push(json!({"destination": "/opt/idmapped", "type": "bind", "source": "/srv",
+        "options": ["rbind", "ridmap"]}));
+    c["linux"]["rootfsPropagation"] = json!("rshared");
+    c["root"]["readonly"] = json!(true);
+    c["linux"]["devices"] = json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438}]);
+    c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
+        "architectures": ["SCMP_ARCH_X86_64"], "listenerPath": "/run/agent.sock",
+        "syscalls": [{"names": ["mkdir", "rmdir"], "action": "SCMP_ACT_NOTIFY"},
+                     {"names": ["getpid"], "action": "SCMP_ACT_ALLOW"}]});
+    c["hooks"] = json!({"createRuntime": [{"path": "/bin/true"}], "createContainer": [{"path": "/bin/true"}],
+        "startContainer": [{"path": "/bin/true"}]});
+    golden("every-mount-option", &c, true);
+}
+
+/// The init runs the plan `husk plan` prints: its `--debug` timeline
+/// names the same steps, in the same order, up to ready.
+fn timeline_matches_plan(name: &str, edit: impl FnOnce(&mut Value)) {
+    let e = common::Env::new(name);
+    let b = e.bundle("b", &["sleep", "100"], edit);
+    std::fs::create_dir_all(b.join("data")).unwrap();
+    let id = e.id("t");
+    let planned = e.ok(&["plan", "--json", "-b", b.to_str().unwrap(), "--id", &id]);
+    let planned: Value = serde_json::from_str(&planned).unwrap();
+    assert!(planned["steps"].as_array().is_some_and(|v| !v.is_empty()));
+    // The labels, from plan() on the same bundle (what `husk plan` printed as JSON).
+    let spec = husk::bundle::parse(&std::fs::read_to_string(b.join("config.json")).unwrap()).unwrap();
+    let mut o = options();
+    o.id = id.clone();
+    o.rootfs = std::path::absolute(b.join(spec.root().as_ref().unwrap().path())).unwrap();
+    o.console_socket = None;
+    // relative bind sources: against the bundle, as create and husk plan take them
+    o.bundle_dir = std::path::absolute(&b).unwrap();
+    let p = husk::plan::plan(&spec, &o, &HostFacts::gather()).unwrap();
+    assert_eq!(
+        planned["steps"],
+        serde_json::to_value(&p.steps).unwrap(),
+        "husk plan prints plan()"
+    );
+    let want: Vec<String> = p.steps.iter().map(|s| s.label()).take_while(|l| l != "ready").collect();
+    let log = e.base.join("debug.log");
+    let out = common::output_via_files(
+        e.cmd(&[
+            "--debug",
+            "--log-format",
+            "json",
+            "--log",
+            log.to_str().unwrap(),
+            "create",
+            "-b",
+            b.to_str().unwrap(),
+            &id,
+        ]),
+        &e.base,
+    );
+    assert!(out.status.success(), "create: {}", String::from_utf8_lossy(&out.stderr));
+    let pid = e.state(&id)["pid"].as_i64().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let got: Vec<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["msg"].as_str().map(str::to_string))
+        // (the init's own pid: 1 in its pid namespace)
+        .filter(|m| m.ends_with(&format!("(pid {pid})")) || m.ends_with("(pid 1)"))
+        .filter_map(|m| {
+            let rest = m.strip_prefix("step ")?;
+            let cut = rest.rfind(": ")?;
+            Some(rest[..cut].to_string())
+        })
+        .filter(|l| l != "ready")
+        .collect();
+    e.ok(&["delete", "--force", &id]);
+    assert_eq!(got, want, "the init's timeline against husk plan");
+}
+
+#[test]
+fn debug_timeline_lists_the_planned_steps() {
+    if !nix::unistd::geteuid().is_root() {
+        common::not_checked("plan: the debug timeline of a real create", "needs root");
+        return;
+    }
+    timeline_matches_plan("plan-timeline", |_| {});
+}
+
+/// More kinds of step: a relative bind source, a read-only root, a
+/// sysctl, rlimits, createContainer hooks, no_new_privs off.
+#[test]
+fn debug_timeline_lists_the_planned_steps_of_a_fuller_config() {
+    if !nix::unistd::geteuid().is_root() {
+        common::not_checked("plan: the debug timeline of a real create", "needs root");
+        return;
+    }
+    timeline_matches_plan("plan-timeline-full", |c| {
+        c["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/data", "type": "bind", "source": "data", "options": ["rbind", "ro", "nosuid"]}),
+        );
+        c["root"]["readonly"] = json!(true);
+        c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+        c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 512}]);
+        c["process"]["noNewPrivileges"] = json!(false);
+        c["hooks"] = json!({"createContainer": [{"path": "/bin/true"}]});
+    });
+}
