@@ -4,7 +4,7 @@ behind and says what failed (issue 21). See README.md next to this file.
 
 Classes (each prints one row of the final table):
   inject  every syscall `husk create` makes, failed one at a time with
-          strace's fault injection (sampled; FAULTS_FULL=1: all of them)
+          strace's fault injection (all of them; FAULTS_EVERY=k samples)
   kill    SIGKILL of create/start/exec/delete after a random delay
   disk    bad state on disk, --root full, a file, read-only
   race    50 parallel creates of one id; kill/delete/state/exec at once
@@ -1203,7 +1203,7 @@ def main():
             return 1 if r else 0
         classes = (a.only or "inject,kill,disk,race,load").split(",")
         rnd = random.Random(SEED)
-        log(f"faults: husk {HUSK}, seed {SEED} (FAULTS_SEED), {'full matrix' if FULL else 'sampled'} (FAULTS_FULL=1: all)")
+        log(f"faults: husk {HUSK}, seed {SEED} (FAULTS_SEED), {'every injection case' if FULL or EVERY == 1 else 'sampled'} (FAULTS_EVERY=k: every k-th)")
         table = Table()
         t0 = time.time()
         steps = {
