@@ -199,20 +199,32 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
         .map(std::path::absolute)
         .transpose()
         .context("--pid-file path")?;
-    // pid and time namespaces apply to children: join them here, before the fork.
-    for (name, flag) in [("pid", libc::CLONE_NEWPID), ("time", 0x80)] {
-        if std::path::Path::new(&format!("/proc/{pid}/ns/{name}")).exists()
-            && let Some(fd) = open_ns(pid, name)?
-        {
-            nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::from_bits_retain(flag))
-                .with_context(|| format!("setns into the container's {name} namespace"))?;
-        }
-    }
     let mut fds = Vec::new();
     for (name, flag) in NS_ORDER {
         if let Some(fd) = open_ns(pid, name)? {
             fds.push((name, flag, fd));
         }
+    }
+    // pid and time namespaces apply to children: join them here, before the
+    // fork. A user without privileges may not (setns wants CAP_SYS_ADMIN in
+    // the caller's own user namespace too): then the exec process joins
+    // them after the container's user namespace and forks once more, and
+    // husk, a subreaper, adopts that grandchild (`late`).
+    let in_userns = fds.iter().any(|(n, _, _)| *n == "user");
+    let mut late = Vec::new();
+    for (name, flag) in [("pid", libc::CLONE_NEWPID), ("time", 0x80)] {
+        if std::path::Path::new(&format!("/proc/{pid}/ns/{name}")).exists()
+            && let Some(fd) = open_ns(pid, name)?
+        {
+            match nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::from_bits_retain(flag)) {
+                Ok(()) => {}
+                Err(nix::errno::Errno::EPERM) if in_userns => late.push((name, flag, fd)),
+                Err(e) => return Err(e).with_context(|| format!("setns into the container's {name} namespace")),
+            }
+        }
+    }
+    if !late.is_empty() {
+        sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1).context("become a subreaper for the exec process")?;
     }
     // The child sends the pty master over `console`: the caller's socket,
     // or one end of a socket pair whose other end husk keeps to relay.
@@ -236,13 +248,13 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
     let old = if a.detach { None } else { Some(sys::block_all_signals()) };
     crate::process_attrs::initial_affinity(p.exec_cpu_affinity().as_ref())?;
     let (parent, child) = process::socketpair()?;
-    let (cpid, in_cgroup) =
+    let (mut cpid, in_cgroup) =
         process::clone_child(0, cgroup_dir.as_ref(), "the exec process").context("fork the exec process")?;
     if cpid == 0 {
         drop(parent);
         drop(cgroup_dir);
         process::close_host_dir(c.dir_fd.as_raw_fd());
-        let r = exec_child(&child, &fds, &p, console, spec.linux().as_ref());
+        let r = exec_child(&child, &fds, &late, &p, console, spec.linux().as_ref());
         let msg = match r {
             Err(e) => format!("{e:#}"),
             Ok(never) => match never {},
@@ -257,8 +269,7 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
         Some(_) if in_cgroup => Ok(()),
         Some(cg) => match &a.cgroup {
             Some(sub) => cg.add_process_sub(cpid, sub),
-            None => cg
-                .add_process(cpid)
+            None => crate::cgroups::scope::add_process(cg, cpid)
                 .context("move the exec process into the container's cgroup"),
         },
         None => Ok(()),
@@ -269,12 +280,21 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
         if !crate::process_attrs::affinity_configured(p.exec_cpu_affinity().as_ref()) {
             crate::process_attrs::reset_affinity(cpid);
         }
-        if let Some(path) = &a.pidfd_socket {
-            crate::tty::send_pidfd(path, cpid, "setns")?;
-        }
         let mut st = c.oci_state();
         st["pid"] = cpid.into();
-        drive_exec(&parent, &st.to_string())
+        if late.is_empty()
+            && let Some(path) = &a.pidfd_socket
+        {
+            crate::tty::send_pidfd(path, cpid, "setns")?;
+        }
+        send(&parent, b'G', st.to_string().as_bytes())?;
+        if !late.is_empty() {
+            cpid = adopt_grandchild(&parent, cpid)?;
+            if let Some(path) = &a.pidfd_socket {
+                crate::tty::send_pidfd(path, cpid, "setns")?;
+            }
+        }
+        drive_exec(&parent)
     });
     if let Err(e) = r {
         process::kill_and_reap(cpid);
@@ -305,8 +325,23 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
     code
 }
 
-fn drive_exec(sock: &OwnedFd, state: &str) -> Result<()> {
-    send(sock, b'G', state.as_bytes())?;
+/// The late namespaces (see `exec`): the exec process forked the process
+/// that runs the command and sends its pid (`P`), then exits; reap it, so
+/// that the grandchild is ours (husk is a subreaper) before anything waits
+/// for it. Returns the grandchild's pid.
+fn adopt_grandchild(sock: &OwnedFd, cpid: i32) -> Result<i32> {
+    let msg = recv(sock);
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(cpid), None);
+    match msg? {
+        Some((b'P', m)) => String::from_utf8_lossy(&m)
+            .parse()
+            .with_context(|| format!("bad pid {:?} from the exec process", String::from_utf8_lossy(&m))),
+        Some((b'E', m)) => bail!("{}", String::from_utf8_lossy(&m)),
+        _ => bail!("the exec process exited during setup"),
+    }
+}
+
+fn drive_exec(sock: &OwnedFd) -> Result<()> {
     match recv(sock)? {
         Some((b'R', _)) => {}
         Some((b'E', m)) => bail!("{}", String::from_utf8_lossy(&m)),
@@ -323,6 +358,7 @@ fn drive_exec(sock: &OwnedFd, state: &str) -> Result<()> {
 fn exec_child(
     sock: &OwnedFd,
     fds: &[(&str, libc::c_int, OwnedFd)],
+    late: &[(&str, libc::c_int, OwnedFd)],
     p: &Process,
     console: Option<OwnedFd>,
     linux: Option<&oci_spec::runtime::Linux>,
@@ -347,6 +383,21 @@ fn exec_child(
     for (name, flag, fd) in fds {
         nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::from_bits_retain(*flag))
             .with_context(|| format!("setns into the container's {name} namespace"))?;
+    }
+    if !late.is_empty() {
+        // in the container's user namespace now, with its capabilities
+        for (name, flag, fd) in late {
+            nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::from_bits_retain(*flag))
+                .with_context(|| format!("setns into the container's {name} namespace"))?;
+        }
+        let gpid = sys::clone_fork(0).context("fork the exec process in the container's pid namespace")?;
+        if gpid != 0 {
+            // the intermediate: tell husk, and leave the grandchild to it
+            let _ = send(sock, b'P', gpid.to_string().as_bytes());
+            sys::exit_now(0);
+        }
+        // a session of its own again (a terminal becomes its controlling one)
+        process::new_session()?;
     }
     if fds.iter().any(|(n, _, _)| *n == "user") {
         nix::unistd::setresgid(0.into(), 0.into(), 0.into()).context("setresgid(0) in the user namespace")?;
