@@ -567,12 +567,34 @@ scen_rootless() {
 	ok "delete --force ($(ms_since "$t") ms)"
 	uleft $id $u "$d"
 
+	# the session bus (dbus-user-session's $XDG_RUNTIME_DIR/bus) when
+	# XDG_RUNTIME_DIR is not set: DBUS_SESSION_BUS_ADDRESS alone
+	id=rl4 u=rtest-rl4.scope
+	p=$RL_MGR/user.slice/$u d=$CG$p
+	wait_for 30 test -S "/run/user/$RL_UID/bus" || fail "no session bus /run/user/$RL_UID/bus (dbus-user-session) after 30 s"
+	b=$(ubundle $id "$(args sleep 1000) $lim") || exit 1
+	t=${EPOCHREALTIME/./}
+	setpriv --reuid="$RL_UID" --regid="$RL_GID" --init-groups --reset-env env DBUS_SESSION_BUS_ADDRESS="unix:path=/run/user/$RL_UID/bus" \
+		"$RT" --rootless true --systemd-cgroup --root "$W/rl-root" create -b "$b" $id </dev/null >"$W/$id.create.out" 2>"$W/$id.create.err" ||
+		fail "create with DBUS_SESSION_BUS_ADDRESS only: $(paste -sd ' ' "$W/$id.create.err" | head -c 600)"
+	ok "created $id through the session bus ($(ms_since "$t") ms)"
+	eq "systemctl --user is-active $u" "$(uctl is-active $u)" active
+	pid=$(setpriv --reuid="$RL_UID" --regid="$RL_GID" --init-groups --reset-env "$RT" --root "$W/rl-root" state $id | jq -r .pid)
+	eq "/proc/<init of $id>/cgroup" "$(cat /proc/"$pid"/cgroup)" "0::$p"
+	delegated memory && eq "memory.max of $id" "$(val "$d/memory.max")" 67108864
+	setpriv --reuid="$RL_UID" --regid="$RL_GID" --init-groups --reset-env env DBUS_SESSION_BUS_ADDRESS="unix:path=/run/user/$RL_UID/bus" \
+		"$RT" --rootless true --systemd-cgroup --root "$W/rl-root" delete --force $id || fail "delete --force $id (session bus)"
+	wait_for 10 uunit_gone $u || fail "$u still known to the user's systemd"
+	[ ! -e "$d" ] || fail "$d left behind"
+	[ -z "$(ls -A "$W/rl-root")" ] || fail "state left in $W/rl-root: $(ls -A "$W/rl-root")"
+	ok "$id: no unit, no cgroup, no state left"
 }
 cleanup_rootless() {
 	local uid id u
 	uid=$(id -u $RL_USER 2>/dev/null) || return 0
 	RL_UID=$uid RL_GID=$(id -g $RL_USER)
 	for id in $(urt list -q 2>/dev/null); do urt delete --force "$id" >/dev/null 2>&1; done
+	for id in $(asuser "$RT" --root "$W/rl-root" list -q 2>/dev/null); do asuser "$RT" --rootless true --systemd-cgroup --root "$W/rl-root" delete --force "$id" >/dev/null 2>&1; done
 	for u in $(uctl list-units --all --plain --no-legend "rtest-*.scope" 2>/dev/null | awk '{print $1}'); do
 		echo "cleanup: stopping leftover unit $u of the user's systemd"
 		uctl stop "$u"
