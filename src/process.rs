@@ -49,6 +49,7 @@ use crate::logging::step;
 use crate::namespaces::Plan;
 use crate::plan::Step as PlanStep;
 use crate::sys;
+use crate::sys::ErrnoResult as _;
 
 // ---- sync protocol -------------------------------------------------------
 
@@ -755,6 +756,10 @@ pub struct Child<'a> {
     pub init: Option<&'a SpawnOpts<'a>>,
     /// (exec) the container's namespaces to join, user first.
     pub ns_fds: &'a [(&'a str, libc::c_int, OwnedFd)],
+    /// (exec, a user without privileges) the pid and time namespaces husk
+    /// could not join before the fork: joined after the user namespace,
+    /// then the exec process forks once more and reports the new pid (`P`).
+    pub late_ns_fds: &'a [(&'a str, libc::c_int, OwnedFd)],
     /// (exec) where the pty master goes, and the process's console size.
     pub console_conn: Option<OwnedFd>,
     pub console_size: Option<oci_spec::runtime::Box>,
@@ -775,6 +780,7 @@ impl<'a> Child<'a> {
             linux,
             init: None,
             ns_fds: &[],
+            late_ns_fds: &[],
             console_conn: None,
             console_size: None,
             state: Vec::new(),
@@ -874,6 +880,31 @@ fn run_step(cx: &mut Child, s: &PlanStep) -> Result<()> {
             for (name, flag, fd) in cx.ns_fds {
                 nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::from_bits_retain(*flag))
                     .with_context(|| format!("setns into the container's {name} namespace"))?;
+            }
+            if !cx.late_ns_fds.is_empty() {
+                // in the container's user namespace now, with its capabilities
+                for (name, flag, fd) in cx.late_ns_fds {
+                    nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::from_bits_retain(*flag))
+                        .with_context(|| format!("setns into the container's {name} namespace"))?;
+                }
+                // SAFETY: the exec process is single-threaded (forked from
+                // husk, which never starts threads); the child returns here.
+                let gpid = unsafe { sys::fork_clone(0) }
+                    .errno()
+                    .context("fork the exec process in the container's pid namespace")?;
+                if gpid != 0 {
+                    // the intermediate: tell husk, and leave the grandchild to it
+                    let _ = send_msg(
+                        cx.sock,
+                        &Msg::Pid {
+                            pid: gpid,
+                            cgroup: false,
+                        },
+                    );
+                    sys::exit_now(0);
+                }
+                // a session of its own again (a terminal becomes its controlling one)
+                new_session()?;
             }
             if cx.ns_fds.iter().any(|(n, _, _)| *n == "user") {
                 nix::unistd::setresgid(0.into(), 0.into(), 0.into()).context("setresgid(0) in the user namespace")?;

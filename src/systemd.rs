@@ -362,6 +362,25 @@ impl Manager {
         Ok(())
     }
 
+    /// `AttachProcessesToUnit(unit, subcgroup, pids)` (systemd 238+): the
+    /// manager moves `pids` into the unit's cgroup (`subcgroup` below it,
+    /// "" for the unit's own). A user's systemd that may not move them
+    /// itself (they sit in a cgroup the user does not own: a login
+    /// session's) asks the system manager, which checks that they are the
+    /// user's.
+    pub fn attach_processes(&mut self, unit: &str, subcgroup: &str, pids: &[u32]) -> Result<()> {
+        let m = manager_call(
+            "AttachProcessesToUnit",
+            vec![
+                Value::str(unit),
+                Value::str(subcgroup),
+                Value::array("u", pids.iter().map(|p| Value::U32(*p)).collect()),
+            ],
+        );
+        self.call(m, || format!("AttachProcessesToUnit {unit} {subcgroup:?} {pids:?}"))?;
+        Ok(())
+    }
+
     pub fn reset_failed_unit(&mut self, unit: &str) -> Result<()> {
         let m = manager_call("ResetFailedUnit", vec![Value::str(unit)]);
         self.call(m, || format!("reset the failed unit {unit}"))?;

@@ -111,3 +111,63 @@ fn rootless_limits_without_a_delegated_cgroup_fail_clearly() {
     assert!(msg.contains("rootless") && msg.contains("delegated"), "{msg}");
     assert!(!xdg.join("husk/r1").exists());
 }
+
+/// `exec` by the user who made the container: it joins the container's pid
+/// namespace (which an unprivileged caller may only do from inside the
+/// container's user namespace, so the exec process forks once more there),
+/// gives the command's exit status back, and a detached exec's pid file
+/// names the process that runs the command.
+#[test]
+fn a_non_root_user_execs_into_its_container() {
+    let e = Env::new("rootlessexec");
+    let xdg = e.base.join("xdg");
+    std::fs::create_dir_all(&xdg).unwrap();
+    std::os::unix::fs::chown(&xdg, Some(UID), Some(UID)).unwrap();
+    let _guard = KillAll(xdg.clone());
+    let b = rootless_bundle(&e, "a", &["sleep", "1000"], |_| {});
+    let o = as_user(&e, &xdg, &["run", "-d", "-b", b.to_str().unwrap(), "rx"]);
+    if !rootless_possible(&o, "rootless exec (tests/rootless.rs)") {
+        return;
+    }
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // in the container's pid namespace: the init is its pid 1
+    let o = as_user(
+        &e,
+        &xdg,
+        &[
+            "exec",
+            "rx",
+            "sh",
+            "-c",
+            "id -u; cat /proc/1/cmdline | tr '\\0' ' '; echo; exit 7",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(7), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "0\nsleep 1000 \n");
+    // detached, with a pid file: the host pid of the command, in the container
+    let pid_file = xdg.join("exec.pid");
+    let o = as_user(
+        &e,
+        &xdg,
+        &[
+            "exec",
+            "-d",
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+            "rx",
+            "sleep",
+            "999",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_string();
+    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+    assert_eq!(cmdline, "sleep\0999\0");
+    let st: serde_json::Value = serde_json::from_slice(&as_user(&e, &xdg, &["state", "rx"]).stdout).unwrap();
+    let init = st["pid"].as_i64().unwrap();
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap(),
+        std::fs::read_link(format!("/proc/{init}/ns/pid")).unwrap()
+    );
+    assert!(as_user(&e, &xdg, &["delete", "-f", "rx"]).status.success());
+}

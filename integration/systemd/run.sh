@@ -18,7 +18,8 @@
 # Environment:
 #   SYSTEMD_BUILD      build directory (default build/systemd of the repo)
 #   SYSTEMD_TIMEOUT    seconds for the whole boot (default 420, plus 240 for
-#                      each manager scenario: docker, podman, containerd)
+#                      each manager scenario: docker, podman, containerd,
+#                      and 180 for the rootless one)
 #   SYSTEMD_FIRST      seconds to wait for the first console line (default 30);
 #                      a boot that prints nothing by then is retried once
 #   SYSTEMD_MEM        guest memory in MiB (default 1024)
@@ -60,7 +61,9 @@ case " $(echo $plan) " in *" hybrid_"*) hier=hybrid ;; esac
 if [ "$hier" = hybrid ] && [ -n "$(echo "$plan" | grep -v '^hybrid_')" ]; then
   echo "systemd: the hybrid scenarios need a boot of their own (make test-systemd-hybrid): $(echo $plan)" >&2; exit 2
 fi
-TIMEOUT=${SYSTEMD_TIMEOUT:-$((420 + 240 * nmgr))}
+# the rootless scenario starts a user's systemd and five containers: 180 s more
+nrl=$(echo "$plan" | grep -cx rootless)
+TIMEOUT=${SYSTEMD_TIMEOUT:-$((420 + 240 * nmgr + 180 * nrl))}
 
 # Anything that keeps the guest from running the scenarios fails loudly:
 # every scenario "unchecked" in results.tsv, exit 1. Never a silent skip.

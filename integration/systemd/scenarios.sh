@@ -25,7 +25,7 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # Two groups, each a boot of its own in make (a name in RTEST_ONLY): driver
 # (the runtime alone, make test-systemd) and managers (make
 # test-systemd-managers).
-DRIVER_SCENARIOS="direct update pause_resume kill_delete nested_slice empty_path bad_path no_flag_later"
+DRIVER_SCENARIOS="direct update pause_resume kill_delete nested_slice empty_path bad_path no_flag_later rootless"
 MANAGER_SCENARIOS="docker podman containerd cri"
 # hybrid: a boot of its own with systemd.unified_cgroup_hierarchy=0 (v1
 # controllers + systemd's cgroup2 at /sys/fs/cgroup/unified: this machine's
@@ -35,7 +35,7 @@ HYBRID_SCENARIOS="hybrid_driver"
 BENCH_SCENARIOS="timing"
 SCENARIOS="$DRIVER_SCENARIOS $MANAGER_SCENARIOS $HYBRID_SCENARIOS $BENCH_SCENARIOS"
 declare -A BOUND=([direct]=120 [update]=120 [pause_resume]=120 [kill_delete]=120
-	[nested_slice]=120 [empty_path]=120 [bad_path]=60 [no_flag_later]=120
+	[nested_slice]=120 [empty_path]=120 [bad_path]=60 [no_flag_later]=120 [rootless]=300
 	[docker]=240 [podman]=300 [containerd]=180 [cri]=300 [timing]=600 [hybrid_driver]=180)
 
 selected() {
@@ -328,6 +328,281 @@ scen_no_flag_later() {
 	rtn delete $id || fail "delete without --systemd-cgroup"
 	gone $id $u "$CG$p"
 }
+
+# rootless (pure v2): an unprivileged user runs the runtime with
+# --rootless true --systemd-cgroup and the user's systemd (systemd --user,
+# user@UID.service, started by the system manager as logind would at a
+# login), podman's rootless cgroupsPath user.slice:PREFIX:ID. The user's
+# config is `spec --rootless` run by that user: a user namespace mapping only
+# the user's own uid and gid (what a rootless user gets without any setup:
+# no /etc/subuid range, no setuid newuidmap). The runtime runs from this
+# unit's cgroup (/system.slice/rtest.service, not the user's): like a login
+# session's session-N.scope, a cgroup the user does not own, so neither the
+# user nor the user's systemd can move a process from there into the user's
+# tree by itself. Checks: the scope in the USER manager (systemctl --user),
+# its cgroup under user@UID.service, the init in it, every limit whose
+# controller user@UID.service delegates applied (unit property and file),
+# a limit whose controller is not delegated refused naming its field (and
+# nothing left), exec in the same cgroup, update, pause/resume, kill --all,
+# delete (no unit, no cgroup, no state), a second container after; and
+# without XDG_RUNTIME_DIR or DBUS_SESSION_BUS_ADDRESS, an error naming them.
+RL_USER=rtest-rl
+# asuser CMD...: as the user, its runtime directory set, nothing else of
+# ours in the environment (a login shell's variables, minus the bus: the
+# runtime must find the user's systemd through XDG_RUNTIME_DIR)
+asuser() {
+	setpriv --reuid="$RL_UID" --regid="$RL_GID" --init-groups --reset-env \
+		env XDG_RUNTIME_DIR="/run/user/$RL_UID" "$@"
+}
+# urt ARGS...: the runtime under test as the user (its default --root: the
+# rootless one in $XDG_RUNTIME_DIR)
+urt() { asuser "$RT" --rootless true --systemd-cgroup "$@"; }
+uctl() { asuser systemctl --user "$@"; }
+uprop() { uctl show -P "$2" "$1" 2>&1; }
+uprops() {
+	local line
+	while IFS= read -r line; do
+		echo "systemctl --user show: $line"
+		PROP[${line%%=*}]=${line#*=}
+	done < <(uctl show -p "$2" "$1")
+}
+ustatus() { urt state "$1" 2>/dev/null | jq -r .status; }
+uis_status() { [ "$(ustatus "$1")" = "$2" ]; }
+uunit_gone() {
+	[ "$(uprop "$1" LoadState)" = not-found ] &&
+		[ -z "$(uctl list-units --all --plain --no-legend "$1" 2>/dev/null)" ]
+}
+# ms since T (an EPOCHREALTIME without the dot)
+ms_since() { echo $(((${EPOCHREALTIME/./} - $1) / 1000)); }
+# ubundle ID JQ-FILTER: `spec --rootless` as the user, the shared rootfs,
+# cgroupsPath user.slice:rtest:ID unless the filter changes it
+ubundle() {
+	local b=$W/rl/$1
+	mkdir -p "$b" && chown "$RL_UID:$RL_GID" "$b" || fail "mkdir $b"
+	(cd "$b" && asuser "$RT" spec --rootless) || fail "$RT_NAME spec --rootless as $RL_USER"
+	jq --arg root "$W/rootfs" --arg cg "user.slice:rtest:$1" \
+		".root.path = \$root | .root.readonly = true | .process.terminal = false | .linux.cgroupsPath = \$cg | $2" \
+		"$b/config.json" > "$b/config.json.new" && mv "$b/config.json.new" "$b/config.json" ||
+		fail "jq filter for $1"
+	echo "$b"
+}
+# ucreate ID BUNDLE: create as the user; stderr in the log and the failure
+ucreate() {
+	local t=${EPOCHREALTIME/./}
+	urt create -b "$2" "$1" </dev/null >"$W/$1.create.out" 2>"$W/$1.create.err" ||
+		fail "$RT_NAME create $1 (as $RL_USER): $(paste -sd ' ' "$W/$1.create.err" | head -c 600)"
+	sed 's/^/create stderr: /' "$W/$1.create.err"
+	ok "created $1 as $RL_USER ($(ms_since "$t") ms)"
+}
+# uleft ID UNIT CGDIR: after delete or a refused create: no unit in the
+# user's systemd, no cgroup directory, no state
+uleft() {
+	wait_for 10 uunit_gone "$2" ||
+		fail "$2 still known to the user's systemd: LoadState=$(uprop "$2" LoadState) ActiveState=$(uprop "$2" ActiveState)"
+	ok "$2 gone from the user's systemd"
+	[ ! -e "$3" ] || fail "$3 left behind"
+	ok "$3 gone"
+	[ ! -e "/run/user/$RL_UID/$RT_NAME/$1" ] || fail "state /run/user/$RL_UID/$RT_NAME/$1 left behind"
+	urt list -q 2>/dev/null | grep -qx "$1" && fail "$1 still listed by $RT_NAME list (as $RL_USER)"
+	ok "no state left for $1"
+}
+# the user, its systemd; RL_UID, RL_GID, RL_MGR (the manager's cgroup) set
+rl_setup() {
+	local t
+	id -u $RL_USER >/dev/null 2>&1 || useradd -M -d /nonexistent -s /bin/sh $RL_USER || fail "useradd $RL_USER"
+	RL_UID=$(id -u $RL_USER) RL_GID=$(id -g $RL_USER)
+	ok "user $RL_USER: uid $RL_UID gid $RL_GID (no /etc/subuid range: own-id map)"
+	t=${EPOCHREALTIME/./}
+	systemctl start "user@$RL_UID.service" || fail "systemctl start user@$RL_UID.service: $(systemctl status --no-pager "user@$RL_UID.service" 2>&1 | tail -5)"
+	wait_for 60 test -S "/run/user/$RL_UID/systemd/private" || fail "no /run/user/$RL_UID/systemd/private after 60 s"
+	ok "user@$RL_UID.service up, its private socket there ($(ms_since "$t") ms)"
+	RL_MGR=/user.slice/user-$RL_UID.slice/user@$RL_UID.service
+	[ -d "$CG$RL_MGR" ] || fail "no $CG$RL_MGR"
+	echo "user@$RL_UID.service delegates: $(val "$CG$RL_MGR/cgroup.controllers") (Delegate=$(prop "user@$RL_UID.service" DelegateControllers))"
+	echo "this unit's cgroup (the runtime's, as a login session's): $(cut -d: -f3- /proc/self/cgroup)"
+}
+delegated() { grep -qw "$1" "$CG$RL_MGR/cgroup.controllers"; }
+scen_rootless() {
+	local id=rl1 u=rtest-rl1.scope p d b pid cg out t want f lim=""
+	rl_setup
+	p=$RL_MGR/user.slice/$u d=$CG$p
+	# the limits of the controllers the user's systemd has
+	delegated memory && lim="$lim | .linux.resources.memory.limit = 67108864"
+	delegated pids && lim="$lim | .linux.resources.pids.limit = 50"
+	delegated cpu && lim="$lim | .linux.resources.cpu += {quota: 50000, period: 100000}"
+	b=$(ubundle $id "$(args sh -c 'sleep 1000 & sleep 1000') $lim") || exit 1
+	echo "config: $(jq -c '{uidMappings: .linux.uidMappings, gidMappings: .linux.gidMappings, cgroupsPath: .linux.cgroupsPath, resources: .linux.resources, ns: [.linux.namespaces[].type]}' "$b/config.json")"
+	ucreate $id "$b"
+	t=${EPOCHREALTIME/./}
+	urt start $id || fail "start $id"
+	ok "started $id ($(ms_since "$t") ms)"
+	eq "status" "$(ustatus $id)" running
+	eq "systemctl --user is-active $u" "$(uctl is-active $u)" active
+	[ "$(prop $u LoadState)" = not-found ] || fail "$u known to the system manager too: $(prop $u LoadState)"
+	ok "$u not a unit of the system manager"
+	declare -A PROP
+	uprops $u ControlGroup,Slice,Delegate,MemoryMax,TasksMax,CPUQuotaPerSecUSec
+	eq "ControlGroup of $u (user's systemd)" "${PROP[ControlGroup]}" "$p"
+	eq "Slice" "${PROP[Slice]}" user.slice
+	eq "Delegate" "${PROP[Delegate]}" yes
+	[ -d "$d" ] || fail "no cgroup directory $d"
+	pid=$(urt state $id | jq -r .pid)
+	eq "/proc/<init>/cgroup" "$(cat /proc/"$pid"/cgroup)" "0::$p"
+	grep -qx "$pid" "$d/cgroup.procs" || fail "init $pid not in $d/cgroup.procs"
+	ok "init $pid in $d/cgroup.procs"
+	eq "owner of $d" "$(stat -c %u "$d")" "$RL_UID"
+	if delegated memory; then
+		eq "MemoryMax" "${PROP[MemoryMax]}" 67108864
+		eq memory.max "$(val "$d/memory.max")" 67108864
+	else echo "note: memory not delegated"; fi
+	if delegated pids; then
+		eq "TasksMax" "${PROP[TasksMax]}" 50
+		eq pids.max "$(val "$d/pids.max")" 50
+	else echo "note: pids not delegated"; fi
+	if delegated cpu; then
+		eq "CPUQuotaPerSecUSec" "${PROP[CPUQuotaPerSecUSec]}" 500ms
+		eq cpu.max "$(val "$d/cpu.max")" "50000 100000"
+	else echo "note: cpu not delegated"; fi
+	# update: the user's systemd and the files
+	if delegated memory && delegated pids; then
+		urt update --memory 134217728 --pids-limit 80 $id || fail "update"
+		uprops $u MemoryMax,TasksMax
+		eq "MemoryMax after update" "${PROP[MemoryMax]}" 134217728
+		eq "TasksMax after update" "${PROP[TasksMax]}" 80
+		eq "memory.max after update" "$(val "$d/memory.max")" 134217728
+		eq "pids.max after update" "$(val "$d/pids.max")" 80
+		uctl daemon-reload || fail "systemctl --user daemon-reload"
+		eq "memory.max after the user's daemon-reload" "$(val "$d/memory.max")" 134217728
+	fi
+	urt pause $id || fail "pause"
+	wait_for 10 frozen_is "$d" 1 || fail "not frozen: $(val "$d/cgroup.events")"
+	eq "status after pause" "$(ustatus $id)" paused
+	urt resume $id || fail "resume"
+	wait_for 10 frozen_is "$d" 0 || fail "still frozen: $(val "$d/cgroup.events")"
+	eq "status after resume" "$(ustatus $id)" running
+	wait_for 10 nprocs_ge "$d" 2 || fail "expected 2+ processes in $d (sh, sleep), got $(nprocs "$d")"
+	urt kill --all $id KILL || fail "kill --all KILL"
+	wait_for 10 uis_status $id stopped || fail "status $(ustatus $id) after kill --all"
+	ok "stopped after kill --all"
+	t=${EPOCHREALTIME/./}
+	urt delete $id || fail "delete"
+	ok "deleted ($(ms_since "$t") ms)"
+	uleft $id $u "$d"
+
+	# a limit whose controller the user's systemd does not have: refused
+	# naming its field, nothing left
+	for f in "cpuset linux.resources.cpu.cpus .linux.resources.cpu.cpus = \"0\"" \
+		"io linux.resources.blockIO.weight .linux.resources.blockIO.weight = 500" \
+		"memory linux.resources.memory.limit .linux.resources.memory.limit = 67108864" \
+		"pids linux.resources.pids.limit .linux.resources.pids.limit = 50"; do
+		set -- $f
+		local c=$1 field=$2 filter=${f#* * } cid=rl-$1
+		delegated "$c" && continue
+		b=$(ubundle $cid "$(args sleep 1000) | $filter") || exit 1
+		if urt create -b "$b" $cid </dev/null >"$W/$cid.create.out" 2>"$W/$cid.create.err"; then
+			fail "create with $field (controller $c not delegated to the user) succeeded"
+		fi
+		out=$(cat "$W/$cid.create.err")
+		echo "$c not delegated: create refused: $out"
+		# husk names the field; another runtime (runc: the file) is only
+		# held to refusing
+		if [ "$RT_NAME" = husk ]; then
+			echo "$out" | grep -qF "$field" || fail "the error does not name $field: $out"
+			ok "the refusal names $field"
+		else
+			echo "$out" | grep -qE "$field|/$c\." || fail "the error names neither $field nor a $c file: $out"
+			ok "the refusal names $field or a $c file"
+		fi
+		if [ "$RT_NAME" = husk ]; then
+			echo "$out" | grep -q "controller is not delegated" || fail "husk's refusal does not say the $c controller is not delegated: $out"
+			ok "husk says the controller is not delegated (refused before the unit exists)"
+		fi
+		uleft $cid rtest-$cid.scope "$CG$RL_MGR/user.slice/rtest-$cid.scope"
+	done
+
+	# no XDG_RUNTIME_DIR, no DBUS_SESSION_BUS_ADDRESS: the error says so
+	id=rl3
+	b=$(ubundle $id "$(args sleep 1000)") || exit 1
+	mkdir -p "$W/rl-root" && chown "$RL_UID:$RL_GID" "$W/rl-root"
+	if setpriv --reuid="$RL_UID" --regid="$RL_GID" --init-groups --reset-env \
+		"$RT" --rootless true --systemd-cgroup --root "$W/rl-root" create -b "$b" $id </dev/null >"$W/$id.create.out" 2>"$W/$id.create.err"; then
+		fail "create without XDG_RUNTIME_DIR and DBUS_SESSION_BUS_ADDRESS succeeded"
+	fi
+	out=$(cat "$W/$id.create.err")
+	echo "without the user's session: $out"
+	# husk names what is missing; another runtime is only held to refusing
+	if [ "$RT_NAME" = husk ]; then
+		echo "$out" | grep -q XDG_RUNTIME_DIR || fail "the error does not name XDG_RUNTIME_DIR"
+		echo "$out" | grep -q DBUS_SESSION_BUS_ADDRESS || fail "the error does not name DBUS_SESSION_BUS_ADDRESS"
+		ok "the error names XDG_RUNTIME_DIR and DBUS_SESSION_BUS_ADDRESS"
+	fi
+	[ -z "$(ls -A "$W/rl-root")" ] || fail "state left in $W/rl-root: $(ls -A "$W/rl-root")"
+	[ -z "$(uctl list-units --all --plain --no-legend "rtest-$id.scope" 2>/dev/null)" ] || fail "rtest-$id.scope in the user's systemd"
+	ok "nothing left"
+
+	# a second container after the first
+	id=rl2 u=rtest-rl2.scope
+	p=$RL_MGR/user.slice/$u d=$CG$p
+	b=$(ubundle $id "$(args sleep 1000) $lim") || exit 1
+	ucreate $id "$b"
+	urt start $id || fail "start $id"
+	eq "systemctl --user is-active $u" "$(uctl is-active $u)" active
+	pid=$(urt state $id | jq -r .pid)
+	eq "/proc/<init of $id>/cgroup" "$(cat /proc/"$pid"/cgroup)" "0::$p"
+	# exec (last: the checks above do not depend on it)
+	# exec: in the container's cgroup (with its cgroup namespace: its root)
+	t=${EPOCHREALTIME/./}
+	out=$(urt exec $id cat /proc/self/cgroup </dev/null 2>&1) || fail "exec: $out"
+	ok "exec in $id ($(ms_since "$t") ms)"
+	if jq -e '.linux.namespaces | map(.type) | index("cgroup")' "$b/config.json" >/dev/null; then want="0::/"; else want="0::$p"; fi
+	eq "/proc/self/cgroup in the container (exec)" "$out" "$want"
+	urt exec -d --pid-file "$W/rl/$id/exec.pid" $id sleep 999 </dev/null >/dev/null 2>"$W/$id.exec.err" ||
+		fail "exec -d: $(cat "$W/$id.exec.err")"
+	eq "/proc/<exec -d>/cgroup (host view)" "$(cat /proc/"$(cat "$W/rl/$id/exec.pid")"/cgroup)" "0::$p"
+	# how it got there (husk: its --debug steps; the cgroup.procs write from
+	# a cgroup the user does not own is refused, the user's systemd moves it)
+	[ "$RT_NAME" = husk ] && urt --debug exec $id true </dev/null 2>&1 | grep -i -E 'cgroup|attach' | sed 's/^/exec --debug: /' | head -5
+	t=${EPOCHREALTIME/./}
+	urt delete --force $id || fail "delete --force $id"
+	ok "delete --force ($(ms_since "$t") ms)"
+	uleft $id $u "$d"
+
+	# the session bus (dbus-user-session's $XDG_RUNTIME_DIR/bus) when
+	# XDG_RUNTIME_DIR is not set: DBUS_SESSION_BUS_ADDRESS alone
+	id=rl4 u=rtest-rl4.scope
+	p=$RL_MGR/user.slice/$u d=$CG$p
+	wait_for 30 test -S "/run/user/$RL_UID/bus" || fail "no session bus /run/user/$RL_UID/bus (dbus-user-session) after 30 s"
+	b=$(ubundle $id "$(args sleep 1000) $lim") || exit 1
+	t=${EPOCHREALTIME/./}
+	setpriv --reuid="$RL_UID" --regid="$RL_GID" --init-groups --reset-env env DBUS_SESSION_BUS_ADDRESS="unix:path=/run/user/$RL_UID/bus" \
+		"$RT" --rootless true --systemd-cgroup --root "$W/rl-root" create -b "$b" $id </dev/null >"$W/$id.create.out" 2>"$W/$id.create.err" ||
+		fail "create with DBUS_SESSION_BUS_ADDRESS only: $(paste -sd ' ' "$W/$id.create.err" | head -c 600)"
+	ok "created $id through the session bus ($(ms_since "$t") ms)"
+	eq "systemctl --user is-active $u" "$(uctl is-active $u)" active
+	pid=$(setpriv --reuid="$RL_UID" --regid="$RL_GID" --init-groups --reset-env "$RT" --root "$W/rl-root" state $id | jq -r .pid)
+	eq "/proc/<init of $id>/cgroup" "$(cat /proc/"$pid"/cgroup)" "0::$p"
+	delegated memory && eq "memory.max of $id" "$(val "$d/memory.max")" 67108864
+	setpriv --reuid="$RL_UID" --regid="$RL_GID" --init-groups --reset-env env DBUS_SESSION_BUS_ADDRESS="unix:path=/run/user/$RL_UID/bus" \
+		"$RT" --rootless true --systemd-cgroup --root "$W/rl-root" delete --force $id || fail "delete --force $id (session bus)"
+	wait_for 10 uunit_gone $u || fail "$u still known to the user's systemd"
+	[ ! -e "$d" ] || fail "$d left behind"
+	[ -z "$(ls -A "$W/rl-root")" ] || fail "state left in $W/rl-root: $(ls -A "$W/rl-root")"
+	ok "$id: no unit, no cgroup, no state left"
+}
+cleanup_rootless() {
+	local uid id u
+	uid=$(id -u $RL_USER 2>/dev/null) || return 0
+	RL_UID=$uid RL_GID=$(id -g $RL_USER)
+	for id in $(urt list -q 2>/dev/null); do urt delete --force "$id" >/dev/null 2>&1; done
+	for id in $(asuser "$RT" --root "$W/rl-root" list -q 2>/dev/null); do asuser "$RT" --rootless true --systemd-cgroup --root "$W/rl-root" delete --force "$id" >/dev/null 2>&1; done
+	for u in $(uctl list-units --all --plain --no-legend "rtest-*.scope" 2>/dev/null | awk '{print $1}'); do
+		echo "cleanup: stopping leftover unit $u of the user's systemd"
+		uctl stop "$u"
+	done
+	systemctl stop "user@$uid.service"
+}
+export RL_USER
+export -f asuser urt uctl uprop uprops ustatus uis_status uunit_gone ms_since ubundle ucreate uleft rl_setup delegated
 
 # hybrid_driver (hybrid boot): the scope on a v1 + unified host. The v1
 # names of the properties (MemoryLimit, CPUShares: systemd applies CPUWeight

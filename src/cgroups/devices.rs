@@ -83,6 +83,47 @@ pub fn default_device_rules() -> Vec<LinuxDeviceCgroup> {
     ]
 }
 
+/// Rootless, no device program can be attached (the kernel loads a cgroup
+/// device program only for a process with CAP_BPF or CAP_SYS_ADMIN in the
+/// initial user namespace). What the container can reach is then bounded
+/// by its user namespace instead: it cannot create a device node, and the
+/// nodes in it are the ones its config binds from the host, with the
+/// host's permissions. The config's rules that this still honours pass:
+/// allow rules (nothing is filtered) and the baseline "deny every device"
+/// (`{allow: false, access: rwm}`, which the user namespace keeps for every
+/// node the container could make). Any other deny rule would be accepted
+/// and not applied, so it is refused naming the rule.
+pub fn check_rootless_rules(rules: &[LinuxDeviceCgroup]) -> Result<()> {
+    for (i, r) in rules.iter().enumerate() {
+        if r.allow() {
+            continue;
+        }
+        let every_type = matches!(r.typ(), None | Some(LinuxDeviceType::A));
+        let any = |n: Option<i64>| matches!(n, None | Some(-1));
+        let rwm = match r.access().as_deref() {
+            None => true,
+            Some(a) => parse_access(a)? == ACC_READ | ACC_WRITE | ACC_MKNOD,
+        };
+        if every_type && any(r.major()) && any(r.minor()) && rwm {
+            continue;
+        }
+        let num = |n: Option<i64>| match n {
+            None | Some(-1) => "*".to_string(),
+            Some(n) => n.to_string(),
+        };
+        bail!(
+            "linux.resources.devices[{i}] (deny {} {}:{} {}): a rootless container has no device cgroup filter \
+             (the kernel loads one only for a privileged user), so a deny rule other than \"deny every device\" \
+             cannot be enforced; drop the rule, or run the container as root",
+            r.typ().map_or_else(|| "a".to_string(), |t| t.as_str().to_string()),
+            num(r.major()),
+            num(r.minor()),
+            r.access().as_deref().unwrap_or("rwm")
+        );
+    }
+    Ok(())
+}
+
 fn parse_access(s: &str) -> Result<u8> {
     let mut acc = 0;
     for ch in s.chars() {
@@ -336,6 +377,37 @@ mod tests {
 
     fn parse_rules(json: &str) -> Vec<LinuxDeviceCgroup> {
         serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn rootless_rules_allow_and_deny_all_pass_other_denies_refused() {
+        // runtime-spec's default, podman's --device allow rules, no rules
+        for ok in [
+            r#"[{"allow": false, "access": "rwm"}]"#,
+            r#"[{"allow": false, "type": "a", "major": -1, "minor": -1, "access": "mrw"}]"#,
+            r#"[{"allow": false}, {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"}]"#,
+            r#"[]"#,
+        ] {
+            assert!(check_rootless_rules(&parse_rules(ok)).is_ok(), "{ok}");
+        }
+        for (bad, want) in [
+            (
+                r#"[{"allow": true, "access": "rwm"}, {"allow": false, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]"#,
+                "linux.resources.devices[1] (deny c 1:3 rwm)",
+            ),
+            (
+                r#"[{"allow": false, "access": "rw"}]"#,
+                "linux.resources.devices[0] (deny a *:* rw)",
+            ),
+            (
+                r#"[{"allow": false, "type": "b"}]"#,
+                "linux.resources.devices[0] (deny b *:* rwm)",
+            ),
+        ] {
+            let e = check_rootless_rules(&parse_rules(bad)).unwrap_err().to_string();
+            assert!(e.contains(want) && e.contains("rootless"), "{e}");
+        }
+        assert!(check_rootless_rules(&parse_rules(r#"[{"allow": false, "access": "rwx"}]"#)).is_err());
     }
 
     /// A tiny interpreter for exactly the instructions device_program emits.

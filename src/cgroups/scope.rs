@@ -173,6 +173,25 @@ impl ScopePlan {
         extra.extend(self.annotation_properties.iter().cloned());
         // refuse what the files cannot take before the unit exists
         let plan = cg.plan(&adjusted, true)?;
+        if self.user
+            && let Some(mount) = &cg.unified_mount
+        {
+            // a controller the user's systemd was not given cannot be
+            // enabled for the scope: refuse its limit before the unit exists
+            let mgr_dir = mount.join(manager_cg.trim_start_matches('/'));
+            let file = mgr_dir.join("cgroup.controllers");
+            let delegated = fs::read_to_string(&file).with_context(|| format!("read {}", file.display()))?;
+            let settings: Vec<&super::Setting> = plan.writes.iter().map(|(_, s)| s).collect();
+            if let Some((what, controller)) = undelegated(&settings, &delegated) {
+                bail!(
+                    "cannot set {what}: the {controller} controller is not delegated to the user's systemd \
+                     ({} has: {}); a rootless container gets only the controllers the user's systemd has \
+                     (Delegate= of user@.service)",
+                    mgr_dir.display(),
+                    delegated.trim()
+                );
+            }
+        }
         let spec = ScopeSpec {
             unit: unit.to_string(),
             slice: self.placement.slice.clone(),
@@ -201,6 +220,19 @@ impl ScopePlan {
         Cgroup::apply_plan(&plan)?;
         Ok(cg)
     }
+}
+
+/// The first setting whose controller (its file's prefix: `cpuset` of
+/// `cpuset.cpus`) is not in `delegated` (a `cgroup.controllers` text), as
+/// (what it sets, the controller). `cgroup.*` files belong to no
+/// controller; an optional setting (skipped where its file is missing) is
+/// not a limit anyone asked for.
+fn undelegated(settings: &[&super::Setting], delegated: &str) -> Option<(&'static str, String)> {
+    settings.iter().find_map(|s| {
+        let controller = s.file.split_once('.').map_or(s.file.as_str(), |(c, _)| c);
+        (!s.optional && controller != "cgroup" && !delegated.split_whitespace().any(|d| d == controller))
+            .then(|| (s.what, controller.to_string()))
+    })
 }
 
 /// The unit properties for `resources` (devices first, as runc sends
@@ -494,6 +526,30 @@ pub fn set_resources(cg: &Cgroup, unit: &str, resources: &LinuxResources) -> Res
     Ok(with_quota(resources, rp.cpu_quota))
 }
 
+/// Move `pid` into the container's cgroup: the cgroup.procs write, and for
+/// a unit of the user's systemd that the write may not do, the user's
+/// systemd. Moving a process needs write access to cgroup.procs of the
+/// closest cgroup that holds both the old and the new one: when the caller
+/// runs outside the user's systemd (a login session's session-N.scope, a
+/// system service), that is a cgroup of root's, and the write fails with
+/// EACCES. Then `AttachProcessesToUnit` on the user's systemd moves it,
+/// which asks the system manager in turn (systemd 238+; runc 1.2 does the
+/// same).
+pub fn add_process(cg: &Cgroup, pid: i32) -> Result<()> {
+    let written = cg.add_process(pid);
+    let (Err(e), Some(unit), true) = (&written, &cg.systemd_unit, cg.systemd_user) else {
+        return written;
+    };
+    crate::logging::step(
+        "attach the process to the systemd unit",
+        || format!("{pid} to {unit}"),
+        || Manager::connect(true).and_then(|mut m| m.attach_processes(unit, "", &[pid as u32])),
+    )
+    .map_err(|e2| {
+        anyhow!("{e:#}; and asking the user's systemd to move it (AttachProcessesToUnit {unit}) failed: {e2:#}")
+    })
+}
+
 /// Stop the unit and wait until it is gone (a unit already gone is fine).
 /// A failure is a warning: the caller removes the directories itself, and
 /// systemd drops a scope whose cgroup has become empty on its own.
@@ -513,6 +569,23 @@ pub fn stop(unit: &str, user: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn undelegated_names_the_first_setting_without_its_controller() {
+        let mem = super::super::Setting::new("memory.max", 1, "memory limit (linux.resources.memory.limit)");
+        let cpus = super::super::Setting::new("cpuset.cpus", "0", "cpuset cpus (linux.resources.cpu.cpus)");
+        let freeze = super::super::Setting::new("cgroup.freeze", 0, "freezer");
+        let rsvd = super::super::Setting::new("hugetlb.2MB.rsvd.max", 1, "hugepage reservation").optional();
+        assert_eq!(undelegated(&[&mem, &freeze, &rsvd], "cpu memory pids\n"), None);
+        assert_eq!(
+            undelegated(&[&mem, &cpus], "cpu memory pids\n"),
+            Some(("cpuset cpus (linux.resources.cpu.cpus)", "cpuset".to_string()))
+        );
+        assert_eq!(
+            undelegated(&[&mem], "cpu pids"),
+            Some(("memory limit (linux.resources.memory.limit)", "memory".to_string()))
+        );
+    }
     use crate::dbus::Value;
 
     const HYBRID: &str = "\

@@ -215,21 +215,33 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
         .transpose()
         .errno()
         .context("--pid-file path")?;
-    // pid and time namespaces apply to children: join them here, before the fork.
-    for t in [LinuxNamespaceType::Pid, LinuxNamespaceType::Time] {
-        let (name, flag) = (crate::namespaces::proc_name(t), crate::namespaces::clone_flag(t));
-        if std::path::Path::new(&format!("/proc/{pid}/ns/{name}")).exists()
-            && let Some(fd) = open_ns(pid, name)?
-        {
-            nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::from_bits_retain(flag))
-                .with_context(|| format!("setns into the container's {name} namespace"))?;
-        }
-    }
     let mut fds = Vec::new();
     for (name, flag) in NS_ORDER {
         if let Some(fd) = open_ns(pid, name)? {
             fds.push((name, flag, fd));
         }
+    }
+    // pid and time namespaces apply to children: join them here, before the
+    // fork. A user without privileges may not (setns wants CAP_SYS_ADMIN in
+    // the caller's own user namespace too): then the exec process joins
+    // them after the container's user namespace and forks once more, and
+    // husk, a subreaper, adopts that grandchild (`late`).
+    let in_userns = fds.iter().any(|(n, _, _)| *n == "user");
+    let mut late = Vec::new();
+    for t in [LinuxNamespaceType::Pid, LinuxNamespaceType::Time] {
+        let (name, flag) = (crate::namespaces::proc_name(t), crate::namespaces::clone_flag(t));
+        if std::path::Path::new(&format!("/proc/{pid}/ns/{name}")).exists()
+            && let Some(fd) = open_ns(pid, name)?
+        {
+            match nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::from_bits_retain(flag)) {
+                Ok(()) => {}
+                Err(nix::errno::Errno::EPERM) if in_userns => late.push((name, flag, fd)),
+                Err(e) => return Err(e).with_context(|| format!("setns into the container's {name} namespace")),
+            }
+        }
+    }
+    if !late.is_empty() {
+        sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1).context("become a subreaper for the exec process")?;
     }
     // The child sends the pty master over `console`: the caller's socket,
     // or one end of a socket pair whose other end husk keeps to relay.
@@ -255,7 +267,7 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
     let old = if a.detach { None } else { Some(sys::block_all_signals()) };
     crate::process_attrs::initial_affinity(p.exec_cpu_affinity().as_ref())?;
     let (parent, child) = process::socketpair()?;
-    let (cpid, in_cgroup) = process::clone_child(0, cgroup_dir.as_ref(), "the exec process")
+    let (mut cpid, in_cgroup) = process::clone_child(0, cgroup_dir.as_ref(), "the exec process")
         .errno()
         .context("fork the exec process")?;
     if cpid == 0 {
@@ -264,6 +276,7 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
         let mut cx = process::Child::new(&child, spec.linux().as_ref());
         cx.host_fds = vec![c.dir_fd.as_raw_fd()];
         cx.ns_fds = &fds;
+        cx.late_ns_fds = &late;
         cx.console_conn = console;
         cx.console_size = p.console_size();
         let msg = match process::execute(&mut cx, &plan) {
@@ -280,8 +293,7 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
         Some(_) if in_cgroup => Ok(()),
         Some(cg) => match &a.cgroup {
             Some(sub) => cg.add_process_sub(cpid, sub),
-            None => cg
-                .add_process(cpid)
+            None => crate::cgroups::scope::add_process(cg, cpid)
                 .context("move the exec process into the container's cgroup"),
         },
         None => Ok(()),
@@ -292,12 +304,21 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
         if !crate::process_attrs::affinity_configured(p.exec_cpu_affinity().as_ref()) {
             crate::process_attrs::reset_affinity(cpid);
         }
-        if let Some(path) = &a.pidfd_socket {
-            crate::tty::send_pidfd(path, cpid, "setns")?;
-        }
         let mut st = c.oci_state();
         st["pid"] = cpid.into();
-        drive_exec(&parent, &st.to_string())
+        if late.is_empty()
+            && let Some(path) = &a.pidfd_socket
+        {
+            crate::tty::send_pidfd(path, cpid, "setns")?;
+        }
+        send_msg(&parent, &Msg::Go(st.to_string().into_bytes()))?;
+        if !late.is_empty() {
+            cpid = adopt_grandchild(&parent, cpid)?;
+            if let Some(path) = &a.pidfd_socket {
+                crate::tty::send_pidfd(path, cpid, "setns")?;
+            }
+        }
+        drive_exec(&parent)
     });
     if let Err(e) = r {
         process::kill_and_reap(cpid);
@@ -328,8 +349,26 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
     code
 }
 
-fn drive_exec(sock: &OwnedFd, state: &str) -> Result<()> {
-    send_msg(sock, &Msg::Go(state.as_bytes().to_vec()))?;
+/// The late namespaces (see `exec`): the exec process forked the process
+/// that runs the command and sends its pid (`P`), then exits; reap it, so
+/// that the grandchild is ours (husk is a subreaper) before anything waits
+/// for it. Returns the grandchild's pid.
+fn adopt_grandchild(sock: &OwnedFd, cpid: i32) -> Result<i32> {
+    let msg = recv_msg(sock);
+    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(cpid), None);
+    match msg? {
+        Some(Msg::Pid { pid, .. }) => Ok(pid),
+        Some(Msg::Error(m)) => bail!("{m}"),
+        Some(m) => bail!(
+            "expected {} from the exec process, received {}",
+            Kind::Pid.describe(),
+            m.describe()
+        ),
+        None => bail!("the exec process exited during setup"),
+    }
+}
+
+fn drive_exec(sock: &OwnedFd) -> Result<()> {
     match recv_msg(sock)? {
         Some(Msg::Ready) => {}
         Some(Msg::Error(m)) => bail!("{m}"),

@@ -98,6 +98,15 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
             .transpose()?;
         let mut plan = crate::cgroups::scope::prepare(path, id, a.rootless)?;
         plan.annotation_properties = annotation_properties;
+        if plan.user {
+            // no device program rootless: the rules it would hold are checked here
+            let rules = b
+                .spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.resources().as_ref()?.devices().clone());
+            crate::cgroups::devices::check_rootless_rules(rules.as_deref().unwrap_or_default())?;
+        }
         Some(plan)
     } else {
         None
@@ -171,7 +180,16 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
         Some(cg) => cg.open_unified_dir(None)?,
         None => None,
     };
-    let resources = scope.as_ref().map(|_| container_resources(&b));
+    let resources = scope.as_ref().map(|s| {
+        let mut r = container_resources(&b);
+        if s.user {
+            // Rootless: the kernel refuses an unprivileged user a device
+            // program; the user namespace bounds the devices instead (the
+            // config's rules were checked against that above).
+            r.set_devices(None);
+        }
+        r
+    });
     let guard_cgroup = &mut guard.cgroup;
     let mut on_clone = |pid: i32, in_cgroup: bool| -> Result<()> {
         // The init joins its cgroup before it runs anything the container controls.
