@@ -255,7 +255,8 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
     let old = if a.detach { None } else { Some(sys::block_all_signals()) };
     crate::process_attrs::initial_affinity(p.exec_cpu_affinity().as_ref())?;
     let (parent, child) = process::socketpair()?;
-    let (cpid, in_cgroup) = process::clone_child(0, cgroup_dir.as_ref(), "the exec process")
+    // SAFETY: husk never starts threads; no flags: a plain fork.
+    let (cpid, in_cgroup) = unsafe { process::clone_child(0, cgroup_dir.as_ref(), "the exec process") }
         .errno()
         .context("fork the exec process")?;
     if cpid == 0 {
