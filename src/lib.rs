@@ -29,10 +29,7 @@ pub(crate) mod output;
 pub mod plan; // tests/plan.rs: golden plans
 pub mod process; // tests/cgroups.rs: process::clone_child (clone3 into a cgroup)
 pub(crate) mod process_attrs;
-// issue 19: violations in this module are fixed by the plan/cli branches;
-// pub(crate) once the never-read Setup::no_pivot is gone (plan branch)
-//XX2
-pub mod rootfs;
+pub(crate) mod rootfs;
 pub mod seccomp;
 pub mod state;
 pub(crate) mod sys;

@@ -359,7 +359,11 @@ pub struct Spawned {
 /// As for [`sys::fork_clone`] (and `fork(2)`): the caller must be
 /// single-threaded, or the child may only make async-signal-safe calls;
 /// `flags` must not ask for shared memory (`CLONE_VM`) or a shared stack.
-pub unsafe fn clone_child(flags: libc::c_ulong, cgroup: Option<&UnifiedDir>, what: &str) -> std::io::Result<(i32, bool)> {
+pub unsafe fn clone_child(
+    flags: libc::c_ulong,
+    cgroup: Option<&UnifiedDir>,
+    what: &str,
+) -> std::io::Result<(i32, bool)> {
     if let Some(cg) = cgroup {
         let t0 = std::time::Instant::now();
         // SAFETY: the caller's guarantees (single-threaded, no CLONE_VM)
@@ -415,8 +419,9 @@ pub fn spawn(
     let (pid, in_cgroup) = if plan.direct() {
         // SAFETY: husk never starts threads (create runs single-threaded);
         // the namespace flags from the plan never include CLONE_VM.
-        let (pid, in_cgroup) = unsafe { clone_child(plan.clone_flags as libc::c_ulong, cgroup_dir.as_ref(), "the init") }
-            .context("clone the container init")?;
+        let (pid, in_cgroup) =
+            unsafe { clone_child(plan.clone_flags as libc::c_ulong, cgroup_dir.as_ref(), "the init") }
+                .context("clone the container init")?;
         if pid == 0 {
             drop(parent);
             // Not the container's business: no host directory fd in the init.

@@ -397,13 +397,7 @@ pub fn open_bind_sources(sources: &[(usize, &MountStep, &Path)], init_pid: i32) 
     if sources.is_empty() {
         return Ok(out);
     }
-    let proc_root = format!("/proc/{init_pid}/root");
-    let root = nix::fcntl::open(
-        proc_root.as_str(),
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .with_context(|| format!("open {proc_root}"))?;
+    let root = open_proc_root(init_pid)?;
     for (i, m, src) in sources {
         let fd = openat2(root.as_raw_fd(), &rel(src), libc::O_PATH, RESOLVE_IN_ROOT)
             .with_context(|| format!("open bind source {}", src.display()))
@@ -419,6 +413,19 @@ pub fn open_bind_sources(sources: &[(usize, &MountStep, &Path)], init_pid: i32) 
         out.push((*i, fd));
     }
     Ok(out)
+}
+
+/// The root directory of process `pid` (`/proc/<pid>/root`, O_PATH): a
+/// path opened under it with RESOLVE_IN_ROOT lies in that process's mount
+/// namespace and root, opened with the caller's credentials.
+pub(crate) fn open_proc_root(pid: i32) -> Result<OwnedFd> {
+    let proc_root = format!("/proc/{pid}/root");
+    nix::fcntl::open(
+        proc_root.as_str(),
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .with_context(|| format!("open {proc_root}"))
 }
 
 /// One planned config mount, inside the rootfs `root`.
@@ -653,10 +660,8 @@ fn locked_flags(fd: &OwnedFd) -> MsFlags {
 /// first: not the copies a recursive bind of /sys put under the rootfs).
 fn mount_cgroup(root: &OwnedFd, dest: &Path, flags: MsFlags, cgroup_ns: bool) -> Result<()> {
     use crate::cgroups::mountinfo;
-    let mi = std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
-    let own = std::fs::read_to_string("/proc/self/cgroup").context("read /proc/self/cgroup")?;
-    let mounts = mountinfo::parse_mountinfo(&mi)?;
-    let own = mountinfo::parse_proc_cgroup(&own)?;
+    let mounts = crate::cgroups::read_mounts()?;
+    let own = crate::cgroups::read_proc_cgroup("self")?;
     let t = mkdir_all(root, dest)?;
     let own_v2 = || {
         own.iter()
@@ -985,18 +990,8 @@ fn readonly_one(root: &OwnedFd, p: &Path) -> Result<()> {
 
 /// Write a sysctl through the host's procfs, checked to be procfs.
 pub fn write_sysctl(key: &str, path: &str, value: &str) -> Result<()> {
-    let fd = nix::fcntl::open(
-        path,
-        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NOFOLLOW,
-        nix::sys::stat::Mode::empty(),
-    )
-    .with_context(|| format!("sysctl {key}: open {path}"))?;
-    let fs = nix::sys::statfs::fstatfs(&fd).with_context(|| format!("statfs {path}"))?;
-    if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
-        bail!("sysctl {key}: {path} is not on procfs");
-    }
-    nix::unistd::write(&fd, value.as_bytes()).with_context(|| format!("sysctl {key}: write {value:?} to {path}"))?;
-    Ok(())
+    crate::sys::write_checked(path, value.as_bytes(), nix::sys::statfs::PROC_SUPER_MAGIC)
+        .with_context(|| format!("sysctl {key}"))
 }
 
 /// The id of the mount `path` lies on (the topmost one when `path` is a
@@ -1049,7 +1044,7 @@ pub fn pivot(rootfs: &Path, how: Pivot) -> Result<()> {
             nix::sys::stat::Mode::empty(),
         )
         .context("open the old root")?;
-        crate::sys::pivot_root(".", ".").context("pivot_root")?;
+        nix::unistd::pivot_root(".", ".").context("pivot_root")?;
         // The old root is now stacked under the new one: detach it.
         nix::unistd::fchdir(&old).context("fchdir to the old root")?;
         do_mount(None, ".", None, MsFlags::MS_SLAVE | MsFlags::MS_REC, None).context("make the old root a slave")?;

@@ -240,14 +240,6 @@ pub fn openat2(dirfd: RawFd, path: &Path, flags: i32, resolve: u64) -> io::Resul
     }
 }
 
-pub fn pivot_root(new_root: &str, put_old: &str) -> io::Result<()> {
-    let a = CString::new(new_root).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    let b = CString::new(put_old).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: two valid C strings.
-    let r = unsafe { libc::syscall(libc::SYS_pivot_root, a.as_ptr(), b.as_ptr()) };
-    cvt(r).map(|_| ())
-}
-
 /// Mark every fd >= `from` close-on-exec.
 pub fn cloexec_from(from: u32) -> io::Result<()> {
     // SAFETY: plain syscall with integer arguments.
