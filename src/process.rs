@@ -49,6 +49,7 @@ use crate::logging::step;
 use crate::namespaces::Plan;
 use crate::plan::Step as PlanStep;
 use crate::sys;
+use crate::sys::ErrnoResult as _;
 
 // ---- sync protocol -------------------------------------------------------
 
@@ -421,6 +422,7 @@ pub fn spawn(
         // the namespace flags from the plan never include CLONE_VM.
         let (pid, in_cgroup) =
             unsafe { clone_child(plan.clone_flags as libc::c_ulong, cgroup_dir.as_ref(), "the init") }
+                .errno()
                 .context("clone the container init")?;
         if pid == 0 {
             drop(parent);
@@ -431,7 +433,9 @@ pub fn spawn(
         (pid, in_cgroup)
     } else {
         // SAFETY: husk never starts threads; no flags: a plain fork.
-        let ipid = unsafe { sys::fork_clone(0) }.context("fork the intermediate process")?;
+        let ipid = unsafe { sys::fork_clone(0) }
+            .errno()
+            .context("fork the intermediate process")?;
         if ipid == 0 {
             drop(parent);
             intermediate_main(o, &plan, &steps, child, cgroup_dir);
@@ -650,9 +654,13 @@ fn write_id_maps(spec: &Spec, pid: i32) -> Result<()> {
         return write_id_maps_unprivileged(linux, pid, &uid, &gid);
     }
     let p = format!("/proc/{pid}/uid_map");
-    std::fs::write(&p, &uid).with_context(|| format!("write {uid:?} to {p}"))?;
+    std::fs::write(&p, &uid)
+        .errno()
+        .with_context(|| format!("write {uid:?} to {p}"))?;
     let p = format!("/proc/{pid}/gid_map");
-    std::fs::write(&p, &gid).with_context(|| format!("write {gid:?} to {p}"))?;
+    std::fs::write(&p, &gid)
+        .errno()
+        .with_context(|| format!("write {gid:?} to {p}"))?;
     Ok(())
 }
 
@@ -688,15 +696,21 @@ fn write_id_maps_unprivileged(linux: &oci_spec::runtime::Linux, pid: i32, uid: &
     // about a third of the runs here).
     if own(linux.gid_mappings(), egid) {
         let p = format!("/proc/{pid}/setgroups");
-        std::fs::write(&p, "deny").with_context(|| format!("write deny to {p}"))?;
+        std::fs::write(&p, "deny")
+            .errno()
+            .with_context(|| format!("write deny to {p}"))?;
         let p = format!("/proc/{pid}/gid_map");
-        std::fs::write(&p, gid).with_context(|| format!("write {gid:?} to {p}"))?;
+        std::fs::write(&p, gid)
+            .errno()
+            .with_context(|| format!("write {gid:?} to {p}"))?;
     } else {
         helper("newgidmap", linux.gid_mappings())?;
     }
     if own(linux.uid_mappings(), euid) {
         let p = format!("/proc/{pid}/uid_map");
-        std::fs::write(&p, uid).with_context(|| format!("write {uid:?} to {p}"))?;
+        std::fs::write(&p, uid)
+            .errno()
+            .with_context(|| format!("write {uid:?} to {p}"))?;
     } else {
         helper("newuidmap", linux.uid_mappings())?;
     }
@@ -740,8 +754,9 @@ fn intermediate_clone(
     let flags = plan.clone_flags as libc::c_ulong | libc::CLONE_PARENT as libc::c_ulong;
     // SAFETY: the intermediate process is single-threaded (a fork of
     // single-threaded husk); the flags are namespaces and CLONE_PARENT.
-    let (pid, in_cgroup) =
-        unsafe { clone_child(flags, cgroup_dir.as_ref(), "the init") }.context("clone the container init")?;
+    let (pid, in_cgroup) = unsafe { clone_child(flags, cgroup_dir.as_ref(), "the init") }
+        .errno()
+        .context("clone the container init")?;
     if pid == 0 {
         drop(cgroup_dir);
         // The init's own copy of the sync socket; when even that fails
@@ -749,7 +764,10 @@ fn intermediate_clone(
         match sock.try_clone() {
             Ok(own) => child_main(o, steps, own),
             Err(e) => {
-                let _ = send_msg(sock, &Msg::Error(format!("the init: duplicate the sync socket: {e}")));
+                let _ = send_msg(
+                    sock,
+                    &Msg::Error(format!("the init: duplicate the sync socket: {}", sys::errno_text(&e))),
+                );
                 sys::exit_now(1)
             }
         }
@@ -1177,7 +1195,9 @@ pub fn do_exec(mut exec: Exec) -> Result<std::convert::Infallible> {
         crate::process_attrs::set_affinity(cpus).context("process.execCPUAffinity.final")?;
     }
     if !exec.signals_reset {
-        sys::reset_signals().context("reset signal dispositions and mask before exec")?;
+        sys::reset_signals()
+            .errno()
+            .context("reset signal dispositions and mask before exec")?;
     }
     load_seccomp(&mut exec)?;
     let argv: Vec<&std::ffi::CStr> = exec.args.iter().map(|a| a.as_c_str()).collect();
@@ -1197,8 +1217,10 @@ fn load_seccomp(exec: &mut Exec) -> Result<()> {
         // Without no_new_privs the kernel wants CAP_SYS_ADMIN to load a
         // filter: the permitted capabilities are made effective for
         // the load, and the final sets applied right after it.
-        let (_, permitted, inheritable) = sys::capget().context("capget")?;
-        sys::capset(permitted, permitted, inheritable).context("raise the effective capabilities to load seccomp")?;
+        let (_, permitted, inheritable) = sys::capget().errno().context("capget")?;
+        sys::capset(permitted, permitted, inheritable)
+            .errno()
+            .context("raise the effective capabilities to load seccomp")?;
         crate::seccomp::load(&f)?;
         crate::capabilities::apply(&caps)?;
     } else {
@@ -1218,7 +1240,9 @@ fn load_seccomp_early(exec: &mut Exec) -> Result<()> {
     if !exec.seccomp.as_ref().is_some_and(crate::seccomp::Filter::has_listener) {
         return Ok(());
     }
-    sys::reset_signals().context("reset signal dispositions and mask before loading seccomp")?;
+    sys::reset_signals()
+        .errno()
+        .context("reset signal dispositions and mask before loading seccomp")?;
     exec.signals_reset = true;
     load_seccomp(exec)
 }
@@ -1305,7 +1329,7 @@ fn set_domainname(d: &str) -> Result<()> {
     // SAFETY: pointer and length of a valid byte buffer.
     let r = unsafe { libc::setdomainname(d.as_ptr() as *const libc::c_char, d.len()) };
     if r != 0 {
-        return Err(std::io::Error::last_os_error()).with_context(|| format!("set domainname {d:?}"));
+        return Err(sys::os_error(std::io::Error::last_os_error())).with_context(|| format!("set domainname {d:?}"));
     }
     Ok(())
 }
@@ -1318,7 +1342,10 @@ fn join_session_keyring(name: &str) {
     // SAFETY: keyctl with a valid C string; failure only means no new keyring.
     let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
     if r < 0 {
-        crate::debug!("no new session keyring: {}", std::io::Error::last_os_error());
+        crate::debug!(
+            "no new session keyring: {}",
+            sys::errno_text(&std::io::Error::last_os_error())
+        );
     }
 }
 
@@ -1330,7 +1357,7 @@ fn set_rlimits(rlimits: &[crate::plan::Rlimit]) -> Result<()> {
         };
         // SAFETY: setrlimit with a valid struct.
         if unsafe { libc::setrlimit(r.resource, &lim) } != 0 {
-            return Err(std::io::Error::last_os_error())
+            return Err(sys::os_error(std::io::Error::last_os_error()))
                 .with_context(|| format!("setrlimit {:?} soft {} hard {}", r.typ, r.soft, r.hard));
         }
     }
