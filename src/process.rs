@@ -378,8 +378,9 @@ pub unsafe fn clone_child(
         match r {
             Ok(pid) => return Ok((pid, true)),
             Err(e) => crate::debug!(
-                "clone3(CLONE_INTO_CGROUP) of {what} into {} failed: {e}; cloning without it, the cgroup is joined through cgroup.procs",
-                cg.path.display()
+                "clone3(CLONE_INTO_CGROUP) of {what} into {} failed: {}; cloning without it, the cgroup is joined through cgroup.procs",
+                cg.path.display(),
+                sys::errno_text(&e)
             ),
         }
     }
