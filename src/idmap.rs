@@ -161,13 +161,7 @@ pub fn make_trees(spec: &Spec, init_pid: i32) -> Result<Vec<(usize, OwnedFd)>> {
         return Ok(Vec::new());
     }
     check_privilege(spec)?;
-    let proc_root = format!("/proc/{init_pid}/root");
-    let root = nix::fcntl::open(
-        proc_root.as_str(),
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .with_context(|| format!("open {proc_root}"))?;
+    let root = crate::rootfs::open_proc_root(init_pid)?;
     // The user namespaces: the container's (index 0, opened when needed),
     // then one per distinct mapping of a mount's own.
     let mut userns: Vec<(Option<String>, OwnedFd)> = Vec::new();

@@ -27,15 +27,9 @@ pub(crate) mod netdev;
 pub(crate) mod netlink;
 pub(crate) mod output;
 pub mod plan; // tests/plan.rs: golden plans
-// issue 19: violations in this module are fixed by the plan/cli branches
-// (deprecated: sys::clone_fork/clone3_into_cgroup, safe shims of the unsafe fns)
-#[allow(clippy::undocumented_unsafe_blocks, clippy::cast_possible_truncation, deprecated)]
-pub mod process; // tests: process::clone_child
+pub mod process; // tests/cgroups.rs: process::clone_child (clone3 into a cgroup)
 pub(crate) mod process_attrs;
-// issue 19: violations in this module are fixed by the plan/cli branches;
-// pub(crate) once the never-read Setup::no_pivot is gone (plan branch)
-#[allow(clippy::undocumented_unsafe_blocks, clippy::cast_possible_truncation)]
-pub mod rootfs;
+pub(crate) mod rootfs;
 pub mod seccomp;
 pub mod state;
 pub(crate) mod sys;

@@ -33,8 +33,6 @@ pub fn path_candidates(arg0: &str, path_var: &str) -> Vec<PathBuf> {
 struct Passwd<'a> {
     name: &'a str,
     uid: Option<u32>,
-    // issue 19: read once process.rs's own home_of calls [`home_of`] (lead, after merge)
-    #[allow(dead_code)]
     home: Option<&'a str>,
 }
 
@@ -55,13 +53,11 @@ pub fn passwd_name(text: &str, uid: u32) -> Option<&str> {
 }
 
 /// The home directory of `uid` in the passwd text, if a complete line has it.
-#[allow(dead_code)] // issue 19: see Passwd::home
 pub fn passwd_home(text: &str, uid: u32) -> Option<&str> {
     passwd_lines(text).filter(|p| p.uid == Some(uid)).find_map(|p| p.home)
 }
 
 /// HOME for `uid` from /etc/passwd of the caller's root, or "/" (runc's rule).
-#[allow(dead_code)] // issue 19: see Passwd::home
 pub fn home_of(uid: u32) -> String {
     std::fs::read_to_string("/etc/passwd")
         .ok()

@@ -354,13 +354,22 @@ pub struct Spawned {
 /// no child exists, a debug line says why, and the child is cloned as
 /// before (second value false: the caller joins it to its cgroup). Errors
 /// that have nothing to do with the cgroup then come back from that clone,
-/// worded as they always were.
+/// worded as they always were. Only the parent logs.
 ///
-/// The caller must be single-threaded. Only the parent logs.
-pub fn clone_child(flags: libc::c_ulong, cgroup: Option<&UnifiedDir>, what: &str) -> std::io::Result<(i32, bool)> {
+/// # Safety
+/// As for [`sys::fork_clone`] (and `fork(2)`): the caller must be
+/// single-threaded, or the child may only make async-signal-safe calls;
+/// `flags` must not ask for shared memory (`CLONE_VM`) or a shared stack.
+pub unsafe fn clone_child(
+    flags: libc::c_ulong,
+    cgroup: Option<&UnifiedDir>,
+    what: &str,
+) -> std::io::Result<(i32, bool)> {
     if let Some(cg) = cgroup {
         let t0 = std::time::Instant::now();
-        let r = sys::clone3_into_cgroup(flags, cg.fd.as_raw_fd());
+        // SAFETY: the caller's guarantees (single-threaded, no CLONE_VM)
+        // are this function's own.
+        let r = unsafe { sys::fork_clone3_into_cgroup(flags, cg.fd.as_raw_fd()) };
         if matches!(r, Ok(0)) {
             return Ok((0, true));
         }
@@ -369,12 +378,14 @@ pub fn clone_child(flags: libc::c_ulong, cgroup: Option<&UnifiedDir>, what: &str
         match r {
             Ok(pid) => return Ok((pid, true)),
             Err(e) => crate::debug!(
-                "clone3(CLONE_INTO_CGROUP) of {what} into {} failed: {e}; cloning without it, the cgroup is joined through cgroup.procs",
-                cg.path.display()
+                "clone3(CLONE_INTO_CGROUP) of {what} into {} failed: {}; cloning without it, the cgroup is joined through cgroup.procs",
+                cg.path.display(),
+                sys::errno_text(&e)
             ),
         }
     }
-    sys::clone_fork(flags).map(|pid| (pid, false))
+    // SAFETY: as above, the caller's guarantees.
+    unsafe { sys::fork_clone(flags) }.map(|pid| (pid, false))
 }
 
 /// Clone the container init and drive it until it is ready to start.
@@ -408,8 +419,12 @@ pub fn spawn(
     )?;
     let (parent, child) = socketpair()?;
     let (pid, in_cgroup) = if plan.direct() {
-        let (pid, in_cgroup) = clone_child(plan.clone_flags as libc::c_ulong, cgroup_dir.as_ref(), "the init")
-            .context("clone the container init")?;
+        // SAFETY: husk never starts threads (create runs single-threaded);
+        // the namespace flags from the plan never include CLONE_VM.
+        let (pid, in_cgroup) =
+            unsafe { clone_child(plan.clone_flags as libc::c_ulong, cgroup_dir.as_ref(), "the init") }
+                .errno()
+                .context("clone the container init")?;
         if pid == 0 {
             drop(parent);
             // Not the container's business: no host directory fd in the init.
@@ -418,7 +433,10 @@ pub fn spawn(
         }
         (pid, in_cgroup)
     } else {
-        let ipid = sys::clone_fork(0).context("fork the intermediate process")?;
+        // SAFETY: husk never starts threads; no flags: a plain fork.
+        let ipid = unsafe { sys::fork_clone(0) }
+            .errno()
+            .context("fork the intermediate process")?;
         if ipid == 0 {
             drop(parent);
             intermediate_main(o, &plan, &steps, child, cgroup_dir);
@@ -637,9 +655,13 @@ fn write_id_maps(spec: &Spec, pid: i32) -> Result<()> {
         return write_id_maps_unprivileged(linux, pid, &uid, &gid);
     }
     let p = format!("/proc/{pid}/uid_map");
-    std::fs::write(&p, &uid).with_context(|| format!("write {uid:?} to {p}"))?;
+    std::fs::write(&p, &uid)
+        .errno()
+        .with_context(|| format!("write {uid:?} to {p}"))?;
     let p = format!("/proc/{pid}/gid_map");
-    std::fs::write(&p, &gid).with_context(|| format!("write {gid:?} to {p}"))?;
+    std::fs::write(&p, &gid)
+        .errno()
+        .with_context(|| format!("write {gid:?} to {p}"))?;
     Ok(())
 }
 
@@ -675,15 +697,21 @@ fn write_id_maps_unprivileged(linux: &oci_spec::runtime::Linux, pid: i32, uid: &
     // about a third of the runs here).
     if own(linux.gid_mappings(), egid) {
         let p = format!("/proc/{pid}/setgroups");
-        std::fs::write(&p, "deny").with_context(|| format!("write deny to {p}"))?;
+        std::fs::write(&p, "deny")
+            .errno()
+            .with_context(|| format!("write deny to {p}"))?;
         let p = format!("/proc/{pid}/gid_map");
-        std::fs::write(&p, gid).with_context(|| format!("write {gid:?} to {p}"))?;
+        std::fs::write(&p, gid)
+            .errno()
+            .with_context(|| format!("write {gid:?} to {p}"))?;
     } else {
         helper("newgidmap", linux.gid_mappings())?;
     }
     if own(linux.uid_mappings(), euid) {
         let p = format!("/proc/{pid}/uid_map");
-        std::fs::write(&p, uid).with_context(|| format!("write {uid:?} to {p}"))?;
+        std::fs::write(&p, uid)
+            .errno()
+            .with_context(|| format!("write {uid:?} to {p}"))?;
     } else {
         helper("newuidmap", linux.uid_mappings())?;
     }
@@ -725,7 +753,11 @@ fn intermediate_clone(
         namespaces::unshare_time(&plan.time_offsets)?;
     }
     let flags = plan.clone_flags as libc::c_ulong | libc::CLONE_PARENT as libc::c_ulong;
-    let (pid, in_cgroup) = clone_child(flags, cgroup_dir.as_ref(), "the init").context("clone the container init")?;
+    // SAFETY: the intermediate process is single-threaded (a fork of
+    // single-threaded husk); the flags are namespaces and CLONE_PARENT.
+    let (pid, in_cgroup) = unsafe { clone_child(flags, cgroup_dir.as_ref(), "the init") }
+        .errno()
+        .context("clone the container init")?;
     if pid == 0 {
         drop(cgroup_dir);
         // The init's own copy of the sync socket; when even that fails
@@ -733,7 +765,10 @@ fn intermediate_clone(
         match sock.try_clone() {
             Ok(own) => child_main(o, steps, own),
             Err(e) => {
-                let _ = send_msg(sock, &Msg::Error(format!("the init: duplicate the sync socket: {e}")));
+                let _ = send_msg(
+                    sock,
+                    &Msg::Error(format!("the init: duplicate the sync socket: {}", sys::errno_text(&e))),
+                );
                 sys::exit_now(1)
             }
         }
@@ -831,10 +866,10 @@ fn run_step(cx: &mut Child, s: &PlanStep) -> Result<()> {
             }
         }
         PlanStep::DeathSignal => {
-            sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong).context("set the parent death signal")?
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).context("set the parent death signal")?
         }
         PlanStep::NewSession => new_session()?,
-        PlanStep::NonDumpable => sys::prctl(libc::PR_SET_DUMPABLE, 0).context("make the process non-dumpable")?,
+        PlanStep::NonDumpable => nix::sys::prctl::set_dumpable(false).context("make the process non-dumpable")?,
         PlanStep::CloseOnExec => crate::fds::pass_on_exec().context("mark inherited fds close-on-exec")?,
         PlanStep::AwaitGo => {
             // Bind sources husk opened for us ('F' index + fd), then 'G'.
@@ -1028,7 +1063,7 @@ fn run_step(cx: &mut Child, s: &PlanStep) -> Result<()> {
         }
         PlanStep::Bounding { mask, .. } => {
             crate::capabilities::drop_bounding(*mask)?;
-            sys::prctl(libc::PR_SET_KEEPCAPS, 1).context("set keepcaps")?;
+            nix::sys::prctl::set_keepcaps(true).context("set keepcaps")?;
         }
         PlanStep::Ids {
             uid,
@@ -1059,7 +1094,7 @@ fn run_step(cx: &mut Child, s: &PlanStep) -> Result<()> {
                 crate::lsm::selinux_exec(label)?;
             }
         }
-        PlanStep::NoNewPrivileges => sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1).context("set no_new_privs")?,
+        PlanStep::NoNewPrivileges => nix::sys::prctl::set_no_new_privs().context("set no_new_privs")?,
         PlanStep::ControllingTerminal => {
             if let Some(peer) = cx.peer.take() {
                 crate::tty::make_controlling(peer)?;
@@ -1074,7 +1109,7 @@ fn run_step(cx: &mut Child, s: &PlanStep) -> Result<()> {
             // Clear the death signal first: husk exits once it has
             // recorded the state, and the init must outlive it. If husk
             // died in between, the 'A' below never comes (EOF).
-            sys::prctl(libc::PR_SET_PDEATHSIG, 0).context("clear the parent death signal")?;
+            nix::sys::prctl::set_pdeathsig(None).context("clear the parent death signal")?;
             send_msg(cx.sock, &Msg::Ready)?;
             if cx.init.is_some() {
                 expect(cx.sock, Kind::Ack, "husk")?;
@@ -1191,7 +1226,9 @@ pub fn do_exec(mut exec: Exec) -> Result<std::convert::Infallible> {
         crate::process_attrs::set_affinity(cpus).context("process.execCPUAffinity.final")?;
     }
     if !exec.signals_reset {
-        sys::reset_signals().context("reset signal dispositions and mask before exec")?;
+        sys::reset_signals()
+            .errno()
+            .context("reset signal dispositions and mask before exec")?;
     }
     load_seccomp(&mut exec)?;
     let argv: Vec<&std::ffi::CStr> = exec.args.iter().map(|a| a.as_c_str()).collect();
@@ -1211,8 +1248,10 @@ fn load_seccomp(exec: &mut Exec) -> Result<()> {
         // Without no_new_privs the kernel wants CAP_SYS_ADMIN to load a
         // filter: the permitted capabilities are made effective for
         // the load, and the final sets applied right after it.
-        let (_, permitted, inheritable) = sys::capget().context("capget")?;
-        sys::capset(permitted, permitted, inheritable).context("raise the effective capabilities to load seccomp")?;
+        let (_, permitted, inheritable) = sys::capget().errno().context("capget")?;
+        sys::capset(permitted, permitted, inheritable)
+            .errno()
+            .context("raise the effective capabilities to load seccomp")?;
         crate::seccomp::load(&f)?;
         crate::capabilities::apply(&caps)?;
     } else {
@@ -1232,7 +1271,9 @@ fn load_seccomp_early(exec: &mut Exec) -> Result<()> {
     if !exec.seccomp.as_ref().is_some_and(crate::seccomp::Filter::has_listener) {
         return Ok(());
     }
-    sys::reset_signals().context("reset signal dispositions and mask before loading seccomp")?;
+    sys::reset_signals()
+        .errno()
+        .context("reset signal dispositions and mask before loading seccomp")?;
     exec.signals_reset = true;
     load_seccomp(exec)
 }
@@ -1319,7 +1360,7 @@ fn set_domainname(d: &str) -> Result<()> {
     // SAFETY: pointer and length of a valid byte buffer.
     let r = unsafe { libc::setdomainname(d.as_ptr() as *const libc::c_char, d.len()) };
     if r != 0 {
-        return Err(std::io::Error::last_os_error()).with_context(|| format!("set domainname {d:?}"));
+        return Err(sys::os_error(std::io::Error::last_os_error())).with_context(|| format!("set domainname {d:?}"));
     }
     Ok(())
 }
@@ -1332,7 +1373,10 @@ fn join_session_keyring(name: &str) {
     // SAFETY: keyctl with a valid C string; failure only means no new keyring.
     let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
     if r < 0 {
-        crate::debug!("no new session keyring: {}", std::io::Error::last_os_error());
+        crate::debug!(
+            "no new session keyring: {}",
+            sys::errno_text(&std::io::Error::last_os_error())
+        );
     }
 }
 
@@ -1344,7 +1388,7 @@ fn set_rlimits(rlimits: &[crate::plan::Rlimit]) -> Result<()> {
         };
         // SAFETY: setrlimit with a valid struct.
         if unsafe { libc::setrlimit(r.resource, &lim) } != 0 {
-            return Err(std::io::Error::last_os_error())
+            return Err(sys::os_error(std::io::Error::last_os_error()))
                 .with_context(|| format!("setrlimit {:?} soft {} hard {}", r.typ, r.soft, r.hard));
         }
     }
@@ -1366,15 +1410,9 @@ fn find_executable(args: &[String], env: &[String], uid: u32) -> Result<Exec> {
         .iter()
         .any(|e| e.strip_prefix("HOME=").is_some_and(|h| !h.is_empty()))
     {
-        set_env(&mut env, "HOME", &home_of(uid));
+        set_env(&mut env, "HOME", &crate::lookup::home_of(uid));
     }
-    let path_var = env
-        .iter()
-        .rev()
-        .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-        .to_string();
-    let path = look_path(arg0, &path_var)?;
+    let path = look_path(arg0, crate::lookup::path_var(&env))?;
     // The classic "no such file or directory" for a binary that exists:
     // say so at create, naming what is missing.
     if missing_interpreter(&path).is_some() {
@@ -1406,7 +1444,7 @@ fn set_ids(uid: u32, gid: u32, additional_gids: &[u32]) -> Result<()> {
         .with_context(|| format!("setresgid {gid} (process.user.gid)"))?;
     nix::unistd::setresuid(uid.into(), uid.into(), uid.into())
         .with_context(|| format!("setresuid {uid} (process.user.uid)"))?;
-    sys::prctl(libc::PR_SET_KEEPCAPS, 0).context("clear keepcaps")?;
+    nix::sys::prctl::set_keepcaps(false).context("clear keepcaps")?;
     Ok(())
 }
 
@@ -1465,19 +1503,6 @@ fn setgroups_allowed() -> bool {
         .unwrap_or(true)
 }
 
-/// HOME for a uid from the container's /etc/passwd, or "/".
-fn home_of(uid: u32) -> String {
-    if let Ok(text) = std::fs::read_to_string("/etc/passwd") {
-        for line in text.lines() {
-            let f: Vec<&str> = line.split(':').collect();
-            if f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid) {
-                return f[5].to_string();
-            }
-        }
-    }
-    "/".into()
-}
-
 /// Find the executable like execvp would, with runc's error wording (which
 /// Docker matches to report exit status 127).
 pub fn look_path(arg0: &str, path_var: &str) -> Result<PathBuf> {
@@ -1502,9 +1527,7 @@ pub fn look_path(arg0: &str, path_var: &str) -> Result<PathBuf> {
     // EACCES, EIO, ...) is named when nothing else is found: "not found"
     // would hide it.
     let mut unreadable = None;
-    for dir in path_var.split(':') {
-        let dir = if dir.is_empty() { "." } else { dir };
-        let p = Path::new(dir).join(arg0);
+    for p in crate::lookup::path_candidates(arg0, path_var) {
         match nix::sys::stat::stat(&p) {
             Ok(st) => {
                 if st.st_mode & libc::S_IFMT != libc::S_IFDIR && st.st_mode & 0o111 != 0 {

@@ -17,7 +17,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 
 use crate::mount_options::{MS_NOSYMFOLLOW, parse_options};
-use crate::sys::{RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, openat2};
+use crate::sys::{ErrnoResult as _, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, openat2, os_error};
 
 /// Path of an fd usable as a mount source or target.
 pub fn fd_path(fd: &OwnedFd) -> String {
@@ -79,19 +79,23 @@ pub fn mkdir_all(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
             return Ok(fd);
         }
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-        Err(e) => return Err(e).with_context(|| format!("resolve {} in the rootfs", path.display())),
+        Err(e) => return Err(os_error(e)).with_context(|| format!("resolve {} in the rootfs", path.display())),
     }
-    let root_real = std::fs::read_link(fd_path(root)).context("readlink the rootfs fd")?;
+    let root_real = std::fs::read_link(fd_path(root))
+        .errno()
+        .context("readlink the rootfs fd")?;
     let mut pending: std::collections::VecDeque<std::ffi::OsString> =
         r.components().map(|c| c.as_os_str().to_os_string()).collect();
     // `cur` is always the real (symlink-free) path of `parent` inside the root.
     let mut cur = PathBuf::new();
-    let mut parent = root.try_clone().context("dup rootfs fd")?;
+    let mut parent = root.try_clone().errno().context("dup rootfs fd")?;
     let mut links = 0;
     while let Some(comp) = pending.pop_front() {
         if comp == ".." {
             cur.pop();
-            parent = resolve(root, &cur).with_context(|| format!("resolve {} in the rootfs", cur.display()))?;
+            parent = resolve(root, &cur)
+                .errno()
+                .with_context(|| format!("resolve {} in the rootfs", cur.display()))?;
             continue;
         }
         if comp == "." || comp.is_empty() {
@@ -118,7 +122,7 @@ pub fn mkdir_all(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
                         let t = PathBuf::from(target);
                         if t.is_absolute() {
                             cur = PathBuf::new();
-                            parent = root.try_clone().context("dup rootfs fd")?;
+                            parent = root.try_clone().errno().context("dup rootfs fd")?;
                         }
                         for c in t.components().rev() {
                             match c {
@@ -131,14 +135,18 @@ pub fn mkdir_all(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
                     }
                     Err(e) => return Err(e).with_context(|| format!("mkdir {} in the rootfs", cand.display())),
                 }
-                resolve(root, &cand).with_context(|| format!("resolve {} in the rootfs", cand.display()))?
+                resolve(root, &cand)
+                    .errno()
+                    .with_context(|| format!("resolve {} in the rootfs", cand.display()))?
             }
-            Err(e) => return Err(e).with_context(|| format!("resolve {} in the rootfs", cand.display())),
+            Err(e) => return Err(os_error(e)).with_context(|| format!("resolve {} in the rootfs", cand.display())),
         };
         if !is_dir(&fd, &cand)? {
             bail!("{} in the rootfs is not a directory", cand.display());
         }
-        let real = std::fs::read_link(fd_path(&fd)).context("readlink a rootfs fd")?;
+        let real = std::fs::read_link(fd_path(&fd))
+            .errno()
+            .context("readlink a rootfs fd")?;
         cur = real.strip_prefix(&root_real).map(Path::to_path_buf).unwrap_or_default();
         parent = fd;
     }
@@ -167,8 +175,12 @@ pub fn mkfile(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
                         PathBuf::from("/")
                     } else {
                         // The real (symlink-free) path of the link's directory.
-                        let root_real = std::fs::read_link(fd_path(root)).context("readlink the rootfs fd")?;
-                        let real = std::fs::read_link(fd_path(&parent)).context("readlink a rootfs fd")?;
+                        let root_real = std::fs::read_link(fd_path(root))
+                            .errno()
+                            .context("readlink the rootfs fd")?;
+                        let real = std::fs::read_link(fd_path(&parent))
+                            .errno()
+                            .context("readlink a rootfs fd")?;
                         Path::new("/").join(real.strip_prefix(&root_real).unwrap_or(Path::new("")))
                     };
                     // Lexically clean, clamped at the root.
@@ -178,7 +190,9 @@ pub fn mkfile(root: &OwnedFd, path: &Path) -> Result<OwnedFd> {
             }
             Err(e) => return Err(e).with_context(|| format!("create {} in the rootfs", path.display())),
         }
-        return resolve(root, &r).with_context(|| format!("resolve {} in the rootfs", path.display()));
+        return resolve(root, &r)
+            .errno()
+            .with_context(|| format!("resolve {} in the rootfs", path.display()));
     }
     bail!("too many levels of symbolic links under {}", path.display())
 }
@@ -207,7 +221,7 @@ fn ordinary_directory(root: &OwnedFd, dest: &Path, typ: &str) -> Result<()> {
     let pfd = match resolve(root, &parent) {
         Ok(fd) => fd,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("resolve {} in the rootfs", parent.display())),
+        Err(e) => return Err(os_error(e)).with_context(|| format!("resolve {} in the rootfs", parent.display())),
     };
     match nix::sys::stat::fstatat(&pfd, &name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
         Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => Ok(()),
@@ -251,27 +265,47 @@ fn copy_tree(from: &OwnedFd, to: &OwnedFd) -> Result<()> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let src = std::path::PathBuf::from(fd_path(from));
     let dst = std::path::PathBuf::from(fd_path(to));
-    let st = std::fs::metadata(&src)?;
-    std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(st.mode() & 0o7777))?;
+    let st = std::fs::metadata(&src)
+        .errno()
+        .context("stat the directory under the tmpfs")?;
+    std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(st.mode() & 0o7777))
+        .errno()
+        .context("chmod the tmpfs")?;
     let _ = std::os::unix::fs::lchown(&dst, Some(st.uid()), Some(st.gid()));
     fn walk(src: &Path, dst: &Path) -> Result<()> {
-        for e in std::fs::read_dir(src).with_context(|| format!("read {}", src.display()))? {
-            let e = e?;
+        for e in std::fs::read_dir(src)
+            .errno()
+            .with_context(|| format!("read {}", src.display()))?
+        {
+            let e = e.errno().with_context(|| format!("read {}", src.display()))?;
             let (s, d) = (e.path(), dst.join(e.file_name()));
-            let md = std::fs::symlink_metadata(&s)?;
+            let md = std::fs::symlink_metadata(&s)
+                .errno()
+                .with_context(|| format!("stat {}", s.display()))?;
             let ft = md.file_type();
             if ft.is_dir() {
-                std::fs::create_dir(&d)?;
+                std::fs::create_dir(&d)
+                    .errno()
+                    .with_context(|| format!("mkdir {}", d.display()))?;
                 walk(&s, &d)?;
             } else if ft.is_file() {
-                std::fs::copy(&s, &d)?;
+                std::fs::copy(&s, &d)
+                    .errno()
+                    .with_context(|| format!("copy {} to {}", s.display(), d.display()))?;
             } else if ft.is_symlink() {
-                std::os::unix::fs::symlink(std::fs::read_link(&s)?, &d)?;
+                let target = std::fs::read_link(&s)
+                    .errno()
+                    .with_context(|| format!("readlink {}", s.display()))?;
+                std::os::unix::fs::symlink(target, &d)
+                    .errno()
+                    .with_context(|| format!("symlink {}", d.display()))?;
             } else {
                 continue;
             }
             if !ft.is_symlink() {
-                std::fs::set_permissions(&d, std::fs::Permissions::from_mode(md.mode() & 0o7777))?;
+                std::fs::set_permissions(&d, std::fs::Permissions::from_mode(md.mode() & 0o7777))
+                    .errno()
+                    .with_context(|| format!("chmod {}", d.display()))?;
             }
             let _ = std::os::unix::fs::lchown(&d, Some(md.uid()), Some(md.gid()));
         }
@@ -370,7 +404,9 @@ fn context_words(i: usize, src: Option<&Path>, dest: &Path, typ: Option<&str>, o
 pub fn bind_source_path(m: &Mount) -> Result<PathBuf> {
     bind_source_in(
         m,
-        &std::env::current_dir().context("getcwd for a relative bind source")?,
+        &std::env::current_dir()
+            .errno()
+            .context("getcwd for a relative bind source")?,
     )
 }
 
@@ -397,15 +433,10 @@ pub fn open_bind_sources(sources: &[(usize, &MountStep, &Path)], init_pid: i32) 
     if sources.is_empty() {
         return Ok(out);
     }
-    let proc_root = format!("/proc/{init_pid}/root");
-    let root = nix::fcntl::open(
-        proc_root.as_str(),
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .with_context(|| format!("open {proc_root}"))?;
+    let root = open_proc_root(init_pid)?;
     for (i, m, src) in sources {
         let fd = openat2(root.as_raw_fd(), &rel(src), libc::O_PATH, RESOLVE_IN_ROOT)
+            .errno()
             .with_context(|| format!("open bind source {}", src.display()))
             .with_context(|| {
                 context_words(
@@ -419,6 +450,19 @@ pub fn open_bind_sources(sources: &[(usize, &MountStep, &Path)], init_pid: i32) 
         out.push((*i, fd));
     }
     Ok(out)
+}
+
+/// The root directory of process `pid` (`/proc/<pid>/root`, O_PATH): a
+/// path opened under it with RESOLVE_IN_ROOT lies in that process's mount
+/// namespace and root, opened with the caller's credentials.
+pub(crate) fn open_proc_root(pid: i32) -> Result<OwnedFd> {
+    let proc_root = format!("/proc/{pid}/root");
+    nix::fcntl::open(
+        proc_root.as_str(),
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .with_context(|| format!("open {proc_root}"))
 }
 
 /// One planned config mount, inside the rootfs `root`.
@@ -452,7 +496,7 @@ fn mount_op(root: &OwnedFd, m: &MountStep, bind_sources: &[(usize, OwnedFd)]) ->
                 BindSource::IdmappedTree { source, .. } => (source, true),
             };
             let sfd = match bind_sources.iter().find(|(n, _)| *n == m.index) {
-                Some((_, fd)) => fd.try_clone().context("dup the bind source fd")?,
+                Some((_, fd)) => fd.try_clone().errno().context("dup the bind source fd")?,
                 None if idmapped => bail!("husk sent no id-mapped tree for this mount"),
                 None => nix::fcntl::open(
                     src,
@@ -470,13 +514,14 @@ fn mount_op(root: &OwnedFd, m: &MountStep, bind_sources: &[(usize, OwnedFd)]) ->
                 // The detached, id-mapped tree husk made (`idmap`): attached
                 // here, in the container's mount namespace.
                 crate::sys::move_mount(sfd.as_raw_fd(), tfd.as_raw_fd())
+                    .errno()
                     .context("attach the id-mapped tree (move_mount)")?;
             } else {
                 let rec = if *recursive { MsFlags::MS_REC } else { MsFlags::empty() };
                 do_mount(Some(&fd_path(&sfd)), &fd_path(&tfd), None, MsFlags::MS_BIND | rec, None)
                     .context("bind mount")?;
             }
-            let newfd = resolve(root, dest).context("reopen the mount point")?;
+            let newfd = resolve(root, dest).errno().context("reopen the mount point")?;
             if let Some(extra) = remount {
                 // Like runc: the flags apply to the top mount only (a recursive
                 // bind's submounts keep theirs; `rro` & co. are for them). Keep
@@ -517,7 +562,7 @@ fn mount_op(root: &OwnedFd, m: &MountStep, bind_sources: &[(usize, OwnedFd)]) ->
                     "rootless cgroup mount failed ({e:#}); masking {} read-only",
                     dest.display()
                 );
-                let n = resolve(root, dest)?;
+                let n = resolve(root, dest).errno()?;
                 do_mount(
                     Some("tmpfs"),
                     &fd_path(&n),
@@ -548,7 +593,7 @@ fn mount_op(root: &OwnedFd, m: &MountStep, bind_sources: &[(usize, OwnedFd)]) ->
                         None,
                     )
                     .context("bind /sys (sysfs cannot be mounted in this user namespace)")?;
-                    let n = resolve(root, dest)?;
+                    let n = resolve(root, dest).errno()?;
                     let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | locked_flags(&n);
                     do_mount(None, &fd_path(&n), None, flags, None).context("remount /sys read-only")?;
                     set_attrs_recursive(&n, MsFlags::MS_RDONLY).context("make the mounts under /sys read-only")?;
@@ -602,24 +647,24 @@ fn mount_op(root: &OwnedFd, m: &MountStep, bind_sources: &[(usize, OwnedFd)]) ->
                 fsdata.as_deref(),
             )
             .map_err(|e| {
-                let mut msg = e.desc().to_lowercase();
+                let mut msg = e.to_string();
                 if let (nix::errno::Errno::EPERM, Some(h)) = (e, eperm_hint) {
                     msg.push_str(&format!(" (hint: {h})"));
                 }
                 anyhow::anyhow!(msg)
             })?;
             if let Some(below) = below {
-                let top = resolve(root, dest).context("reopen the tmpfs (tmpcopyup)")?;
+                let top = resolve(root, dest).errno().context("reopen the tmpfs (tmpcopyup)")?;
                 copy_tree(&below, &top).context("copy the rootfs content into the tmpfs (tmpcopyup)")?;
             }
         }
     }
     if let Some(r) = &m.recursive_attrs {
-        let n = resolve(root, dest)?;
+        let n = resolve(root, dest).errno()?;
         set_rec_attr(&n, r)?;
     }
     if !m.propagation.is_empty() {
-        let n = resolve(root, dest)?;
+        let n = resolve(root, dest).errno()?;
         for p in &m.propagation {
             do_mount(None, &fd_path(&n), None, p.0, None).context("set propagation")?;
         }
@@ -653,10 +698,8 @@ fn locked_flags(fd: &OwnedFd) -> MsFlags {
 /// first: not the copies a recursive bind of /sys put under the rootfs).
 fn mount_cgroup(root: &OwnedFd, dest: &Path, flags: MsFlags, cgroup_ns: bool) -> Result<()> {
     use crate::cgroups::mountinfo;
-    let mi = std::fs::read_to_string("/proc/self/mountinfo").context("read /proc/self/mountinfo")?;
-    let own = std::fs::read_to_string("/proc/self/cgroup").context("read /proc/self/cgroup")?;
-    let mounts = mountinfo::parse_mountinfo(&mi)?;
-    let own = mountinfo::parse_proc_cgroup(&own)?;
+    let mounts = crate::cgroups::read_mounts()?;
+    let own = crate::cgroups::read_proc_cgroup("self")?;
     let t = mkdir_all(root, dest)?;
     let own_v2 = || {
         own.iter()
@@ -685,7 +728,7 @@ fn mount_cgroup(root: &OwnedFd, dest: &Path, flags: MsFlags, cgroup_ns: bool) ->
     )
     .context("mount a tmpfs for the cgroup hierarchies")?;
     // A fresh tmpfs of ours: its directories need no symlink-safe walk.
-    let top = resolve(root, dest).context("reopen the cgroup tmpfs")?;
+    let top = resolve(root, dest).errno().context("reopen the cgroup tmpfs")?;
     // (mount point, mount root, controllers; empty for cgroup2)
     let mut hier: Vec<(&Path, &Path, Vec<String>)> = mounts
         .v1
@@ -757,7 +800,7 @@ fn mount_cgroup(root: &OwnedFd, dest: &Path, flags: MsFlags, cgroup_ns: bool) ->
     }
     // One mount_setattr makes the tmpfs and every hierarchy under it
     // read-only (and nosuid, nodev, noexec) instead of a remount each.
-    let n = resolve(root, dest).context("reopen the cgroup mount")?;
+    let n = resolve(root, dest).errno().context("reopen the cgroup mount")?;
     set_attrs_recursive(&n, flags | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC)
         .context("apply the cgroup mount's options to every hierarchy")?;
     Ok(())
@@ -773,7 +816,9 @@ fn set_rec_attr(fd: &OwnedFd, r: &RecursiveAttrs) -> Result<()> {
             "options {:?} need mount_setattr (Linux 5.12 or later), which this kernel lacks",
             r.words.join(",")
         ),
-        Err(e) => Err(e).with_context(|| format!("mount_setattr(AT_RECURSIVE) for options {:?}", r.words.join(","))),
+        Err(e) => {
+            Err(os_error(e)).with_context(|| format!("mount_setattr(AT_RECURSIVE) for options {:?}", r.words.join(",")))
+        }
     }
 }
 
@@ -793,7 +838,9 @@ fn set_attrs_recursive(fd: &OwnedFd, flags: MsFlags) -> Result<()> {
             set |= a;
         }
     }
-    crate::sys::mount_setattr(fd.as_raw_fd(), set, 0, true).context("mount_setattr (Linux 5.12 or later)")
+    crate::sys::mount_setattr(fd.as_raw_fd(), set, 0, true)
+        .errno()
+        .context("mount_setattr (Linux 5.12 or later)")
 }
 
 fn bind_ro(src: &str, root: &OwnedFd, dest: &Path, flags: MsFlags) -> Result<()> {
@@ -803,7 +850,7 @@ fn bind_ro(src: &str, root: &OwnedFd, dest: &Path, flags: MsFlags) -> Result<()>
     let extra = flags & (MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC);
     if !extra.is_empty() {
         // Reopen: the old fd names the directory under the new mount.
-        let n = resolve(root, dest).context("reopen the mount point")?;
+        let n = resolve(root, dest).errno().context("reopen the mount point")?;
         do_mount(
             None,
             &fd_path(&n),
@@ -862,7 +909,7 @@ fn make_device_node(root: &OwnedFd, d: &DeviceStep) -> Result<()> {
     if d.bind_from_host {
         // mknod is not allowed in a user namespace: bind the host's node.
         create_empty(&parent, &name).context("create the bind target")?;
-        let t = resolve(root, &r)?;
+        let t = resolve(root, &r).errno()?;
         do_mount(
             Some(d.path.to_str().unwrap_or("")),
             &fd_path(&t),
@@ -910,7 +957,7 @@ pub fn dev_symlinks(root: &OwnedFd, links: &[(String, String)]) -> Result<()> {
     let has_pts = match resolve(root, Path::new("/dev/pts/ptmx")) {
         Ok(_) => true,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => false,
-        Err(e) => return Err(e).context("resolve /dev/pts/ptmx in the rootfs"),
+        Err(e) => return Err(os_error(e)).context("resolve /dev/pts/ptmx in the rootfs"),
     };
     if has_pts {
         match nix::unistd::unlinkat(&dev, "ptmx", nix::unistd::UnlinkatFlags::NoRemoveDir) {
@@ -946,7 +993,7 @@ fn mask_one(root: &OwnedFd, p: &Path) -> Result<()> {
     let fd = match resolve(root, p) {
         Ok(fd) => fd,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
-        Err(e) => return Err(e).context("resolve"),
+        Err(e) => return Err(os_error(e)).context("resolve"),
     };
     if is_dir(&fd, p)? {
         do_mount(Some("tmpfs"), &fd_path(&fd), Some("tmpfs"), MsFlags::MS_RDONLY, None)
@@ -967,7 +1014,7 @@ fn readonly_one(root: &OwnedFd, p: &Path) -> Result<()> {
     let fd = match resolve(root, p) {
         Ok(fd) => fd,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
-        Err(e) => return Err(e).context("resolve"),
+        Err(e) => return Err(os_error(e)).context("resolve"),
     };
     do_mount(
         Some(&fd_path(&fd)),
@@ -977,7 +1024,7 @@ fn readonly_one(root: &OwnedFd, p: &Path) -> Result<()> {
         None,
     )
     .context("bind onto itself")?;
-    let n = resolve(root, p).context("reopen")?;
+    let n = resolve(root, p).errno().context("reopen")?;
     let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | locked_flags(&n);
     do_mount(None, &fd_path(&n), None, flags, None).context("remount read-only")?;
     Ok(())
@@ -985,24 +1032,16 @@ fn readonly_one(root: &OwnedFd, p: &Path) -> Result<()> {
 
 /// Write a sysctl through the host's procfs, checked to be procfs.
 pub fn write_sysctl(key: &str, path: &str, value: &str) -> Result<()> {
-    let fd = nix::fcntl::open(
-        path,
-        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NOFOLLOW,
-        nix::sys::stat::Mode::empty(),
-    )
-    .with_context(|| format!("sysctl {key}: open {path}"))?;
-    let fs = nix::sys::statfs::fstatfs(&fd).with_context(|| format!("statfs {path}"))?;
-    if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
-        bail!("sysctl {key}: {path} is not on procfs");
-    }
-    nix::unistd::write(&fd, value.as_bytes()).with_context(|| format!("sysctl {key}: write {value:?} to {path}"))?;
-    Ok(())
+    crate::sys::write_checked(path, value.as_bytes(), nix::sys::statfs::PROC_SUPER_MAGIC)
+        .with_context(|| format!("sysctl {key}"))
 }
 
 /// The id of the mount `path` lies on (the topmost one when `path` is a
 /// mount point), from statx.
 pub fn mount_id(path: &Path) -> Result<u64> {
-    let c = crate::sys::cstr(path).with_context(|| format!("path {}", path.display()))?;
+    let c = crate::sys::cstr(path)
+        .errno()
+        .with_context(|| format!("path {}", path.display()))?;
     // SAFETY: statx fills a zeroed struct of the right type; the path is a
     // valid C string.
     let (r, st) = unsafe {
@@ -1011,7 +1050,7 @@ pub fn mount_id(path: &Path) -> Result<u64> {
         (r, st)
     };
     if r != 0 {
-        return Err(std::io::Error::last_os_error()).with_context(|| format!("statx {}", path.display()));
+        return Err(os_error(std::io::Error::last_os_error())).with_context(|| format!("statx {}", path.display()));
     }
     if st.stx_mask & libc::STATX_MNT_ID == 0 {
         bail!("statx {}: the kernel gave no mount id", path.display());
@@ -1049,7 +1088,7 @@ pub fn pivot(rootfs: &Path, how: Pivot) -> Result<()> {
             nix::sys::stat::Mode::empty(),
         )
         .context("open the old root")?;
-        crate::sys::pivot_root(".", ".").context("pivot_root")?;
+        nix::unistd::pivot_root(".", ".").context("pivot_root")?;
         // The old root is now stacked under the new one: detach it.
         nix::unistd::fchdir(&old).context("fchdir to the old root")?;
         do_mount(None, ".", None, MsFlags::MS_SLAVE | MsFlags::MS_REC, None).context("make the old root a slave")?;
@@ -1078,7 +1117,9 @@ pub fn bind_console(peer: &OwnedFd) -> Result<()> {
     if kind != libc::S_IFREG && kind != libc::S_IFCHR {
         bail!("/dev/console in the container is neither a file nor a character device");
     }
-    crate::sys::bind_fd_onto(peer, &target).context("bind the pty onto /dev/console")
+    crate::sys::bind_fd_onto(peer, &target)
+        .errno()
+        .context("bind the pty onto /dev/console")
 }
 
 /// After pivot: the read-only root and the requested root propagation.
@@ -1124,7 +1165,8 @@ pub fn reopen_dev_null() -> Result<()> {
         if let Some(f) = &ours {
             // SAFETY: dup3 onto a stdio number this process owns.
             if unsafe { libc::dup3(f.as_raw_fd(), fd, 0) } < 0 {
-                return Err(std::io::Error::last_os_error()).with_context(|| format!("dup /dev/null onto fd {fd}"));
+                return Err(os_error(std::io::Error::last_os_error()))
+                    .with_context(|| format!("dup /dev/null onto fd {fd}"));
             }
         }
     }

@@ -65,21 +65,6 @@ pub fn cstr(p: &Path) -> io::Result<CString> {
     CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
 }
 
-/// issue 19: the safe-looking name process.rs calls until the plan branch
-/// calls [`fork_clone`] in an `unsafe` block; the lead removes it then.
-#[deprecated(note = "issue 19: call the unsafe sys::fork_clone")]
-pub fn clone_fork(flags: libc::c_ulong) -> io::Result<libc::pid_t> {
-    // SAFETY: husk never starts threads (see fork_clone).
-    unsafe { fork_clone(flags) }
-}
-
-/// issue 19: see [`clone_fork`].
-#[deprecated(note = "issue 19: call the unsafe sys::fork_clone3_into_cgroup")]
-pub fn clone3_into_cgroup(flags: libc::c_ulong, cgroup_dir: RawFd) -> io::Result<libc::pid_t> {
-    // SAFETY: husk never starts threads (see fork_clone3_into_cgroup).
-    unsafe { fork_clone3_into_cgroup(flags, cgroup_dir) }
-}
-
 /// fork-like clone: the child continues on a copy of the caller's stack.
 /// Returns 0 in the child, the child's pid in the parent.
 ///
@@ -253,14 +238,6 @@ pub fn openat2(dirfd: RawFd, path: &Path, flags: i32, resolve: u64) -> io::Resul
             Err(e) => return Err(e),
         }
     }
-}
-
-pub fn pivot_root(new_root: &str, put_old: &str) -> io::Result<()> {
-    let a = CString::new(new_root).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    let b = CString::new(put_old).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: two valid C strings.
-    let r = unsafe { libc::syscall(libc::SYS_pivot_root, a.as_ptr(), b.as_ptr()) };
-    cvt(r).map(|_| ())
 }
 
 /// Mark every fd >= `from` close-on-exec.

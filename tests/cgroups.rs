@@ -804,7 +804,9 @@ fn v2_rejected_value_leaves_nothing() {
 /// Clone a child that only waits to be killed (the test process has
 /// threads: the child must do nothing but async-signal-safe calls).
 fn clone_waiting_child(dir: Option<&husk::cgroups::UnifiedDir>) -> (i32, bool) {
-    let (pid, in_cgroup) = husk::process::clone_child(0, dir, "a test child").expect("clone");
+    // SAFETY: no flags (a plain fork); the test process has threads, so
+    // the child makes only async-signal-safe calls (pause) until killed.
+    let (pid, in_cgroup) = unsafe { husk::process::clone_child(0, dir, "a test child") }.expect("clone");
     if pid == 0 {
         loop {
             // SAFETY: pause has no preconditions; the parent kills us.

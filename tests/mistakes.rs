@@ -77,7 +77,16 @@ fn common_mistakes_get_clear_messages() {
                     json!({"destination": "/data", "type": "bind", "source": "/no/such/dir", "options": ["rbind"]}),
                 )
             }),
-            "mounts[7]: mount /no/such/dir on /data (type bind): open bind source /no/such/dir",
+            "mounts[7]: mount /no/such/dir on /data (type bind): open bind source /no/such/dir: ENOENT: No such file or directory",
+        ),
+        (
+            "an option the filesystem rejects",
+            Box::new(|v, _| {
+                v["mounts"].as_array_mut().unwrap().push(
+                    json!({"destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs", "options": ["bogusopt42"]}),
+                )
+            }),
+            "mounts[7]: mount tmpfs on /mnt/t (type tmpfs) with options \"bogusopt42\": EINVAL: Invalid argument",
         ),
         (
             "id-mapped mount without a user namespace",

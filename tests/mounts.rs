@@ -304,7 +304,7 @@ fn a_rejected_filesystem_option_is_named() {
     });
     assert_ne!(code, 0);
     assert!(
-        err.contains("mount tmpfs on /mnt/t (type tmpfs) with options \"bogusopt42\": invalid argument"),
+        err.contains("mount tmpfs on /mnt/t (type tmpfs) with options \"bogusopt42\": EINVAL: Invalid argument"),
         "{err}"
     );
 }

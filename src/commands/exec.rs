@@ -241,7 +241,7 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
         }
     }
     if !late.is_empty() {
-        sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1).context("become a subreaper for the exec process")?;
+        nix::sys::prctl::set_child_subreaper(true).context("become a subreaper for the exec process")?;
     }
     // The child sends the pty master over `console`: the caller's socket,
     // or one end of a socket pair whose other end husk keeps to relay.
@@ -267,7 +267,8 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
     let old = if a.detach { None } else { Some(sys::block_all_signals()) };
     crate::process_attrs::initial_affinity(p.exec_cpu_affinity().as_ref())?;
     let (parent, child) = process::socketpair()?;
-    let (mut cpid, in_cgroup) = process::clone_child(0, cgroup_dir.as_ref(), "the exec process")
+    // SAFETY: husk never starts threads; no flags: a plain fork.
+    let (mut cpid, in_cgroup) = unsafe { process::clone_child(0, cgroup_dir.as_ref(), "the exec process") }
         .errno()
         .context("fork the exec process")?;
     if cpid == 0 {

@@ -8,6 +8,7 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 
 use crate::plan::{HostFacts, MountOp, Options, Plan, Step};
+use crate::sys::ErrnoResult as _;
 
 pub struct PlanArgs {
     pub bundle: PathBuf,
@@ -36,7 +37,9 @@ fn cgroup_writes(b: &crate::bundle::Bundle, id: &str) -> Result<Vec<(PathBuf, St
 pub fn plan(a: &PlanArgs) -> Result<i32> {
     let b = crate::bundle::load(&a.bundle)?;
     // As create: relative bind sources are taken against the bundle.
-    std::env::set_current_dir(&b.dir).with_context(|| format!("chdir to the bundle {}", b.dir.display()))?;
+    std::env::set_current_dir(&b.dir)
+        .errno()
+        .with_context(|| format!("chdir to the bundle {}", b.dir.display()))?;
     let facts = HostFacts::gather();
     // What create's environment and flags add, as create derives them.
     let notify = std::env::var("NOTIFY_SOCKET").ok().filter(|s| !s.is_empty());
