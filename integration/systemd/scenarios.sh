@@ -95,6 +95,14 @@ is_status() { [ "$(status "$1")" = "$2" ]; }
 initpid() { rtn state "$1" | jq -r .pid; }
 # wait_for SECONDS COMMAND...: poll every 0.2 s, for SECONDS of wall time
 # (under TCG one poll can take a second)
+# rl_systemd_on_session_bus: the rootless scenario's user's systemd owns
+# its name on the user's session bus (asked as that user: the bus admits
+# only its owner)
+rl_systemd_on_session_bus() {
+	setpriv --reuid="$RL_UID" --regid="$RL_GID" --init-groups --reset-env \
+		busctl --address="unix:path=/run/user/$RL_UID/bus" call org.freedesktop.DBus /org/freedesktop/DBus \
+		org.freedesktop.DBus NameHasOwner s org.freedesktop.systemd1 2>/dev/null | grep -q '^b true'
+}
 wait_for() {
 	local end=$((SECONDS + $1)); shift
 	while :; do
@@ -572,6 +580,14 @@ scen_rootless() {
 	id=rl4 u=rtest-rl4.scope
 	p=$RL_MGR/user.slice/$u d=$CG$p
 	wait_for 30 test -S "/run/user/$RL_UID/bus" || fail "no session bus /run/user/$RL_UID/bus (dbus-user-session) after 30 s"
+	# The session bus's dbus-daemon is socket-activated by its first
+	# client, and the user's systemd takes its name there only once
+	# dbus.service is up: a create that is the bus's very first client
+	# races it ("no org.freedesktop.systemd1 on the bus", seen in CI). A
+	# user's session has long been past that point: wait for the name.
+	wait_for 30 rl_systemd_on_session_bus ||
+		fail "the user's systemd did not take org.freedesktop.systemd1 on /run/user/$RL_UID/bus within 30 s"
+	ok "the user's systemd is on its session bus"
 	b=$(ubundle $id "$(args sleep 1000) $lim") || exit 1
 	t=${EPOCHREALTIME/./}
 	setpriv --reuid="$RL_UID" --regid="$RL_GID" --init-groups --reset-env env DBUS_SESSION_BUS_ADDRESS="unix:path=/run/user/$RL_UID/bus" \
