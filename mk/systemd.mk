@@ -44,7 +44,7 @@ systemd-runc:
 
 ## bench-systemd: `run` with the systemd driver in the systemd guest, the
 ## runtime under test against crun and runc in the same boot (a benchmark,
-## not in make test; README "Performance" quotes it)
+## not in make test; README "Benchmark" quotes it; TIMING_RUNS=N rounds, 10)
 .PHONY: bench-systemd
 bench-systemd: $(SYSTEMD_RUNTIME_DEP) systemd-guest
 	@for p in crun runc; do dpkg -s $$p >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$p >/dev/null; done

@@ -1168,7 +1168,11 @@ impl Connection {
     /// when the peer is a bus.
     pub fn connect(endpoint: &Endpoint, peer: Peer, uid: u32, timeout: Duration) -> Result<Connection> {
         let deadline = Instant::now() + timeout;
-        let stream = connect_socket(endpoint, deadline)?;
+        let stream = crate::logging::step(
+            "connect",
+            || endpoint.to_string(),
+            || connect_socket(endpoint, deadline),
+        )?;
         let mut c = Connection {
             stream,
             endpoint: endpoint.clone(),
@@ -1181,8 +1185,12 @@ impl Connection {
             broken: false,
             timeout,
         };
-        c.authenticate(uid, deadline)
-            .with_context(|| format!("authenticate to {endpoint} as uid {uid}"))?;
+        crate::logging::step(
+            "D-Bus authentication",
+            || format!("as uid {uid}"),
+            || c.authenticate(uid, deadline),
+        )
+        .with_context(|| format!("authenticate to {endpoint} as uid {uid}"))?;
         if peer == Peer::Bus {
             let reply = c
                 .call(Message::method_call(
@@ -1461,12 +1469,15 @@ impl Connection {
     /// Call a method and wait for its reply (within `self.timeout`): the
     /// reply's body, or the ERROR reply as a [`RemoteError`]. Kept signals
     /// read meanwhile are queued.
+    /// Named in the `--debug` timeline as a step `D-Bus call
+    /// Interface.Member`, with its round-trip time.
     pub fn call(&mut self, msg: Message) -> Result<Vec<Value>> {
-        let what = format!(
-            "waiting for the reply to {} ({} s)",
-            msg.describe(),
-            self.timeout.as_secs_f64()
-        );
+        let desc = msg.describe();
+        crate::logging::step("D-Bus call", || desc.clone(), || self.call_untimed(msg, &desc))
+    }
+
+    fn call_untimed(&mut self, msg: Message, desc: &str) -> Result<Vec<Value>> {
+        let what = format!("waiting for the reply to {desc} ({} s)", self.timeout.as_secs_f64());
         let serial = self.send(msg)?;
         let deadline = Instant::now() + self.timeout;
         loop {

@@ -250,16 +250,20 @@ impl Manager {
     fn wait_job(&mut self, job: &str, unit: &str) -> Result<String> {
         let deadline = Instant::now() + JOB_TIMEOUT;
         let bus = self.conn.peer() == Peer::Bus;
-        let sig = self
-            .conn
-            .wait_signal(deadline, |m| {
-                // on a bus, systemd's job signals are broadcasts: a signal
-                // sent to us alone comes from someone else
-                m.path.as_deref() == Some(OBJECT)
-                    && (!bus || m.destination.is_none())
-                    && m.body.get(1).and_then(Value::as_str) == Some(job)
-            })
-            .with_context(|| format!("waiting {} s for systemd's job {job} on {unit}", JOB_TIMEOUT.as_secs()))?;
+        let sig = crate::logging::step(
+            "wait for systemd's job",
+            || format!("{job} on {unit}"),
+            || {
+                self.conn.wait_signal(deadline, |m| {
+                    // on a bus, systemd's job signals are broadcasts: a signal
+                    // sent to us alone comes from someone else
+                    m.path.as_deref() == Some(OBJECT)
+                        && (!bus || m.destination.is_none())
+                        && m.body.get(1).and_then(Value::as_str) == Some(job)
+                })
+            },
+        )
+        .with_context(|| format!("waiting {} s for systemd's job {job} on {unit}", JOB_TIMEOUT.as_secs()))?;
         match sig.body.as_slice() {
             [Value::U32(_), Value::ObjPath(_), Value::Str(_), Value::Str(result)] => Ok(result.clone()),
             _ => bail!("JobRemoved signal of signature {:?}, expected uoss", sig.signature()),

@@ -117,6 +117,7 @@ cmdline="$cmdline RTEST_DIR=$HERE RTEST_RT=$RT RTEST_RT_NAME=$RUNTIME RTEST_TIME
 [ -n "$only" ] && cmdline="$cmdline RTEST_ONLY=$only"
 [ -n "$managers" ] && cmdline="$cmdline RTEST_IMAGE=$IMAGE"
 [ "${SYSTEMD_VERBOSE:-0}" = 1 ] && cmdline="$cmdline RTEST_VERBOSE=1"
+[ -n "${TIMING_RUNS:-}" ] && cmdline="$cmdline RTEST_TIMING_RUNS=$TIMING_RUNS"
 
 echo "systemd: booting the guest, runtime $RUNTIME ($RT), run directory $RUN" >&2
 t0=$SECONDS

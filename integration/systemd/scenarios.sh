@@ -750,7 +750,7 @@ scen_timing() {
 		fail "$RT_NAME --debug run: $(head -c 300 "$W/tdebug.err")"
 	t1=${EPOCHREALTIME/./}
 	echo "timing: one $RT_NAME --debug run: $(((t1 - t0) / 1000)) ms"
-	sed -n 's/.*msg="\(step [^"]*\|[^"]*scope[^"]*\|[^"]*systemd[^"]*\|[^"]*D-Bus[^"]*\)".*/timing:   \1/p' "$W/tdebug.err" | head -40
+	sed -n 's/.*msg="\(step [^"]*\|[^"]*scope[^"]*\|[^"]*systemd[^"]*\|[^"]*D-Bus[^"]*\)".*/timing:   \1/p' "$W/tdebug.err" | head -150
 	ok "timing done"
 }
 
