@@ -53,20 +53,25 @@ fn spec_json(args: &[&str]) -> Value {
 fn golden(name: &str, config: &Value, root: bool) {
     let spec = husk::bundle::parse(&config.to_string()).unwrap();
     let p = husk::plan::plan(&spec, &options(), &facts(root)).unwrap();
-    let mut text = husk::commands::plan::render(&p, &Ok(Vec::new()), &[]);
+    let mut text = husk::commands::plan::render(&p, &husk::commands::plan::render_cgroupfs(&Ok(Vec::new())), &[]);
     text.push_str("--- json\n");
     text.push_str(&serde_json::to_string_pretty(&p.steps).unwrap());
     text.push('\n');
+    compare_golden(name, &text);
+}
+
+/// `text` against tests/data/plans/<name>.txt (HUSK_WRITE_GOLDEN=1 writes it).
+fn compare_golden(name: &str, text: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/plans/{name}.txt"));
     if std::env::var_os("HUSK_WRITE_GOLDEN").is_some() {
-        std::fs::write(&path, &text).unwrap();
+        std::fs::write(&path, text).unwrap();
         return;
     }
     let want = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e} (HUSK_WRITE_GOLDEN=1 writes it)", path.display()));
     if want != text {
         let got = path.with_extension("got");
-        std::fs::write(&got, &text).unwrap();
+        std::fs::write(&got, text).unwrap();
         panic!(
             "the plan for {name} differs from {}: see diff -u {} {} (HUSK_WRITE_GOLDEN=1 accepts it)",
             path.display(),
@@ -232,4 +237,121 @@ fn debug_timeline_lists_the_planned_steps_of_a_fuller_config() {
         c["process"]["noNewPrivileges"] = json!(false);
         c["hooks"] = json!({"createContainer": [{"path": "/bin/true"}]});
     });
+}
+
+const V2_MOUNTINFO: &str = "\
+30 22 0:27 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
+";
+const HYBRID_MOUNTINFO: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+34 31 0:31 / /sys/fs/cgroup/cpuset rw,relatime - cgroup cgroup rw,cpuset
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+36 31 0:33 / /sys/fs/cgroup/devices rw,relatime - cgroup cgroup rw,devices
+38 31 0:35 / /sys/fs/cgroup/blkio rw,relatime - cgroup cgroup rw,blkio
+39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate
+";
+const PROC_DEVICES: &str = "Character devices:\n  1 mem\n  5 /dev/tty\n 10 misc\n136 pts\n\nBlock devices:\n  8 sd\n";
+
+/// `husk --systemd-cgroup plan`'s cgroup section for `config` on a host
+/// with `mountinfo`, compared with tests/data/plans/<name>.txt.
+fn systemd_golden(name: &str, config: &Value, mountinfo: &str, rootless: bool) {
+    let b = husk::bundle::Bundle {
+        dir: PathBuf::from("/bundle"),
+        rootfs: PathBuf::from("/bundle/rootfs"),
+        spec: husk::bundle::parse(&config.to_string()).unwrap(),
+    };
+    let (text, json) = husk::commands::plan::systemd_section(&b, "golden", rootless, mountinfo, PROC_DEVICES, true);
+    let mut text = text;
+    text.push_str("--- json\n");
+    text.push_str(&serde_json::to_string_pretty(&json).unwrap());
+    text.push('\n');
+    compare_golden(name, &text);
+}
+
+/// Resources whose properties depend on systemd's version (the quota
+/// period, the cpuset, cpu.idle), and an annotation property.
+fn systemd_config(c: &mut Value) {
+    c["linux"]["cgroupsPath"] = json!("machine.slice:libpod:golden");
+    c["linux"]["resources"] = json!({
+        "memory": {"limit": 1048576},
+        "cpu": {"shares": 512, "quota": 12345, "period": 100000, "cpus": "0-1"},
+        "pids": {"limit": 42},
+        "devices": [{"allow": false, "access": "rwm"}]
+    });
+    c["annotations"] = json!({"org.systemd.property.TimeoutStopSec": "uint64 5"});
+}
+
+#[test]
+fn systemd_driver_on_cgroup_v2() {
+    let mut c = spec_json(&[]);
+    systemd_config(&mut c);
+    c["linux"]["resources"]["unified"] = json!({"cpu.idle": "1"});
+    systemd_golden("systemd-v2", &c, V2_MOUNTINFO, false);
+}
+
+#[test]
+fn systemd_driver_on_a_hybrid_host() {
+    let mut c = spec_json(&[]);
+    systemd_config(&mut c);
+    systemd_golden("systemd-hybrid", &c, HYBRID_MOUNTINFO, false);
+}
+
+#[test]
+fn systemd_driver_rootless() {
+    let mut c = spec_json(&["--rootless"]);
+    c["linux"]["resources"] = json!({"pids": {"limit": 42}});
+    systemd_golden("systemd-rootless", &c, V2_MOUNTINFO, true);
+    // a rootless scope on a v1 host is refused, and the plan says so
+    let b = husk::bundle::Bundle {
+        dir: PathBuf::from("/bundle"),
+        rootfs: PathBuf::from("/bundle/rootfs"),
+        spec: husk::bundle::parse(&c.to_string()).unwrap(),
+    };
+    let (text, json) = husk::commands::plan::systemd_section(&b, "golden", true, HYBRID_MOUNTINFO, PROC_DEVICES, false);
+    assert!(
+        text.contains("not planned: --systemd-cgroup rootless needs a pure cgroup v2 host"),
+        "{text}"
+    );
+    assert!(text.contains("systemd is not running on this host"), "{text}");
+    assert_eq!(json["systemd_running"], json!(false));
+}
+
+/// `husk --systemd-cgroup plan` on this host, where systemd may not run:
+/// it connects to nothing and prints the unit and its properties.
+#[test]
+fn systemd_plan_needs_no_systemd() {
+    if !nix::unistd::geteuid().is_root() {
+        common::not_checked("plan: husk --systemd-cgroup plan as root", "needs root");
+        return;
+    }
+    let e = common::Env::new("plan-systemd");
+    let b = e.bundle("b", &["true"], |c| {
+        c["linux"]["cgroupsPath"] = json!("system.slice:husk:plan-systemd");
+        c["linux"]["resources"] = json!({"pids": {"limit": 42}, "cpu": {"quota": 50000, "period": 100000}});
+    });
+    let text = e.ok(&["--systemd-cgroup", "plan", "-b", b.to_str().unwrap()]);
+    assert!(
+        text.contains("the unit husk-plan-systemd.scope in system.slice"),
+        "{text}"
+    );
+    assert!(text.contains("       TasksMax=42\n"), "{text}");
+    assert!(text.contains("CPUQuotaPerSecUSec=500000"), "{text}");
+    assert!(
+        text.contains("CPUQuotaPeriodUSec=100000  (only if systemd >= 242"),
+        "{text}"
+    );
+    if !std::path::Path::new("/run/systemd/system").is_dir() {
+        assert!(text.contains("systemd is not running on this host"), "{text}");
+    }
+    let json: Value =
+        serde_json::from_str(&e.ok(&["--systemd-cgroup", "plan", "--json", "-b", b.to_str().unwrap()])).unwrap();
+    assert_eq!(
+        json["cgroup"]["systemd"]["unit"],
+        json!("husk-plan-systemd.scope"),
+        "{json}"
+    );
+    assert!(json["steps"].as_array().is_some_and(|s| !s.is_empty()));
 }

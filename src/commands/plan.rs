@@ -34,6 +34,113 @@ fn cgroup_writes(b: &crate::bundle::Bundle, id: &str) -> Result<Vec<(PathBuf, St
         .map_err(|e| format!("{e:#}"))
 }
 
+/// The systemd driver's part of the plan for bundle `b` on the cgroup
+/// mounts `mounts` and /proc/devices `proc_devices`: what create asks of
+/// systemd and writes itself ([`crate::cgroups::scope::ScopePlan::describe`],
+/// from the same plan and resources create uses). No connection is made.
+fn systemd_description(
+    b: &crate::bundle::Bundle,
+    id: &str,
+    rootless: bool,
+    mounts: crate::cgroups::mountinfo::Mounts,
+    proc_devices: &str,
+) -> Result<crate::cgroups::scope::ScopeDescription> {
+    let scope = crate::container::scope_plan(b, id, rootless, mounts)?;
+    let r = crate::container::scope_resources(b, &scope);
+    scope.describe(id, &r, proc_devices)
+}
+
+/// The systemd driver's section of `husk plan`, as text and as JSON, for
+/// bundle `b` on a host whose /proc/self/mountinfo and /proc/devices say
+/// `mountinfo` and `proc_devices` (tests feed fixed ones; `husk plan`
+/// reads this host's). `systemd_running`: whether this host runs systemd
+/// (create refuses the driver without it; the plan is printed anyway).
+pub fn systemd_section(
+    b: &crate::bundle::Bundle,
+    id: &str,
+    rootless: bool,
+    mountinfo: &str,
+    proc_devices: &str,
+    systemd_running: bool,
+) -> (String, serde_json::Value) {
+    let d = crate::cgroups::mountinfo::parse_mountinfo(mountinfo)
+        .and_then(|m| systemd_description(b, id, rootless, m, proc_devices))
+        .map_err(|e| format!("{e:#}"));
+    (render_systemd(&d, systemd_running), systemd_json(&d, systemd_running))
+}
+
+fn systemd_json(d: &Result<crate::cgroups::scope::ScopeDescription, String>, running: bool) -> serde_json::Value {
+    match d {
+        Ok(d) => json!({"systemd": d, "systemd_running": running}),
+        Err(e) => json!({"error": e, "systemd_running": running}),
+    }
+}
+
+fn render_systemd(d: &Result<crate::cgroups::scope::ScopeDescription, String>, running: bool) -> String {
+    let mut s = String::from("cgroup (systemd driver; this plan asked systemd nothing):\n");
+    if !running {
+        s.push_str(&format!("     note: {:#}\n", crate::cgroups::scope::not_booted()));
+    }
+    let d = match d {
+        Ok(d) => d,
+        Err(e) => {
+            s.push_str(&format!("     not planned: {e}\n"));
+            return s;
+        }
+    };
+    s.push_str(&format!(
+        "     {} starts the unit {} in {} (StartTransientUnit, the init as its process) with:\n",
+        d.manager, d.unit, d.slice
+    ));
+    for p in &d.properties {
+        match &p.only_if {
+            Some(c) => s.push_str(&format!("       {}  ({c})\n", p.property)),
+            None => s.push_str(&format!("       {}\n", p.property)),
+        }
+    }
+    if d.version_asked {
+        s.push_str("     (create asks systemd its version: some of these depend on it)\n");
+    }
+    if d.manager != "systemd" {
+        s.push_str(&format!(
+            "     {}: only the user's systemd knows it (create asks it; it also checks that \
+             every controller a limit needs is delegated there)\n",
+            crate::cgroups::scope::USER_MANAGER_CGROUP
+        ));
+    }
+    s.push_str("     its cgroup:\n");
+    for dir in &d.cgroup {
+        s.push_str(&format!("       {}\n", dir.display()));
+    }
+    s.push_str(if d.layout == crate::cgroups::Layout::V2 {
+        "     then husk writes:\n"
+    } else {
+        "     then husk makes the directories systemd did not, writes the init into the hierarchies \
+         systemd did not put it in, and writes:\n"
+    });
+    if d.files.is_empty() {
+        s.push_str("       none\n");
+    }
+    for f in &d.files {
+        s.push_str(&format!("       {} = {:?}\n", f.file.display(), f.value));
+    }
+    if let Some(dev) = &d.devices {
+        s.push_str(&format!("     devices: {dev}\n"));
+    }
+    for w in &d.warnings {
+        s.push_str(&format!("     warning: {w}\n"));
+    }
+    s.push_str(&format!(
+        "     the init waits for the cgroup before its rootfs setup: {}\n",
+        if d.init_waits_for_cgroup {
+            "yes (systemd and husk rewrite the v1 device rules: deny all, then allow)"
+        } else {
+            "no"
+        }
+    ));
+    s
+}
+
 pub fn plan(a: &PlanArgs) -> Result<i32> {
     let b = crate::bundle::load(&a.bundle)?;
     // As create: relative bind sources are taken against the bundle.
@@ -43,15 +150,25 @@ pub fn plan(a: &PlanArgs) -> Result<i32> {
     let facts = HostFacts::gather();
     // What create's environment and flags add, as create derives them.
     let notify = std::env::var("NOTIFY_SOCKET").ok().filter(|s| !s.is_empty());
-    let cgroup_before_setup = if a.systemd_cgroup {
-        let path = b.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
-        let path = path
-            .map(|p| p.to_str().context("linux.cgroupsPath is not UTF-8"))
-            .transpose()?;
-        crate::cgroups::scope::prepare(path, &a.id, a.rootless)?.rewrites_devices()
+    let scope = if a.systemd_cgroup {
+        let running = crate::systemd::booted();
+        // as create reads them (the one reader of each)
+        let d = crate::cgroups::read_mounts()
+            .and_then(|m| {
+                let v1 = m.layout()? != crate::cgroups::Layout::V2;
+                let devices = if v1 {
+                    crate::cgroups::scope::read_proc_devices()
+                } else {
+                    String::new()
+                };
+                systemd_description(&b, &a.id, a.rootless, m, &devices)
+            })
+            .map_err(|e| format!("{e:#}"));
+        Some((d, running))
     } else {
-        false
+        None
     };
+    let cgroup_before_setup = matches!(&scope, Some((Ok(d), _)) if d.init_waits_for_cgroup);
     let o = Options {
         id: a.id.clone(),
         rootfs: b.rootfs.clone(),
@@ -63,20 +180,18 @@ pub fn plan(a: &PlanArgs) -> Result<i32> {
         cgroup_before_setup,
     };
     let p = crate::plan::plan(&b.spec, &o, &facts)?;
-    let cgroup = if a.systemd_cgroup {
-        Err("systemd driver: the scope is started with the init, then its unit properties and the files systemd leaves to husk are written (not planned here)".to_string())
-    } else {
-        cgroup_writes(&b, &a.id)
-    };
     let hooks = hooks_summary(&b.spec);
     if a.json {
-        let cg = match &cgroup {
-            Ok(w) => json!(
-                w.iter()
-                    .map(|(f, v)| json!({"file": f, "value": v}))
-                    .collect::<Vec<_>>()
-            ),
-            Err(e) => json!({"error": e}),
+        let cg = match &scope {
+            Some((d, running)) => systemd_json(d, *running),
+            None => match cgroup_writes(&b, &a.id) {
+                Ok(w) => json!(
+                    w.iter()
+                        .map(|(f, v)| json!({"file": f, "value": v}))
+                        .collect::<Vec<_>>()
+                ),
+                Err(e) => json!({"error": e}),
+            },
         };
         let v = json!({
             "host": facts,
@@ -88,6 +203,10 @@ pub fn plan(a: &PlanArgs) -> Result<i32> {
         crate::output::out(&(serde_json::to_string_pretty(&v)? + "\n"));
         return Ok(0);
     }
+    let cgroup = match &scope {
+        Some((d, running)) => render_systemd(d, *running),
+        None => render_cgroupfs(&cgroup_writes(&b, &a.id)),
+    };
     crate::output::out(&render(&p, &cgroup, &hooks));
     Ok(0)
 }
@@ -120,8 +239,9 @@ fn hooks_summary(spec: &oci_spec::runtime::Spec) -> Vec<(String, String)> {
 }
 
 /// The human-readable plan: one numbered line per step (the words the
-/// `--debug` timeline uses), details indented below it.
-pub fn render(p: &Plan, cgroup: &Result<Vec<(PathBuf, String)>, String>, hooks: &[(String, String)]) -> String {
+/// `--debug` timeline uses), details indented below it; then the cgroup
+/// section ([`render_cgroupfs`], or the systemd driver's) and the hooks.
+pub fn render(p: &Plan, cgroup: &str, hooks: &[(String, String)]) -> String {
     let mut s = String::from("init steps (as the --debug timeline names them):\n");
     for (i, st) in p.steps.iter().enumerate() {
         s.push_str(&format!("{:3}. {}\n", i + 1, st.label()));
@@ -129,7 +249,20 @@ pub fn render(p: &Plan, cgroup: &Result<Vec<(PathBuf, String)>, String>, hooks: 
             s.push_str(&format!("       {d}\n"));
         }
     }
-    s.push_str("cgroup files (written by husk before the clone):\n");
+    s.push_str(cgroup);
+    s.push_str("hooks:\n");
+    if hooks.is_empty() {
+        s.push_str("     none\n");
+    }
+    for (k, h) in hooks {
+        s.push_str(&format!("     {k}: {h}\n"));
+    }
+    s
+}
+
+/// The cgroupfs driver's section: the files husk writes before the clone.
+pub fn render_cgroupfs(cgroup: &Result<Vec<(PathBuf, String)>, String>) -> String {
+    let mut s = String::from("cgroup files (written by husk before the clone):\n");
     match cgroup {
         Ok(w) if w.is_empty() => s.push_str("     none\n"),
         Ok(w) => {
@@ -138,13 +271,6 @@ pub fn render(p: &Plan, cgroup: &Result<Vec<(PathBuf, String)>, String>, hooks: 
             }
         }
         Err(e) => s.push_str(&format!("     not planned: {e}\n")),
-    }
-    s.push_str("hooks:\n");
-    if hooks.is_empty() {
-        s.push_str("     none\n");
-    }
-    for (k, h) in hooks {
-        s.push_str(&format!("     {k}: {h}\n"));
     }
     s
 }
