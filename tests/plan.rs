@@ -192,20 +192,9 @@ fn timeline_matches_plan(name: &str, edit: impl FnOnce(&mut Value)) {
     );
     assert!(out.status.success(), "create: {}", String::from_utf8_lossy(&out.stderr));
     let pid = e.state(&id)["pid"].as_i64().unwrap();
-    let text = std::fs::read_to_string(&log).unwrap();
-    let got: Vec<String> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter_map(|v| v["msg"].as_str().map(str::to_string))
-        // (the init's own pid: 1 in its pid namespace)
-        .filter(|m| m.ends_with(&format!("(pid {pid})")) || m.ends_with("(pid 1)"))
-        .filter_map(|m| {
-            let rest = m.strip_prefix("step ")?;
-            let cut = rest.rfind(": ")?;
-            Some(rest[..cut].to_string())
-        })
-        .filter(|l| l != "ready")
-        .collect();
+    // (the init's own pid: 1 in its pid namespace)
+    let mut got = timeline_labels(&log, |m| m.ends_with(&format!("(pid {pid})")) || m.ends_with("(pid 1)"));
+    got.retain(|l| l != "ready");
     e.ok(&["delete", "--force", &id]);
     assert_eq!(got, want, "the init's timeline against husk plan");
 }
@@ -354,4 +343,96 @@ fn systemd_plan_needs_no_systemd() {
         "{json}"
     );
     assert!(json["steps"].as_array().is_some_and(|s| !s.is_empty()));
+}
+
+/// The step labels of a `--debug` log (JSON lines), in order, from the
+/// messages `keep` accepts: "step LABEL: took at offset (pid N)".
+fn timeline_labels(log: &Path, keep: impl Fn(&str) -> bool) -> Vec<String> {
+    let text = std::fs::read_to_string(log).unwrap();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["msg"].as_str().map(str::to_string))
+        .filter(|m| keep(m))
+        .filter_map(|m| {
+            let rest = m.strip_prefix("step ")?;
+            let cut = rest.rfind(": ")?;
+            Some(rest[..cut].to_string())
+        })
+        .collect()
+}
+
+/// The exec process runs the plan `husk plan exec` prints for the same
+/// arguments: its `--debug` timeline names the same steps, in order (the
+/// last, the exec itself, is not timed).
+#[test]
+fn exec_timeline_lists_the_planned_steps() {
+    if !nix::unistd::geteuid().is_root() {
+        common::not_checked("plan: the debug timeline of a real exec", "needs root");
+        return;
+    }
+    let e = common::Env::new("plan-exec");
+    let b = e.bundle("b", &["sleep", "100"], |_| {});
+    let id = e.id("x");
+    e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
+    let process = e.base.join("process.json");
+    std::fs::write(
+        &process,
+        json!({"args": ["true"], "cwd": "/tmp", "env": ["PATH=/bin", "X=1"],
+               "user": {"uid": 1000, "gid": 1000, "additionalGids": [5]},
+               "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 256, "hard": 256}],
+               "noNewPrivileges": true, "capabilities": {"bounding": ["CAP_KILL"]}})
+        .to_string(),
+    )
+    .unwrap();
+    let p = process.to_str().unwrap();
+    for args in [
+        vec!["-e", "Y=2", id.as_str(), "true"],
+        vec!["--process", p, id.as_str()],
+    ] {
+        let planned: Value =
+            serde_json::from_str(&e.ok(&[&["plan", "--json", "exec"], args.as_slice()].concat())).unwrap();
+        let steps = planned["steps"].as_array().unwrap();
+        // labels as `husk plan exec` prints them, the untimed exec aside
+        let text = e.ok(&[&["plan", "exec"], args.as_slice()].concat());
+        let want: Vec<String> = text
+            .lines()
+            .filter_map(|l| {
+                let (n, label) = l.trim_start().split_once(". ")?;
+                n.parse::<usize>().ok().map(|_| label.to_string())
+            })
+            .collect();
+        assert_eq!(want.len(), steps.len(), "{text}");
+        let want = &want[..want.len() - 1];
+        assert!(want.iter().any(|l| l == "join the container's namespaces"), "{want:?}");
+        let log = e.base.join(format!("exec-{}.log", args.len()));
+        let out = e.base.join("exec.out");
+        let mut c = e.cmd(
+            &[
+                &[
+                    "--debug",
+                    "--log-format",
+                    "json",
+                    "--log",
+                    log.to_str().unwrap(),
+                    "exec",
+                ],
+                args.as_slice(),
+            ]
+            .concat(),
+        );
+        c.stdout(std::fs::File::create(&out).unwrap());
+        c.stderr(std::fs::File::create(e.base.join("exec.err")).unwrap());
+        let mut child = c.spawn().unwrap();
+        let husk_pid = child.id();
+        let st = child.wait().unwrap();
+        assert!(
+            st.success(),
+            "exec {args:?}: {}",
+            std::fs::read_to_string(e.base.join("exec.err")).unwrap_or_default()
+        );
+        // husk's own steps carry its pid; the exec process's, another
+        let got = timeline_labels(&log, |m| !m.ends_with(&format!("(pid {husk_pid})")));
+        assert_eq!(got, want, "the exec process's timeline against husk plan exec {args:?}");
+    }
+    e.ok(&["delete", "--force", &id]);
 }

@@ -242,13 +242,7 @@ fn hooks_summary(spec: &oci_spec::runtime::Spec) -> Vec<(String, String)> {
 /// `--debug` timeline uses), details indented below it; then the cgroup
 /// section ([`render_cgroupfs`], or the systemd driver's) and the hooks.
 pub fn render(p: &Plan, cgroup: &str, hooks: &[(String, String)]) -> String {
-    let mut s = String::from("init steps (as the --debug timeline names them):\n");
-    for (i, st) in p.steps.iter().enumerate() {
-        s.push_str(&format!("{:3}. {}\n", i + 1, st.label()));
-        for d in details(st) {
-            s.push_str(&format!("       {d}\n"));
-        }
-    }
+    let mut s = render_steps("init steps (as the --debug timeline names them):", p);
     s.push_str(cgroup);
     s.push_str("hooks:\n");
     if hooks.is_empty() {
@@ -256,6 +250,19 @@ pub fn render(p: &Plan, cgroup: &str, hooks: &[(String, String)]) -> String {
     }
     for (k, h) in hooks {
         s.push_str(&format!("     {k}: {h}\n"));
+    }
+    s
+}
+
+/// `title`, then one numbered line per step of `p` (the words the
+/// `--debug` timeline uses), details indented below it.
+pub fn render_steps(title: &str, p: &Plan) -> String {
+    let mut s = format!("{title}\n");
+    for (i, st) in p.steps.iter().enumerate() {
+        s.push_str(&format!("{:3}. {}\n", i + 1, st.label()));
+        for d in details(st) {
+            s.push_str(&format!("       {d}\n"));
+        }
     }
     s
 }
