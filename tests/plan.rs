@@ -53,9 +53,22 @@ fn spec_json(args: &[&str]) -> Value {
 fn golden(name: &str, config: &Value, root: bool) {
     let spec = husk::bundle::parse(&config.to_string()).unwrap();
     let p = husk::plan::plan(&spec, &options(), &facts(root)).unwrap();
-    let mut text = husk::commands::plan::render(&p, &husk::commands::plan::render_cgroupfs(&Ok(Vec::new())), &[]);
+    // husk's own steps, as husk root (or uid/gid 1000) would take them, the
+    // init cloned into a fixed cgroup v2 directory
+    use husk::commands::plan as cmd;
+    let dir = PathBuf::from("/sys/fs/cgroup/golden");
+    let join = cmd::CgroupJoin::Cgroupfs {
+        clone_into: Some(dir.clone()),
+        procs: vec![dir],
+        rootless: !root,
+    };
+    let id = if root { 0 } else { 1000 };
+    let runtime = cmd::runtime_steps(&spec, &p, id, id, &join);
+    let mut text = cmd::render(&runtime, &p, &cmd::render_cgroupfs(&Ok(Vec::new())), &[]);
     text.push_str("--- json\n");
     text.push_str(&serde_json::to_string_pretty(&p.steps).unwrap());
+    text.push_str("\n--- runtime json\n");
+    text.push_str(&serde_json::to_string_pretty(&runtime).unwrap());
     text.push('\n');
     compare_golden(name, &text);
 }
@@ -88,7 +101,11 @@ fn runc_default_config() {
 
 #[test]
 fn rootless_config() {
-    golden("rootless", &spec_json(&["--rootless"]), false);
+    let mut c = spec_json(&["--rootless"]);
+    // as `husk spec --rootless` writes them for uid/gid 1000
+    c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+    c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+    golden("rootless", &c, false);
 }
 
 #[test]
@@ -195,8 +212,35 @@ fn timeline_matches_plan(name: &str, edit: impl FnOnce(&mut Value)) {
     // (the init's own pid: 1 in its pid namespace)
     let mut got = timeline_labels(&log, |m| m.ends_with(&format!("(pid {pid})")) || m.ends_with("(pid 1)"));
     got.retain(|l| l != "ready");
+    // husk's own timed steps, against the "husk (the runtime process)
+    // will" part of the plan (the cgroup join as this host makes it)
+    let timed = [
+        husk::process::STEP_ID_MAPS,
+        husk::process::STEP_IDMAP_TREES,
+        husk::process::STEP_BIND_SOURCES,
+        husk::process::STEP_IN_CGROUP,
+        husk::process::STEP_JOIN_CGROUP,
+    ];
+    let want_runtime: Vec<&str> = planned["runtime"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["step"].as_str())
+        .filter(|s| timed.contains(s))
+        .collect();
+    assert!(!want_runtime.is_empty(), "{}", planned["runtime"]);
+    let got_runtime: Vec<&str> = timeline_labels(&log, |m| {
+        !m.ends_with(&format!("(pid {pid})")) && !m.ends_with("(pid 1)")
+    })
+    .iter()
+    .filter_map(|l| timed.into_iter().find(|t| l.starts_with(t)))
+    .collect();
     e.ok(&["delete", "--force", &id]);
     assert_eq!(got, want, "the init's timeline against husk plan");
+    assert_eq!(
+        got_runtime, want_runtime,
+        "husk's timeline against husk plan's runtime steps"
+    );
 }
 
 #[test]
