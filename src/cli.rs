@@ -234,7 +234,7 @@ pub enum Command {
         #[arg(long, short = 'b', default_value = ".")]
         bundle: PathBuf,
         /// The plan as JSON.
-        #[arg(long)]
+        #[arg(long, global = true)]
         json: bool,
         /// As for create: the console socket a terminal needs.
         #[arg(long = "console-socket")]
@@ -246,6 +246,23 @@ pub enum Command {
         /// The container id the plan is for (the keyring and cgroup names use it).
         #[arg(long, default_value = "plan")]
         id: String,
+        #[command(subcommand)]
+        of: Option<PlanOf>,
+    },
+}
+
+/// What else `husk plan` can show than a create.
+#[derive(Subcommand, Debug)]
+pub enum PlanOf {
+    /// The steps `husk exec` with the same arguments would run in the
+    /// container ID (its state is read; nothing is changed or started).
+    Exec {
+        #[command(flatten)]
+        args: Box<ExecArgs>,
+        id: String,
+        /// The command and its arguments (unless --process).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
     },
 }
 

@@ -162,12 +162,18 @@ fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
         Command::Man => docs::man().map(|_| 0),
         Command::Features => features::features().map(|_| 0),
         Command::Plan {
+            json,
+            of: Some(crate::cli::PlanOf::Exec { args, id, command }),
+            ..
+        } => exec::plan(&store, &id, &args, &command, json).map(|_| 0),
+        Command::Plan {
             bundle,
             json,
             console_socket,
             no_pivot,
             no_new_keyring,
             id,
+            of: None,
         } => plan::plan(&plan::PlanArgs {
             bundle,
             json,

@@ -37,7 +37,7 @@ pub fn invalid_name(name: &str) -> Option<&'static str> {
 
 /// The devices of the config, sorted by host name, with the name each
 /// gets in the container.
-fn devices(spec: &Spec) -> Vec<(String, String)> {
+pub fn devices(spec: &Spec) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = spec
         .linux()
         .as_ref()
@@ -128,6 +128,9 @@ pub fn check_privilege(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
+/// The `--debug` timeline's (and `husk plan`'s) name of one device's move.
+pub const STEP_MOVE: &str = "move a network device into the container";
+
 /// Host side, after the clone and before `G`: move every device into the
 /// network namespace of the init `init_pid`.
 pub fn move_devices(spec: &Spec, init_pid: i32) -> Result<()> {
@@ -158,7 +161,7 @@ pub fn move_devices(spec: &Spec, init_pid: i32) -> Result<()> {
     for (key, name) in devs {
         let field = format!("linux.netDevices.{key}");
         crate::logging::step(
-            "move a network device into the container",
+            STEP_MOVE,
             || format!("{key} as {name}"),
             || move_one(&mut host, &mut inside, &netns, &key, &name),
         )

@@ -507,6 +507,14 @@ fn last_words(sock: &OwnedFd) -> Option<String> {
     }
 }
 
+/// husk's own steps of a create, as the `--debug` timeline and `husk plan`
+/// name them.
+pub const STEP_ID_MAPS: &str = "write uid_map and gid_map";
+pub const STEP_IDMAP_TREES: &str = "make the id-mapped trees in the init's mount namespace";
+pub const STEP_BIND_SOURCES: &str = "open the bind sources on the host side";
+pub const STEP_IN_CGROUP: &str = "oom_score_adj (init cloned into its cgroup)";
+pub const STEP_JOIN_CGROUP: &str = "join cgroup, oom_score_adj";
+
 #[allow(clippy::too_many_arguments)]
 fn drive(
     o: &SpawnOpts,
@@ -526,14 +534,14 @@ fn drive(
     );
     if plan.new_ns(LinuxNamespaceType::User) {
         step(
-            "write uid_map and gid_map",
+            STEP_ID_MAPS,
             || format!("pid {pid}"),
             || write_id_maps(&o.bundle.spec, pid),
         )?;
     }
     if crate::idmap::any(&o.bundle.spec) {
         step(
-            "make the id-mapped trees in the init's mount namespace",
+            STEP_IDMAP_TREES,
             || format!("pid {pid}"),
             || {
                 for (i, fd) in crate::idmap::make_trees(&o.bundle.spec, pid)? {
@@ -547,23 +555,10 @@ fn drive(
     // linux.netDevices: into the init's network namespace before it goes on.
     crate::netdev::move_devices(&o.bundle.spec, pid)?;
     // The bind sources the plan says husk opens (a user namespace, husk root).
-    let from_husk: Vec<(usize, &crate::plan::MountStep, &Path)> = steps
-        .steps
-        .iter()
-        .filter_map(|s| match s {
-            PlanStep::Mount(m) => match &m.op {
-                crate::plan::MountOp::Bind {
-                    source: crate::plan::BindSource::FromHusk(src),
-                    ..
-                } => Some((m.index, &**m, src.as_path())),
-                _ => None,
-            },
-            _ => None,
-        })
-        .collect();
+    let from_husk = husk_bind_sources(steps);
     if !from_husk.is_empty() {
         step(
-            "open the bind sources on the host side",
+            STEP_BIND_SOURCES,
             || format!("pid {pid}"),
             || {
                 for (i, fd) in crate::rootfs::open_bind_sources(&from_husk, pid)? {
@@ -593,11 +588,7 @@ fn drive(
         }
         return Err(e);
     }
-    let what = if in_cgroup {
-        "oom_score_adj (init cloned into its cgroup)"
-    } else {
-        "join cgroup, oom_score_adj"
-    };
+    let what = if in_cgroup { STEP_IN_CGROUP } else { STEP_JOIN_CGROUP };
     step(what, || format!("pid {pid}"), || on_clone(pid, in_cgroup))?;
     // In its cgroup now: the CPUs of its cpuset, not husk's affinity
     // (unless the config sets execCPUAffinity, applied around the clone
@@ -641,81 +632,113 @@ fn drive(
     }
 }
 
-fn write_id_maps(spec: &Spec, pid: i32) -> Result<()> {
-    let linux = spec.linux().as_ref().context("no linux section")?;
-    let fmt = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+/// One write of the init's id maps: a file under `/proc/<init>/` with its
+/// content, or a setuid helper (newuidmap/newgidmap) with its arguments
+/// after the pid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdMapWrite {
+    File { name: &'static str, content: String },
+    Helper { tool: &'static str, args: Vec<String> },
+}
+
+/// How husk (euid `euid`, egid `egid`) writes the maps of the config's
+/// user namespace, in order. Root writes both files. A non-root husk may
+/// write only a map of its own ids (and must deny setgroups first);
+/// anything wider goes through newuidmap/newgidmap (package uidmap), which
+/// check /etc/subuid and /etc/subgid. setgroups and gid_map first, uid_map
+/// last: once uid_map is written, the init's other /proc files may no
+/// longer be ours to open (seen in about a third of the runs here).
+pub fn id_map_writes(linux: &oci_spec::runtime::Linux, euid: u32, egid: u32) -> Vec<IdMapWrite> {
+    type Maps = Option<Vec<oci_spec::runtime::LinuxIdMapping>>;
+    let text = |m: &Maps| {
         m.iter()
             .flatten()
             .map(|x| format!("{} {} {}\n", x.container_id(), x.host_id(), x.size()))
             .collect::<String>()
     };
-    let uid = fmt(linux.uid_mappings());
-    let gid = fmt(linux.gid_mappings());
-    if !nix::unistd::geteuid().is_root() {
-        return write_id_maps_unprivileged(linux, pid, &uid, &gid);
+    let file = |name, m: &Maps| IdMapWrite::File { name, content: text(m) };
+    if euid == 0 {
+        return vec![
+            file("uid_map", linux.uid_mappings()),
+            file("gid_map", linux.gid_mappings()),
+        ];
     }
-    let p = format!("/proc/{pid}/uid_map");
-    std::fs::write(&p, &uid)
-        .errno()
-        .with_context(|| format!("write {uid:?} to {p}"))?;
-    let p = format!("/proc/{pid}/gid_map");
-    std::fs::write(&p, &gid)
-        .errno()
-        .with_context(|| format!("write {gid:?} to {p}"))?;
-    Ok(())
-}
-
-/// A non-root husk may write only a map of its own ids (and must deny
-/// setgroups first); anything wider goes through newuidmap/newgidmap
-/// (package uidmap), which check /etc/subuid and /etc/subgid.
-fn write_id_maps_unprivileged(linux: &oci_spec::runtime::Linux, pid: i32, uid: &str, gid: &str) -> Result<()> {
-    let own = |m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>, id: u32| {
+    let own = |m: &Maps, id: u32| {
         m.as_ref()
             .is_some_and(|v| v.len() == 1 && v[0].size() == 1 && v[0].host_id() == id)
     };
-    let (euid, egid) = (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
-    let helper = |tool: &str, maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| -> Result<()> {
-        let mut c = std::process::Command::new(tool);
-        c.arg(pid.to_string());
-        for m in maps.iter().flatten() {
-            c.args([
-                m.container_id().to_string(),
-                m.host_id().to_string(),
-                m.size().to_string(),
-            ]);
-        }
-        let st = c.status().with_context(|| {
-            format!("run {tool} for an id mapping wider than your own id (install the uidmap package)")
-        })?;
-        if !st.success() {
-            bail!("{tool} failed ({st}): check /etc/subuid and /etc/subgid for this user");
-        }
-        Ok(())
+    let helper = |tool, m: &Maps| IdMapWrite::Helper {
+        tool,
+        args: m
+            .iter()
+            .flatten()
+            .flat_map(|x| [x.container_id(), x.host_id(), x.size()].map(|n| n.to_string()))
+            .collect(),
     };
-    // setgroups and gid_map first, uid_map last: once uid_map is written,
-    // the init's other /proc files may no longer be ours to open (seen in
-    // about a third of the runs here).
+    let mut out = Vec::new();
     if own(linux.gid_mappings(), egid) {
-        let p = format!("/proc/{pid}/setgroups");
-        std::fs::write(&p, "deny")
-            .errno()
-            .with_context(|| format!("write deny to {p}"))?;
-        let p = format!("/proc/{pid}/gid_map");
-        std::fs::write(&p, gid)
-            .errno()
-            .with_context(|| format!("write {gid:?} to {p}"))?;
+        out.push(IdMapWrite::File {
+            name: "setgroups",
+            content: "deny".into(),
+        });
+        out.push(file("gid_map", linux.gid_mappings()));
     } else {
-        helper("newgidmap", linux.gid_mappings())?;
+        out.push(helper("newgidmap", linux.gid_mappings()));
     }
     if own(linux.uid_mappings(), euid) {
-        let p = format!("/proc/{pid}/uid_map");
-        std::fs::write(&p, uid)
-            .errno()
-            .with_context(|| format!("write {uid:?} to {p}"))?;
+        out.push(file("uid_map", linux.uid_mappings()));
     } else {
-        helper("newuidmap", linux.uid_mappings())?;
+        out.push(helper("newuidmap", linux.uid_mappings()));
+    }
+    out
+}
+
+fn write_id_maps(spec: &Spec, pid: i32) -> Result<()> {
+    let linux = spec.linux().as_ref().context("no linux section")?;
+    let writes = id_map_writes(linux, nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw());
+    for w in writes {
+        match w {
+            IdMapWrite::File { name, content } => {
+                let p = format!("/proc/{pid}/{name}");
+                std::fs::write(&p, &content)
+                    .errno()
+                    .with_context(|| format!("write {content:?} to {p}"))?;
+            }
+            IdMapWrite::Helper { tool, args } => {
+                let st = std::process::Command::new(tool)
+                    .arg(pid.to_string())
+                    .args(&args)
+                    .status()
+                    .with_context(|| {
+                        format!("run {tool} for an id mapping wider than your own id (install the uidmap package)")
+                    })?;
+                if !st.success() {
+                    bail!("{tool} failed ({st}): check /etc/subuid and /etc/subgid for this user");
+                }
+            }
+        }
     }
     Ok(())
+}
+
+/// The bind mounts whose sources husk opens on the host side and sends to
+/// the init (a user namespace, husk root: [`crate::plan::BindSource::FromHusk`]),
+/// as (mount index, step, source).
+pub fn husk_bind_sources(steps: &crate::plan::Plan) -> Vec<(usize, &crate::plan::MountStep, &Path)> {
+    steps
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            PlanStep::Mount(m) => match &m.op {
+                crate::plan::MountOp::Bind {
+                    source: crate::plan::BindSource::FromHusk(src),
+                    ..
+                } => Some((m.index, &**m, src.as_path())),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
 }
 
 fn intermediate_main(
@@ -1552,6 +1575,49 @@ pub fn look_path(arg0: &str, path_var: &str) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn id_maps_are_written_by_whom_may() {
+        let linux: oci_spec::runtime::Linux = serde_json::from_str(
+            r#"{"uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+                "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536},
+                                {"containerID": 65536, "hostID": 1000, "size": 1}]}"#,
+        )
+        .unwrap();
+        let file = |name, content: &str| IdMapWrite::File {
+            name,
+            content: content.into(),
+        };
+        let gid = "0 100000 65536\n65536 1000 1\n";
+        // root: both files, uid_map first
+        assert_eq!(
+            id_map_writes(&linux, 0, 0),
+            [file("uid_map", "0 1000 1\n"), file("gid_map", gid)]
+        );
+        // uid 1000: its own uid map itself, the wider gid map through newgidmap, first
+        assert_eq!(
+            id_map_writes(&linux, 1000, 1000),
+            [
+                IdMapWrite::Helper {
+                    tool: "newgidmap",
+                    args: ["0", "100000", "65536", "65536", "1000", "1"]
+                        .map(String::from)
+                        .to_vec()
+                },
+                file("uid_map", "0 1000 1\n"),
+            ]
+        );
+        // another user: setgroups denied before its own gid map, newuidmap last
+        let own: oci_spec::runtime::Linux = serde_json::from_str(
+            r#"{"uidMappings": [{"containerID": 0, "hostID": 1, "size": 1}],
+                "gidMappings": [{"containerID": 0, "hostID": 2000, "size": 1}]}"#,
+        )
+        .unwrap();
+        let w = id_map_writes(&own, 2000, 2000);
+        assert_eq!(w[0], file("setgroups", "deny"));
+        assert_eq!(w[1], file("gid_map", "0 2000 1\n"));
+        assert!(matches!(&w[2], IdMapWrite::Helper { tool: "newuidmap", .. }));
+    }
 
     #[test]
     fn interpreters() {

@@ -693,8 +693,18 @@ fn limit(v: i64) -> u64 {
     if v < 0 { u64::MAX } else { v as u64 }
 }
 
+/// The systemd versions from which the properties husk sends change:
+/// CPUQuotaPeriodUSec, AllowedCPUs/AllowedMemoryNodes, cpu.idle as
+/// CPUWeight=0. Between two of them (and below the first) the properties
+/// for given resources are the same: `husk plan`, which does not ask
+/// systemd its version, computes them once per range.
+pub const QUOTA_PERIOD_SINCE: u32 = 242;
+pub const ALLOWED_CPUS_SINCE: u32 = 244;
+pub const CPU_IDLE_SINCE: u32 = 252;
+pub const VERSION_GATES: [u32; 3] = [QUOTA_PERIOD_SINCE, ALLOWED_CPUS_SINCE, CPU_IDLE_SINCE];
+
 fn add_quota(out: &mut ResourceProperties, quota: i64, period: u64, version: u32) {
-    if period != 0 && version >= 242 {
+    if period != 0 && version >= QUOTA_PERIOD_SINCE {
         out.properties.push(Property::u64("CPUQuotaPeriodUSec", period));
     }
     let (per_sec, q) = cpu_quota_per_sec(quota, period);
@@ -733,7 +743,7 @@ pub fn resource_properties(r: &LinuxResources, version: u32) -> Result<ResourceP
         }
     }
     if let Some(c) = r.cpu() {
-        let idle = c.idle() == Some(1) && version >= 252;
+        let idle = c.idle() == Some(1) && version >= CPU_IDLE_SINCE;
         if idle {
             out.properties.push(Property::u64("CPUWeight", 0));
         } else {
@@ -747,7 +757,7 @@ pub fn resource_properties(r: &LinuxResources, version: u32) -> Result<ResourceP
         if quota != 0 || period != 0 {
             add_quota(&mut out, quota, period, version);
         }
-        if version >= 244 {
+        if version >= ALLOWED_CPUS_SINCE {
             for (v, name) in [(c.cpus(), "AllowedCPUs"), (c.mems(), "AllowedMemoryNodes")] {
                 if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
                     out.properties.push(Property::bytes(name, cpuset_to_bits(v)?));
@@ -778,7 +788,7 @@ pub fn resource_properties(r: &LinuxResources, version: u32) -> Result<ResourceP
                 .map_err(|_| anyhow!("unified resource {k:?} value {v:?} is not a number"))
         };
         match k.as_str() {
-            "cpu.idle" if v == "1" && version >= 252 => out.properties.push(Property::u64("CPUWeight", 0)),
+            "cpu.idle" if v == "1" && version >= CPU_IDLE_SINCE => out.properties.push(Property::u64("CPUWeight", 0)),
             "cpu.weight" => out.properties.push(Property::u64("CPUWeight", num(v)?)),
             "cpu.max" => {
                 let f: Vec<&str> = v.split_whitespace().collect();
@@ -797,7 +807,7 @@ pub fn resource_properties(r: &LinuxResources, version: u32) -> Result<ResourceP
                 let period = period.map_err(|_| anyhow!("unified resource {k:?} period is not a number"))?;
                 add_quota(&mut out, quota, period.unwrap_or(100_000), version);
             }
-            "cpuset.cpus" | "cpuset.mems" if version >= 244 => {
+            "cpuset.cpus" | "cpuset.mems" if version >= ALLOWED_CPUS_SINCE => {
                 let name = if k == "cpuset.cpus" {
                     "AllowedCPUs"
                 } else {

@@ -53,20 +53,38 @@ fn spec_json(args: &[&str]) -> Value {
 fn golden(name: &str, config: &Value, root: bool) {
     let spec = husk::bundle::parse(&config.to_string()).unwrap();
     let p = husk::plan::plan(&spec, &options(), &facts(root)).unwrap();
-    let mut text = husk::commands::plan::render(&p, &Ok(Vec::new()), &[]);
+    // husk's own steps, as husk root (or uid/gid 1000) would take them, the
+    // init cloned into a fixed cgroup v2 directory
+    use husk::commands::plan as cmd;
+    let dir = PathBuf::from("/sys/fs/cgroup/golden");
+    let join = cmd::CgroupJoin::Cgroupfs {
+        clone_into: Some(dir.clone()),
+        procs: vec![dir],
+        rootless: !root,
+    };
+    let id = if root { 0 } else { 1000 };
+    let runtime = cmd::runtime_steps(&spec, &p, id, id, &join);
+    let mut text = cmd::render(&runtime, &p, &cmd::render_cgroupfs(&Ok(Vec::new())), &[]);
     text.push_str("--- json\n");
     text.push_str(&serde_json::to_string_pretty(&p.steps).unwrap());
+    text.push_str("\n--- runtime json\n");
+    text.push_str(&serde_json::to_string_pretty(&runtime).unwrap());
     text.push('\n');
+    compare_golden(name, &text);
+}
+
+/// `text` against tests/data/plans/<name>.txt (HUSK_WRITE_GOLDEN=1 writes it).
+fn compare_golden(name: &str, text: &str) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/plans/{name}.txt"));
     if std::env::var_os("HUSK_WRITE_GOLDEN").is_some() {
-        std::fs::write(&path, &text).unwrap();
+        std::fs::write(&path, text).unwrap();
         return;
     }
     let want = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e} (HUSK_WRITE_GOLDEN=1 writes it)", path.display()));
     if want != text {
         let got = path.with_extension("got");
-        std::fs::write(&got, &text).unwrap();
+        std::fs::write(&got, text).unwrap();
         panic!(
             "the plan for {name} differs from {}: see diff -u {} {} (HUSK_WRITE_GOLDEN=1 accepts it)",
             path.display(),
@@ -83,7 +101,11 @@ fn runc_default_config() {
 
 #[test]
 fn rootless_config() {
-    golden("rootless", &spec_json(&["--rootless"]), false);
+    let mut c = spec_json(&["--rootless"]);
+    // as `husk spec --rootless` writes them for uid/gid 1000
+    c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+    c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
+    golden("rootless", &c, false);
 }
 
 #[test]
@@ -187,22 +209,38 @@ fn timeline_matches_plan(name: &str, edit: impl FnOnce(&mut Value)) {
     );
     assert!(out.status.success(), "create: {}", String::from_utf8_lossy(&out.stderr));
     let pid = e.state(&id)["pid"].as_i64().unwrap();
-    let text = std::fs::read_to_string(&log).unwrap();
-    let got: Vec<String> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter_map(|v| v["msg"].as_str().map(str::to_string))
-        // (the init's own pid: 1 in its pid namespace)
-        .filter(|m| m.ends_with(&format!("(pid {pid})")) || m.ends_with("(pid 1)"))
-        .filter_map(|m| {
-            let rest = m.strip_prefix("step ")?;
-            let cut = rest.rfind(": ")?;
-            Some(rest[..cut].to_string())
-        })
-        .filter(|l| l != "ready")
+    // (the init's own pid: 1 in its pid namespace)
+    let mut got = timeline_labels(&log, |m| m.ends_with(&format!("(pid {pid})")) || m.ends_with("(pid 1)"));
+    got.retain(|l| l != "ready");
+    // husk's own timed steps, against the "husk (the runtime process)
+    // will" part of the plan (the cgroup join as this host makes it)
+    let timed = [
+        husk::process::STEP_ID_MAPS,
+        husk::process::STEP_IDMAP_TREES,
+        husk::process::STEP_BIND_SOURCES,
+        husk::process::STEP_IN_CGROUP,
+        husk::process::STEP_JOIN_CGROUP,
+    ];
+    let want_runtime: Vec<&str> = planned["runtime"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["step"].as_str())
+        .filter(|s| timed.contains(s))
         .collect();
+    assert!(!want_runtime.is_empty(), "{}", planned["runtime"]);
+    let got_runtime: Vec<&str> = timeline_labels(&log, |m| {
+        !m.ends_with(&format!("(pid {pid})")) && !m.ends_with("(pid 1)")
+    })
+    .iter()
+    .filter_map(|l| timed.into_iter().find(|t| l.starts_with(t)))
+    .collect();
     e.ok(&["delete", "--force", &id]);
     assert_eq!(got, want, "the init's timeline against husk plan");
+    assert_eq!(
+        got_runtime, want_runtime,
+        "husk's timeline against husk plan's runtime steps"
+    );
 }
 
 #[test]
@@ -232,4 +270,213 @@ fn debug_timeline_lists_the_planned_steps_of_a_fuller_config() {
         c["process"]["noNewPrivileges"] = json!(false);
         c["hooks"] = json!({"createContainer": [{"path": "/bin/true"}]});
     });
+}
+
+const V2_MOUNTINFO: &str = "\
+30 22 0:27 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
+";
+const HYBRID_MOUNTINFO: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+34 31 0:31 / /sys/fs/cgroup/cpuset rw,relatime - cgroup cgroup rw,cpuset
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+36 31 0:33 / /sys/fs/cgroup/devices rw,relatime - cgroup cgroup rw,devices
+38 31 0:35 / /sys/fs/cgroup/blkio rw,relatime - cgroup cgroup rw,blkio
+39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate
+";
+const PROC_DEVICES: &str = "Character devices:\n  1 mem\n  5 /dev/tty\n 10 misc\n136 pts\n\nBlock devices:\n  8 sd\n";
+
+/// `husk --systemd-cgroup plan`'s cgroup section for `config` on a host
+/// with `mountinfo`, compared with tests/data/plans/<name>.txt.
+fn systemd_golden(name: &str, config: &Value, mountinfo: &str, rootless: bool) {
+    let b = husk::bundle::Bundle {
+        dir: PathBuf::from("/bundle"),
+        rootfs: PathBuf::from("/bundle/rootfs"),
+        spec: husk::bundle::parse(&config.to_string()).unwrap(),
+    };
+    let (text, json) = husk::commands::plan::systemd_section(&b, "golden", rootless, mountinfo, PROC_DEVICES, true);
+    let mut text = text;
+    text.push_str("--- json\n");
+    text.push_str(&serde_json::to_string_pretty(&json).unwrap());
+    text.push('\n');
+    compare_golden(name, &text);
+}
+
+/// Resources whose properties depend on systemd's version (the quota
+/// period, the cpuset, cpu.idle), and an annotation property.
+fn systemd_config(c: &mut Value) {
+    c["linux"]["cgroupsPath"] = json!("machine.slice:libpod:golden");
+    c["linux"]["resources"] = json!({
+        "memory": {"limit": 1048576},
+        "cpu": {"shares": 512, "quota": 12345, "period": 100000, "cpus": "0-1"},
+        "pids": {"limit": 42},
+        "devices": [{"allow": false, "access": "rwm"}]
+    });
+    c["annotations"] = json!({"org.systemd.property.TimeoutStopSec": "uint64 5"});
+}
+
+#[test]
+fn systemd_driver_on_cgroup_v2() {
+    let mut c = spec_json(&[]);
+    systemd_config(&mut c);
+    c["linux"]["resources"]["unified"] = json!({"cpu.idle": "1"});
+    systemd_golden("systemd-v2", &c, V2_MOUNTINFO, false);
+}
+
+#[test]
+fn systemd_driver_on_a_hybrid_host() {
+    let mut c = spec_json(&[]);
+    systemd_config(&mut c);
+    systemd_golden("systemd-hybrid", &c, HYBRID_MOUNTINFO, false);
+}
+
+#[test]
+fn systemd_driver_rootless() {
+    let mut c = spec_json(&["--rootless"]);
+    c["linux"]["resources"] = json!({"pids": {"limit": 42}});
+    systemd_golden("systemd-rootless", &c, V2_MOUNTINFO, true);
+    // a rootless scope on a v1 host is refused, and the plan says so
+    let b = husk::bundle::Bundle {
+        dir: PathBuf::from("/bundle"),
+        rootfs: PathBuf::from("/bundle/rootfs"),
+        spec: husk::bundle::parse(&c.to_string()).unwrap(),
+    };
+    let (text, json) = husk::commands::plan::systemd_section(&b, "golden", true, HYBRID_MOUNTINFO, PROC_DEVICES, false);
+    assert!(
+        text.contains("not planned: --systemd-cgroup rootless needs a pure cgroup v2 host"),
+        "{text}"
+    );
+    assert!(text.contains("systemd is not running on this host"), "{text}");
+    assert_eq!(json["systemd_running"], json!(false));
+}
+
+/// `husk --systemd-cgroup plan` on this host, where systemd may not run:
+/// it connects to nothing and prints the unit and its properties.
+#[test]
+fn systemd_plan_needs_no_systemd() {
+    if !nix::unistd::geteuid().is_root() {
+        common::not_checked("plan: husk --systemd-cgroup plan as root", "needs root");
+        return;
+    }
+    let e = common::Env::new("plan-systemd");
+    let b = e.bundle("b", &["true"], |c| {
+        c["linux"]["cgroupsPath"] = json!("system.slice:husk:plan-systemd");
+        c["linux"]["resources"] = json!({"pids": {"limit": 42}, "cpu": {"quota": 50000, "period": 100000}});
+    });
+    let text = e.ok(&["--systemd-cgroup", "plan", "-b", b.to_str().unwrap()]);
+    assert!(
+        text.contains("the unit husk-plan-systemd.scope in system.slice"),
+        "{text}"
+    );
+    assert!(text.contains("       TasksMax=42\n"), "{text}");
+    assert!(text.contains("CPUQuotaPerSecUSec=500000"), "{text}");
+    assert!(
+        text.contains("CPUQuotaPeriodUSec=100000  (only if systemd >= 242"),
+        "{text}"
+    );
+    if !std::path::Path::new("/run/systemd/system").is_dir() {
+        assert!(text.contains("systemd is not running on this host"), "{text}");
+    }
+    let json: Value =
+        serde_json::from_str(&e.ok(&["--systemd-cgroup", "plan", "--json", "-b", b.to_str().unwrap()])).unwrap();
+    assert_eq!(
+        json["cgroup"]["systemd"]["unit"],
+        json!("husk-plan-systemd.scope"),
+        "{json}"
+    );
+    assert!(json["steps"].as_array().is_some_and(|s| !s.is_empty()));
+}
+
+/// The step labels of a `--debug` log (JSON lines), in order, from the
+/// messages `keep` accepts: "step LABEL: took at offset (pid N)".
+fn timeline_labels(log: &Path, keep: impl Fn(&str) -> bool) -> Vec<String> {
+    let text = std::fs::read_to_string(log).unwrap();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["msg"].as_str().map(str::to_string))
+        .filter(|m| keep(m))
+        .filter_map(|m| {
+            let rest = m.strip_prefix("step ")?;
+            let cut = rest.rfind(": ")?;
+            Some(rest[..cut].to_string())
+        })
+        .collect()
+}
+
+/// The exec process runs the plan `husk plan exec` prints for the same
+/// arguments: its `--debug` timeline names the same steps, in order (the
+/// last, the exec itself, is not timed).
+#[test]
+fn exec_timeline_lists_the_planned_steps() {
+    if !nix::unistd::geteuid().is_root() {
+        common::not_checked("plan: the debug timeline of a real exec", "needs root");
+        return;
+    }
+    let e = common::Env::new("plan-exec");
+    let b = e.bundle("b", &["sleep", "100"], |_| {});
+    let id = e.id("x");
+    e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
+    let process = e.base.join("process.json");
+    std::fs::write(
+        &process,
+        json!({"args": ["true"], "cwd": "/tmp", "env": ["PATH=/bin", "X=1"],
+               "user": {"uid": 1000, "gid": 1000, "additionalGids": [5]},
+               "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 256, "hard": 256}],
+               "noNewPrivileges": true, "capabilities": {"bounding": ["CAP_KILL"]}})
+        .to_string(),
+    )
+    .unwrap();
+    let p = process.to_str().unwrap();
+    for args in [
+        vec!["-e", "Y=2", id.as_str(), "true"],
+        vec!["--process", p, id.as_str()],
+    ] {
+        let planned: Value =
+            serde_json::from_str(&e.ok(&[&["plan", "--json", "exec"], args.as_slice()].concat())).unwrap();
+        let steps = planned["steps"].as_array().unwrap();
+        // labels as `husk plan exec` prints them, the untimed exec aside
+        let text = e.ok(&[&["plan", "exec"], args.as_slice()].concat());
+        let want: Vec<String> = text
+            .lines()
+            .filter_map(|l| {
+                let (n, label) = l.trim_start().split_once(". ")?;
+                n.parse::<usize>().ok().map(|_| label.to_string())
+            })
+            .collect();
+        assert_eq!(want.len(), steps.len(), "{text}");
+        let want = &want[..want.len() - 1];
+        assert!(want.iter().any(|l| l == "join the container's namespaces"), "{want:?}");
+        let log = e.base.join(format!("exec-{}.log", args.len()));
+        let out = e.base.join("exec.out");
+        let mut c = e.cmd(
+            &[
+                &[
+                    "--debug",
+                    "--log-format",
+                    "json",
+                    "--log",
+                    log.to_str().unwrap(),
+                    "exec",
+                ],
+                args.as_slice(),
+            ]
+            .concat(),
+        );
+        c.stdout(std::fs::File::create(&out).unwrap());
+        c.stderr(std::fs::File::create(e.base.join("exec.err")).unwrap());
+        let mut child = c.spawn().unwrap();
+        let husk_pid = child.id();
+        let st = child.wait().unwrap();
+        assert!(
+            st.success(),
+            "exec {args:?}: {}",
+            std::fs::read_to_string(e.base.join("exec.err")).unwrap_or_default()
+        );
+        // husk's own steps carry its pid; the exec process's, another
+        let got = timeline_labels(&log, |m| !m.ends_with(&format!("(pid {husk_pid})")));
+        assert_eq!(got, want, "the exec process's timeline against husk plan exec {args:?}");
+    }
+    e.ok(&["delete", "--force", &id]);
 }

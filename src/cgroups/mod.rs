@@ -745,8 +745,16 @@ impl Cgroup {
         Ok(Plan { writes, devices })
     }
 
-    /// All directories of the container (v1 hierarchies, then cgroup2).
-    fn all_dirs(&self) -> Vec<&Path> {
+    /// Whether a process is cloned straight into this cgroup (clone3 with
+    /// CLONE_INTO_CGROUP: pure v2, [`Cgroup::open_unified_dir`]) rather
+    /// than written into each directory's cgroup.procs ([`Cgroup::add_process`]).
+    pub fn clones_into(&self) -> bool {
+        self.layout == Layout::V2
+    }
+
+    /// All directories of the container (v1 hierarchies, then cgroup2):
+    /// the ones [`Cgroup::add_process`] writes the pid into.
+    pub fn all_dirs(&self) -> Vec<&Path> {
         let mut out: Vec<&Path> = self.v1.iter().map(|d| d.path.as_path()).collect();
         if let Some(u) = &self.unified {
             out.push(u);
@@ -930,7 +938,7 @@ impl Cgroup {
     /// clone3(CLONE_INTO_CGROUP); None on v1 and hybrid hosts, where a
     /// process joins its cgroups through cgroup.procs.
     pub fn open_unified_dir(&self, sub: Option<&str>) -> Result<Option<UnifiedDir>> {
-        if self.layout != Layout::V2 {
+        if !self.clones_into() {
             return Ok(None);
         }
         let dir = match sub {

@@ -3,7 +3,7 @@
 //! with the init as its first process, and then driven through the
 //! delegated cgroup files like the cgroupfs driver's.
 //!
-//! - Before the clone ([`prepare`]): systemd must be running (sd_booted),
+//! - Before the clone ([`ScopePlan::new`]): systemd must be running (sd_booted),
 //!   `linux.cgroupsPath` must be runc's `slice:prefix:name`; rootless needs
 //!   a pure v2 host. Nothing is made yet.
 //! - After the clone, before the init may go on (`on_clone`, before `C`:
@@ -69,31 +69,31 @@ pub fn not_booted() -> anyhow::Error {
     )
 }
 
-/// Check what can be checked before anything exists: systemd runs, the
-/// cgroupsPath is runc's `slice:prefix:name` (empty: `husk-<id>.scope` in
-/// system.slice, or user.slice rootless), rootless only on pure v2.
-pub fn prepare(cgroups_path: Option<&str>, id: &str, rootless: bool) -> Result<ScopePlan> {
-    if !systemd::booted() {
-        return Err(not_booted());
+impl ScopePlan {
+    /// Check what can be checked before anything exists, on husk's cgroup
+    /// mounts `mounts`: the cgroupsPath is runc's `slice:prefix:name`
+    /// (empty: `husk-<id>.scope` in system.slice, or user.slice rootless),
+    /// rootless only on pure v2. Whether systemd runs ([`systemd::booted`],
+    /// else [`not_booted`]) is create's question, not `husk plan`'s.
+    pub fn new(cgroups_path: Option<&str>, id: &str, rootless: bool, mounts: mountinfo::Mounts) -> Result<ScopePlan> {
+        let cgroups_path = cgroups_path.unwrap_or("").to_string();
+        let placement = systemd::parse_cgroups_path(&cgroups_path, id, rootless)?;
+        let layout = mounts.layout()?;
+        if rootless && layout != Layout::V2 {
+            bail!(
+                "--systemd-cgroup rootless needs a pure cgroup v2 host: this host's cgroups are {} \
+                 (systemd delegates no cgroup v1 controller to a user)",
+                layout_name(layout)
+            );
+        }
+        Ok(ScopePlan {
+            placement,
+            user: rootless,
+            mounts,
+            cgroups_path,
+            annotation_properties: Vec::new(),
+        })
     }
-    let cgroups_path = cgroups_path.unwrap_or("").to_string();
-    let placement = systemd::parse_cgroups_path(&cgroups_path, id, rootless)?;
-    let mounts = super::read_mounts()?;
-    let layout = mounts.layout()?;
-    if rootless && layout != Layout::V2 {
-        bail!(
-            "--systemd-cgroup rootless needs a pure cgroup v2 host: this host's cgroups are {} \
-             (systemd delegates no cgroup v1 controller to a user)",
-            layout_name(layout)
-        );
-    }
-    Ok(ScopePlan {
-        placement,
-        user: rootless,
-        mounts,
-        cgroups_path,
-        annotation_properties: Vec::new(),
-    })
 }
 
 fn layout_name(l: Layout) -> &'static str {
@@ -130,6 +130,148 @@ impl ScopePlan {
         v1_devices(layout, has)
     }
 
+    /// The scope's cgroup: below `manager_cg`, the cgroup of the systemd
+    /// that makes it ("/" for the system's; the user's systemd is asked).
+    pub fn cgroup(&self, manager_cg: &str) -> Result<Cgroup> {
+        let path = self.placement.dir(Path::new("/"), manager_cg)?;
+        Cgroup::for_systemd(&self.mounts, &path, self.unit(), self.user)
+    }
+
+    /// What create asks of systemd for the scope of container `id` whose
+    /// init is `pid`, and what husk writes itself once the unit exists,
+    /// given systemd's `version` (0 where [`systemd::needs_version`] says it
+    /// does not matter) and /proc/devices (`proc_devices`, v1 devices
+    /// hierarchy only). Refuses what the files cannot take. The one
+    /// computation behind [`ScopePlan::start`] and `husk plan`.
+    pub fn request(
+        &self,
+        cg: Cgroup,
+        id: &str,
+        pid: u32,
+        resources: &LinuxResources,
+        version: u32,
+        proc_devices: &str,
+    ) -> Result<ScopeRequest> {
+        let (mut extra, adjusted, warnings) = unit_properties(&cg, resources, version, proc_devices)?;
+        extra.extend(self.annotation_properties.iter().cloned());
+        let files = cg.plan(&adjusted, true)?;
+        let spec = ScopeSpec {
+            unit: self.unit().to_string(),
+            slice: self.placement.slice.clone(),
+            description: format!("husk container {id}"),
+            pid,
+            extra,
+        };
+        Ok(ScopeRequest {
+            cgroup: cg,
+            spec,
+            files,
+            warnings,
+        })
+    }
+
+    /// What [`ScopePlan::start`] will do, without systemd: the unit, its
+    /// properties and the files husk writes after it, for `husk plan`.
+    /// Where systemd's answers matter, they are stated, not guessed: the
+    /// user's systemd's cgroup (rootless) is a placeholder, and a property
+    /// that depends on systemd's version (asked at create) says for which
+    /// versions it is sent.
+    pub fn describe(&self, id: &str, resources: &LinuxResources, proc_devices: &str) -> Result<ScopeDescription> {
+        let manager_cg = if self.user { USER_MANAGER_CGROUP } else { "/" };
+        let cg = self.cgroup(manager_cg)?;
+        let v1 = cg.layout != Layout::V2;
+        let version_asked = systemd::needs_version(resources, v1);
+        // the lowest version of each range in which the properties are the same
+        let mut lows = vec![0];
+        if version_asked {
+            lows.extend(systemd::VERSION_GATES);
+        }
+        let mut requests = Vec::new();
+        for v in &lows {
+            requests.push(self.request(cg.clone(), id, 0, resources, *v, proc_devices)?);
+        }
+        // each property as (Name=value, how many times it was sent before):
+        // a property sent twice (CPUWeight from shares and from unified) is
+        // two lines of the plan
+        let said: Vec<Vec<(String, usize)>> = requests
+            .iter()
+            .map(|r| {
+                let mut seen: Vec<String> = Vec::new();
+                r.spec
+                    .properties()
+                    .iter()
+                    .map(|p| {
+                        let d = describe_property(p);
+                        let n = seen.iter().filter(|s| **s == d).count();
+                        seen.push(d.clone());
+                        (d, n)
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut properties: Vec<PlannedProperty> = Vec::new();
+        let mut listed: Vec<&(String, usize)> = Vec::new();
+        // newest first: the order create sends them in to a current systemd
+        for list in said.iter().rev() {
+            for p in list {
+                if listed.contains(&p) {
+                    continue;
+                }
+                listed.push(p);
+                let ranges: Vec<usize> = (0..said.len()).filter(|i| said[*i].contains(p)).collect();
+                properties.push(PlannedProperty {
+                    property: p.0.clone(),
+                    only_if: version_condition(&ranges, &lows),
+                });
+            }
+        }
+        // the files do not depend on the version: the quota written is
+        // the one rounded for CPUQuotaPerSecUSec, sent by every version
+        let Some(last) = requests.pop() else {
+            bail!("no systemd version to plan for");
+        };
+        let mut files: Vec<PlannedFile> = last
+            .files
+            .writes
+            .iter()
+            .map(|(dir, s)| PlannedFile {
+                file: dir.join(&s.file),
+                value: s.value.clone(),
+            })
+            .collect();
+        let devices = match &last.files.devices {
+            None => None,
+            Some(super::DevicePlan::V1(dir, writes)) => {
+                files.extend(writes.iter().map(|(f, v)| PlannedFile {
+                    file: dir.join(f),
+                    value: v.clone(),
+                }));
+                Some(format!(
+                    "deny all, then allow, in the devices.deny and devices.allow files of {} (above)",
+                    dir.display()
+                ))
+            }
+            Some(super::DevicePlan::Bpf(dir, prog)) => Some(format!(
+                "eBPF device program ({} instructions) attached to {} (BPF_F_ALLOW_MULTI, beside systemd's none)",
+                prog.len(),
+                dir.display()
+            )),
+        };
+        Ok(ScopeDescription {
+            unit: self.unit().to_string(),
+            slice: self.placement.slice.clone(),
+            manager: if self.user { "the user's systemd" } else { "systemd" },
+            layout: cg.layout,
+            cgroup: last.cgroup.all_dirs().into_iter().map(Path::to_path_buf).collect(),
+            version_asked,
+            properties,
+            files,
+            devices,
+            warnings: last.warnings,
+            init_waits_for_cgroup: self.rewrites_devices(),
+        })
+    }
+
     /// Create the scope with the init `pid` in it and apply `resources`
     /// (device rules completed as for cgroupfs). `made` is told the cgroup
     /// as soon as the unit may exist (systemd accepted the start), so that
@@ -156,23 +298,24 @@ impl ScopePlan {
         } else {
             "/".to_string()
         };
-        let path = self.placement.dir(Path::new("/"), &manager_cg)?;
-        let cg = Cgroup::for_systemd(&self.mounts, &path, unit, self.user)?;
+        let cg = self.cgroup(&manager_cg)?;
         let v1 = cg.layout != Layout::V2;
         let version = if systemd::needs_version(resources, v1) {
             m.version()?
         } else {
             0
         };
-        let devices_text = if v1 {
-            fs::read_to_string("/proc/devices").unwrap_or_default()
-        } else {
-            String::new()
-        };
-        let (mut extra, adjusted) = unit_properties(&cg, resources, version, &devices_text)?;
-        extra.extend(self.annotation_properties.iter().cloned());
-        // refuse what the files cannot take before the unit exists
-        let plan = cg.plan(&adjusted, true)?;
+        let devices_text = if v1 { read_proc_devices() } else { String::new() };
+        // refuses what the files cannot take before the unit exists
+        let ScopeRequest {
+            cgroup: cg,
+            spec,
+            files: plan,
+            warnings,
+        } = self.request(cg, id, pid as u32, resources, version, &devices_text)?;
+        for w in warnings {
+            crate::warn!("{w}");
+        }
         if self.user
             && let Some(mount) = &cg.unified_mount
         {
@@ -192,13 +335,6 @@ impl ScopePlan {
                 );
             }
         }
-        let spec = ScopeSpec {
-            unit: unit.to_string(),
-            slice: self.placement.slice.clone(),
-            description: format!("husk container {id}"),
-            pid: pid as u32,
-            extra,
-        };
         let started = crate::logging::step(
             "start the systemd scope",
             || format!("{unit} in {}", spec.slice),
@@ -222,6 +358,94 @@ impl ScopePlan {
     }
 }
 
+/// What [`ScopePlan::request`] gives: the cgroup, the unit (its
+/// properties: [`ScopeSpec::properties`]), the files husk writes once it
+/// exists, and warnings about device rules systemd cannot express.
+pub struct ScopeRequest {
+    pub cgroup: Cgroup,
+    pub spec: ScopeSpec,
+    files: super::Plan,
+    pub warnings: Vec<String>,
+}
+
+/// The user's systemd's cgroup in a plan: only that systemd knows it.
+pub const USER_MANAGER_CGROUP: &str = "<the user's systemd's cgroup, asked at create>";
+
+/// /proc/devices (the names systemd's DeviceAllow groups use), or nothing.
+pub fn read_proc_devices() -> String {
+    fs::read_to_string("/proc/devices").unwrap_or_default()
+}
+
+/// A unit property in a plan: `Name=value`, and for which systemd versions
+/// it is sent when that depends on the version.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PlannedProperty {
+    pub property: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub only_if: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PlannedFile {
+    pub file: PathBuf,
+    pub value: String,
+}
+
+/// The systemd driver's part of `husk plan` ([`ScopePlan::describe`]).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScopeDescription {
+    pub unit: String,
+    pub slice: String,
+    /// Who makes the unit: "systemd" or "the user's systemd".
+    pub manager: &'static str,
+    pub layout: Layout,
+    /// The scope's directories (v1 hierarchies, then cgroup2).
+    pub cgroup: Vec<PathBuf>,
+    /// Whether create asks systemd its version (some property depends on it).
+    pub version_asked: bool,
+    /// StartTransientUnit's properties, in the order sent.
+    pub properties: Vec<PlannedProperty>,
+    /// The files husk writes after the unit exists.
+    pub files: Vec<PlannedFile>,
+    pub devices: Option<String>,
+    pub warnings: Vec<String>,
+    /// The init waits for the cgroup (`C`) before its rootfs setup.
+    pub init_waits_for_cgroup: bool,
+}
+
+/// `Name=value` of a property in a plan: the init's pid is not known yet.
+fn describe_property(p: &Property) -> String {
+    if p.name == "PIDs" {
+        return "PIDs=<the init's pid>".to_string();
+    }
+    p.describe()
+}
+
+/// For which systemd versions a property is sent: `ranges` are the indices
+/// of the version ranges it is in (range i starts at `lows[i]` and ends
+/// where the next starts), `None` when in all of them.
+fn version_condition(ranges: &[usize], lows: &[u32]) -> Option<String> {
+    if ranges.len() == lows.len() {
+        return None;
+    }
+    let end = |i: usize| lows.get(i + 1).copied();
+    let contiguous = ranges.windows(2).all(|w| w[1] == w[0] + 1);
+    let (first, last) = (*ranges.first()?, *ranges.last()?);
+    let text = match (contiguous, first, end(last)) {
+        (true, 0, Some(hi)) => format!("systemd < {hi}"),
+        (true, _, None) => format!("systemd >= {}", lows[first]),
+        _ => ranges
+            .iter()
+            .map(|i| match end(*i) {
+                Some(hi) => format!("{} <= systemd < {hi}", lows[*i]),
+                None => format!("systemd >= {}", lows[*i]),
+            })
+            .collect::<Vec<_>>()
+            .join(" or "),
+    };
+    Some(format!("only if {text}; systemd's version is asked at create"))
+}
+
 /// The first setting whose controller (its file's prefix: `cpuset` of
 /// `cpuset.cpus`) is not in `delegated` (a `cgroup.controllers` text), as
 /// (what it sets, the controller). `cgroup.*` files belong to no
@@ -236,24 +460,24 @@ fn undelegated(settings: &[&super::Setting], delegated: &str) -> Option<(&'stati
 }
 
 /// The unit properties for `resources` (devices first, as runc sends
-/// them) and the resources to write to the files (the CPU quota rounded
-/// as systemd rounds it).
+/// them), the resources to write to the files (the CPU quota rounded
+/// as systemd rounds it) and warnings for device rules systemd cannot
+/// express.
 pub fn unit_properties(
     cg: &Cgroup,
     resources: &LinuxResources,
     version: u32,
     proc_devices: &str,
-) -> Result<(Vec<Property>, LinuxResources)> {
+) -> Result<(Vec<Property>, LinuxResources, Vec<String>)> {
     let v1 = cg.layout != Layout::V2;
     let mut props = Vec::new();
+    let mut warnings = Vec::new();
     if v1_devices(cg.layout, cg.v1_dir("devices").is_some())
         && let Some(rules) = resources.devices()
     {
         let st = DeviceState::from_rules(rules)?;
-        let (p, warnings) = device_properties(&st, proc_devices);
-        for w in warnings {
-            crate::warn!("{w}");
-        }
+        let (p, w) = device_properties(&st, proc_devices);
+        warnings = w;
         props.extend(p);
     }
     let rp = if v1 {
@@ -262,7 +486,7 @@ pub fn unit_properties(
         systemd::resource_properties(resources, version)?
     };
     props.extend(rp.properties);
-    Ok((props, with_quota(resources, rp.cpu_quota)))
+    Ok((props, with_quota(resources, rp.cpu_quota), warnings))
 }
 
 /// `resources` with the CPU quota systemd will apply (`quota`, from
@@ -830,7 +1054,7 @@ Block devices:
                                    {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]}"#);
         // hybrid: v1 names, and device rules (a v1 devices hierarchy)
         let cg = Cgroup::for_systemd(&mounts(HYBRID), path, "husk-x.scope", false).unwrap();
-        let (p, adjusted) = unit_properties(&cg, &r, 252, PROC_DEVICES).unwrap();
+        let (p, adjusted, _) = unit_properties(&cg, &r, 252, PROC_DEVICES).unwrap();
         let names: Vec<String> = p.iter().map(Property::describe).collect();
         assert_eq!(
             names,
@@ -856,7 +1080,7 @@ Block devices:
 
         // pure v2: v2 names, CPUWeight equal to the cpu.weight written, IOWeight, no device properties
         let cg = Cgroup::for_systemd(&mounts(V2), path, "husk-x.scope", false).unwrap();
-        let (p, adjusted) = unit_properties(&cg, &r, 252, PROC_DEVICES).unwrap();
+        let (p, adjusted, _) = unit_properties(&cg, &r, 252, PROC_DEVICES).unwrap();
         let names: Vec<String> = p.iter().map(Property::describe).collect();
         assert_eq!(
             names,
@@ -880,11 +1104,11 @@ Block devices:
 
         // the unified cpu.max is the one rounded when it is there
         let r = res(r#"{"cpu": {"quota": 50000}, "unified": {"cpu.max": "12345 100000"}}"#);
-        let (p, adjusted) = unit_properties(&cg, &r, 252, "").unwrap();
+        let (p, adjusted, _) = unit_properties(&cg, &r, 252, "").unwrap();
         assert_eq!(p.last().unwrap().describe(), "CPUQuotaPerSecUSec=130000");
         assert_eq!(adjusted.unified().as_ref().unwrap()["cpu.max"], "13000 100000");
         let r = res(r#"{"unified": {"cpu.max": "max"}}"#);
-        let (_, adjusted) = unit_properties(&cg, &r, 252, "").unwrap();
+        let (_, adjusted, _) = unit_properties(&cg, &r, 252, "").unwrap();
         assert_eq!(adjusted.unified().as_ref().unwrap()["cpu.max"], "max 100000");
         // no quota: nothing changes
         let r = res(r#"{"cpu": {"shares": 100}}"#);
@@ -922,6 +1146,24 @@ Block devices:
                 );
             }
         }
+    }
+
+    #[test]
+    fn version_conditions_name_the_ranges() {
+        let lows = [0, 242, 244, 252];
+        assert_eq!(version_condition(&[0, 1, 2, 3], &lows), None);
+        let c = |r: &[usize]| version_condition(r, &lows).unwrap();
+        assert!(
+            c(&[1, 2, 3]).starts_with("only if systemd >= 242;"),
+            "{}",
+            c(&[1, 2, 3])
+        );
+        assert!(c(&[0, 1, 2]).starts_with("only if systemd < 252;"), "{}", c(&[0, 1, 2]));
+        assert!(
+            c(&[1, 3]).starts_with("only if 242 <= systemd < 244 or systemd >= 252;"),
+            "{}",
+            c(&[1, 3])
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 
 use crate::cli::ExecArgs;
 use crate::process::{self, Kind, Msg, recv_msg, send_msg};
-use crate::state::{Status, Store};
+use crate::state::{Container, Status, Store};
 use crate::sys;
 
 fn load_config(bundle: &std::path::Path) -> Result<Spec> {
@@ -159,7 +159,10 @@ fn open_ns(pid: i32, name: &str) -> Result<Option<OwnedFd>> {
     Ok(Some(fd))
 }
 
-pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32> {
+/// The container `id`, its config and the process `husk exec` runs in it,
+/// from `--process` or the command line `a`/`cmd`, checked as exec checks
+/// it. Reads, changes nothing.
+fn exec_process(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<(Container, Spec, Process)> {
     crate::lsm::check_apparmor(a.apparmor.as_deref())?;
     let c = store.open(id, false)?;
     match c.status() {
@@ -194,10 +197,35 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
     }
     let terminal = p.terminal().unwrap_or(false);
     // A terminal with nobody to hand the pty to: husk relays it, as `run` does.
-    let relay = terminal && a.console_socket.is_none();
-    if relay && a.detach {
+    if terminal && a.console_socket.is_none() && a.detach {
         bail!("--tty (process.terminal) with --detach needs --console-socket: nobody would relay the terminal");
     }
+    Ok((c, spec, p))
+}
+
+/// `husk plan exec`: the steps the exec process would run for `husk exec`
+/// with the same arguments ([`crate::plan::exec_plan`], as exec computes
+/// it), printed; the container is only read.
+pub fn plan(store: &Store, id: &str, a: &ExecArgs, cmd: &[String], json: bool) -> Result<()> {
+    let (_, spec, p) = exec_process(store, id, a, cmd)?;
+    let facts = crate::plan::HostFacts::gather();
+    let plan = crate::plan::exec_plan(&p, spec.linux().as_ref(), &facts)?;
+    if json {
+        let v = serde_json::json!({"host": facts, "steps": plan.steps});
+        crate::output::out(&(serde_json::to_string_pretty(&v)? + "\n"));
+    } else {
+        crate::output::out(&crate::commands::plan::render_steps(
+            "exec process steps (as its --debug timeline names them):",
+            &plan,
+        ));
+    }
+    Ok(())
+}
+
+pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32> {
+    let (c, spec, p) = exec_process(store, id, a, cmd)?;
+    let terminal = p.terminal().unwrap_or(false);
+    let relay = terminal && a.console_socket.is_none();
     // The pty gets the caller's window size before the process can run (it
     // runs as soon as it has sent the master); the relay forwards changes.
     let p = if relay && p.console_size().is_none() {

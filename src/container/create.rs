@@ -89,25 +89,10 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
     // runc's slice:prefix:name); the scope itself is made once the init
     // exists, in on_clone.
     let scope = if a.systemd_cgroup {
-        // org.systemd.property.* annotations become unit properties of the
-        // scope, as with runc (checked before anything is made).
-        let annotation_properties = crate::systemd::annotation_properties(b.spec.annotations().iter().flatten())?;
-        let path = b.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
-        let path = path
-            .map(|p| p.to_str().context("linux.cgroupsPath is not UTF-8"))
-            .transpose()?;
-        let mut plan = crate::cgroups::scope::prepare(path, id, a.rootless)?;
-        plan.annotation_properties = annotation_properties;
-        if plan.user {
-            // no device program rootless: the rules it would hold are checked here
-            let rules = b
-                .spec
-                .linux()
-                .as_ref()
-                .and_then(|l| l.resources().as_ref()?.devices().clone());
-            crate::cgroups::devices::check_rootless_rules(rules.as_deref().unwrap_or_default())?;
+        if !crate::systemd::booted() {
+            return Err(crate::cgroups::scope::not_booted());
         }
-        Some(plan)
+        Some(scope_plan(&b, id, a.rootless, crate::cgroups::read_mounts()?)?)
     } else {
         None
     };
@@ -180,16 +165,7 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
         Some(cg) => cg.open_unified_dir(None)?,
         None => None,
     };
-    let resources = scope.as_ref().map(|s| {
-        let mut r = container_resources(&b);
-        if s.user {
-            // Rootless: the kernel refuses an unprivileged user a device
-            // program; the user namespace bounds the devices instead (the
-            // config's rules were checked against that above).
-            r.set_devices(None);
-        }
-        r
-    });
+    let resources = scope.as_ref().map(|s| scope_resources(&b, s));
     let guard_cgroup = &mut guard.cgroup;
     let mut on_clone = |pid: i32, in_cgroup: bool| -> Result<()> {
         // The init joins its cgroup before it runs anything the container controls.
@@ -272,6 +248,52 @@ pub fn stored(b: &Bundle, id: &str, pid: i32, start_time: u64, cgroup: Option<cr
         poststop: hooks.and_then(|h| h.poststop().clone()),
         host_mounts_over: None,
     }
+}
+
+/// The systemd driver's plan for bundle `b` (create, `husk plan`), checked
+/// before anything exists: runc's `slice:prefix:name`, the layout on
+/// `mounts` (husk's cgroup mounts), the `org.systemd.property.*`
+/// annotations (unit properties of the scope, as with runc) and, rootless,
+/// the device rules. Whether systemd runs is the caller's question.
+pub(crate) fn scope_plan(
+    b: &Bundle,
+    id: &str,
+    rootless: bool,
+    mounts: crate::cgroups::mountinfo::Mounts,
+) -> Result<crate::cgroups::scope::ScopePlan> {
+    let annotation_properties = crate::systemd::annotation_properties(b.spec.annotations().iter().flatten())?;
+    let path = b.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
+    let path = path
+        .map(|p| p.to_str().context("linux.cgroupsPath is not UTF-8"))
+        .transpose()?;
+    let mut plan = crate::cgroups::scope::ScopePlan::new(path, id, rootless, mounts)?;
+    plan.annotation_properties = annotation_properties;
+    if plan.user {
+        // no device program rootless: the rules it would hold are checked here
+        let rules = b
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().as_ref()?.devices().clone());
+        crate::cgroups::devices::check_rootless_rules(rules.as_deref().unwrap_or_default())?;
+    }
+    Ok(plan)
+}
+
+/// The resources the systemd driver applies for bundle `b`: as cgroupfs
+/// ([`container_resources`]), without device rules for the user's
+/// systemd: the kernel refuses an unprivileged user a device program; the
+/// user namespace bounds the devices instead (the config's rules were
+/// checked against that by [`scope_plan`]).
+pub(crate) fn scope_resources(
+    b: &Bundle,
+    scope: &crate::cgroups::scope::ScopePlan,
+) -> oci_spec::runtime::LinuxResources {
+    let mut r = container_resources(b);
+    if scope.user {
+        r.set_devices(None);
+    }
+    r
 }
 
 /// Make the container's cgroup. Rootless, a cgroup tree the user cannot
