@@ -718,6 +718,16 @@ scen_timing() {
 		bins="$bins $r" names="$names $name"
 	done
 	ok "runtimes:$names; $n rounds"
+	# each runtime's bare process cost here (warm): `--version`, 5 times
+	for r in $bins; do
+		name=$(basename "$r"); [ "$r" = "$RT" ] && name=$RT_NAME
+		local vs=""
+		for i in 1 2 3 4 5 6; do
+			t0=${EPOCHREALTIME/./}; "$r" --version >/dev/null 2>&1; t1=${EPOCHREALTIME/./}
+			[ "$i" = 1 ] || vs="$vs $(((t1 - t0) / 1000))"
+		done
+		echo "timing: $name --version (warm, ms):$vs"
+	done
 	for i in $(seq "$n"); do
 		for r in $bins; do
 			name=$(basename "$r"); [ "$r" = "$RT" ] && name=$RT_NAME
