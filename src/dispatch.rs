@@ -103,14 +103,17 @@ fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
     // --systemd-cgroup matters to create and run only: every later command
     // uses the driver recorded in the container's state (podman passes the
     // flag only to create, Docker not to `delete --force`).
-    let store = crate::state::Store::new(&state_root(g)?);
+    // The state directory matters only to the commands that keep or read
+    // containers: `spec`, `features`, `check` and the rest work without
+    // one (runc's `spec` works for a user without XDG_RUNTIME_DIR).
+    let store = || state_root(g).map(|r| crate::state::Store::new(&r));
     match cmd {
         Command::Create { mut args, id } => {
             args.rootless = rootless;
             args.systemd_cgroup = g.systemd_cgroup;
-            container::create(&store, &id, &args).map(|_| 0)
+            container::create(&store()?, &id, &args).map(|_| 0)
         }
-        Command::Start { id } => container::start(&store, &id).map(|_| 0),
+        Command::Start { id } => container::start(&store()?, &id).map(|_| 0),
         Command::Run {
             mut args,
             detach,
@@ -121,20 +124,20 @@ fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
         } => {
             args.rootless = rootless;
             args.systemd_cgroup = g.systemd_cgroup;
-            run::run(&store, &id, &args, detach, keep)
+            run::run(&store()?, &id, &args, detach, keep)
         }
-        Command::Exec { args, id, command } => exec::exec(&store, &id, &args, &command),
-        Command::Pause { id } => cgroup_cmds::pause(&store, &id).map(|_| 0),
-        Command::Resume { id } => cgroup_cmds::resume(&store, &id).map(|_| 0),
-        Command::Ps { format, id, ps_args } => cgroup_cmds::ps(&store, &id, format, &ps_args).map(|_| 0),
-        Command::Events { stats, interval, id } => cgroup_cmds::events(&store, &id, stats, &interval).map(|_| 0),
-        Command::Update { args, id } => cgroup_cmds::update(&store, &id, &args).map(|_| 0),
-        Command::State { id } => state::state(&store, &id).map(|_| 0),
-        Command::Checkpoint { args, id } => checkpoint::checkpoint(&store, g, &id, &args).map(|_| 0),
-        Command::Restore { args, id } => checkpoint::restore(&store, g, &id, &args),
-        Command::Kill { all, id, signal } => kill::kill(&store, &id, signal.as_deref(), all).map(|_| 0),
-        Command::Delete { force, id } => delete::delete(&store, &id, force).map(|_| 0),
-        Command::List { format, quiet } => list::list(&store, format, quiet).map(|_| 0),
+        Command::Exec { args, id, command } => exec::exec(&store()?, &id, &args, &command),
+        Command::Pause { id } => cgroup_cmds::pause(&store()?, &id).map(|_| 0),
+        Command::Resume { id } => cgroup_cmds::resume(&store()?, &id).map(|_| 0),
+        Command::Ps { format, id, ps_args } => cgroup_cmds::ps(&store()?, &id, format, &ps_args).map(|_| 0),
+        Command::Events { stats, interval, id } => cgroup_cmds::events(&store()?, &id, stats, &interval).map(|_| 0),
+        Command::Update { args, id } => cgroup_cmds::update(&store()?, &id, &args).map(|_| 0),
+        Command::State { id } => state::state(&store()?, &id).map(|_| 0),
+        Command::Checkpoint { args, id } => checkpoint::checkpoint(&store()?, g, &id, &args).map(|_| 0),
+        Command::Restore { args, id } => checkpoint::restore(&store()?, g, &id, &args),
+        Command::Kill { all, id, signal } => kill::kill(&store()?, &id, signal.as_deref(), all).map(|_| 0),
+        Command::Delete { force, id } => delete::delete(&store()?, &id, force).map(|_| 0),
+        Command::List { format, quiet } => list::list(&store()?, format, quiet).map(|_| 0),
         Command::Spec {
             bundle,
             rootless,
@@ -165,7 +168,7 @@ fn dispatch(g: &Global, cmd: Command) -> Result<i32> {
             json,
             of: Some(crate::cli::PlanOf::Exec { args, id, command }),
             ..
-        } => exec::plan(&store, &id, &args, &command, json).map(|_| 0),
+        } => exec::plan(&store()?, &id, &args, &command, json).map(|_| 0),
         Command::Plan {
             bundle,
             json,

@@ -171,3 +171,38 @@ fn a_non_root_user_execs_into_its_container() {
     );
     assert!(as_user(&e, &xdg, &["delete", "-f", "rx"]).status.success());
 }
+
+/// `spec` keeps no state: a user without XDG_RUNTIME_DIR (a `su`, a cron
+/// job) gets a rootless spec without giving --root, as from runc; a
+/// command that reads containers still says what to give.
+#[test]
+fn a_user_without_xdg_runtime_dir_writes_a_spec() {
+    let e = Env::new("rootless-noxdg");
+    let dir = e.base.join("spec");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::chown(&dir, Some(UID), Some(UID)).unwrap();
+    let husk = e.husk_for_any_user();
+    let user = |args: &[&str]| {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid",
+            &UID.to_string(),
+            "--regid",
+            &UID.to_string(),
+            "--clear-groups",
+        ])
+        .arg(&husk)
+        .args(args)
+        .env_remove("XDG_RUNTIME_DIR")
+        .stdin(std::process::Stdio::null());
+        output_via_files(c, &e.base)
+    };
+    let o = user(&["spec", "--rootless", "-b", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "spec: {}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(v["linux"]["uidMappings"][0]["hostID"], json!(UID), "{v}");
+    let o = user(&["list"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("XDG_RUNTIME_DIR is not set: give --root DIR"), "{err}");
+}

@@ -18,8 +18,8 @@ exec 9>"$B/.build.lock"
 flock 9
 
 source "$HERE/../lib/guest.sh"
-# (jq and strace are for scenarios.sh, which runs on the host's / in the guest)
-guest_need_pkgs cgroupv2 qemu-system-x86 busybox-static cpio xz-utils jq strace
+# (jq, strace and bpftool are for scenarios.sh, which runs on the host's / in the guest)
+guest_need_pkgs cgroupv2 qemu-system-x86 busybox-static cpio xz-utils jq strace bpftool
 guest_kernel cgroupv2 "$B"
 pkg=$GUEST_KPKG kver=$GUEST_KVER
 

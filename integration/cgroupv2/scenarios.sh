@@ -9,7 +9,7 @@
 set -u
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HUSK=${HUSK:?HUSK= missing} ROOT=/run/husk-v2 CG=/sys/fs/cgroup W=/tmp/v2
-SCENARIOS="limits oom pids freeze kill_all delete_force update devices cgroupns nested delete_clean clone_into_cgroup"
+SCENARIOS="limits oom pids freeze kill_all delete_force update devices cgroupns nested delete_clean clone_into_cgroup rootless_delegated"
 
 # ---- helpers (exported: each scenario runs in its own bash under timeout) ----
 h() { "$HUSK" --root "$ROOT" "$@"; }
@@ -234,7 +234,14 @@ scen_devices() {
 	out=$(h exec dev sh -c 'echo x > /dev/null && head -c 4 /dev/zero | wc -c' 2>&1 </dev/null)
 	eq "/dev/null and /dev/zero" "$out" 4
 	# a device program is attached to the container's cgroup
-	command -v bpftool >/dev/null && bpftool cgroup show "$(cgdir dev)"
+	if command -v bpftool >/dev/null; then
+		out=$(bpftool cgroup show "$(cgdir dev)" 2>&1)
+		echo "$out"
+		echo "$out" | grep -q cgroup_device || fail "no device program on $(cgdir dev) (bpftool above)"
+		echo "ok: a device program on $(cgdir dev) (bpftool)"
+	else
+		not_checked "cgroupv2 devices: the device program attached, seen by bpftool" "bpftool is not installed"
+	fi
 	h delete --force dev || fail "delete --force"
 }
 
@@ -378,6 +385,66 @@ scen_clone_into_cgroup() {
 	[ "$(readlink /proc/"$pid"/ns/time)" != "$(readlink /proc/self/ns/time)" ] || fail "no time namespace"
 	echo "ok: intermediate path cloned the init into $d"
 	h delete --force cit || fail "delete --force cit"
+}
+
+# rootless_delegated: an unprivileged user (nobody) with a cgroup v2 subtree
+# delegated to it (cgroups(7) "Delegation": the directory, cgroup.procs,
+# cgroup.subtree_control, cgroup.threads chowned) and its shell inside it
+# runs a container with limits through the cgroupfs driver: the limits are
+# in the files, the init in the container's cgroup, no device program (the
+# kernel loads one only for CAP_BPF/CAP_SYS_ADMIN: husk must not try, or
+# the whole cgroup fails), a deny rule the user namespace cannot enforce
+# refused by name, and nothing left after delete.
+scen_rootless_delegated() {
+	local d=$CG/rl-deleg u=65534 b st out pid f
+	as_user() { (echo "$BASHPID" > "$d/shell/cgroup.procs" && exec setpriv --reuid "$u" --regid "$u" --clear-groups "$@"); }
+	trap 'as_user "$HUSK" --root "$st" delete --force rl1 >/dev/null 2>&1; as_user "$HUSK" --root "$st" delete --force rl2 >/dev/null 2>&1; rmdir "$d/c1" "$d/shell" "$d" 2>/dev/null' EXIT
+	echo "+memory +pids" > "$CG/cgroup.subtree_control" || fail "enable memory and pids at the root"
+	mkdir -p "$d/shell" || fail "mkdir $d/shell"
+	echo "+memory +pids" > "$d/cgroup.subtree_control" || fail "enable memory and pids in $d"
+	for f in "$d" "$d/cgroup.procs" "$d/cgroup.subtree_control" "$d/cgroup.threads"; do
+		chown "$u:$u" "$f" || fail "chown $f"
+	done
+	b=$W/rl/b; st=$W/rl/state
+	mkdir -p "$b" "$st" && chown -R "$u:$u" "$W/rl" || fail "mkdir $W/rl"
+	# the user's own spec: user namespace with its uid and gid mapped to 0
+	as_user "$HUSK" --root "$st" spec --rootless -b "$b" || fail "husk spec --rootless as uid $u"
+	jq --arg root "$W/rootfs" '.root.path = $root | .process.terminal = false
+	  | .linux.cgroupsPath = "/rl-deleg/c1"
+	  | .linux.resources = {memory: {limit: 67108864}, pids: {limit: 40}}
+	  | .process.args = ["sleep", "1000"]' "$b/config.json" > "$b/c.json" && mv "$b/c.json" "$b/config.json" &&
+		chown "$u:$u" "$b/config.json" || fail "jq on the rootless spec"
+	# (never in $(...): the container inherits stdout and would hold the pipe)
+	as_user "$HUSK" --root "$st" run -d -b "$b" rl1 </dev/null >"$W/rl/run.out" 2>&1 ||
+		fail "rootless run -d in a delegated cgroup: $(cat "$W/rl/run.out")"
+	echo "ok: rootless container created in the delegated cgroup"
+	pid=$(as_user "$HUSK" --root "$st" state rl1 | jq -r .pid)
+	eq "init's cgroup" "$(cat /proc/"$pid"/cgroup)" "0::/rl-deleg/c1"
+	eq "init's uid on the host" "$(awk '/^Uid:/ {print $2}' /proc/"$pid"/status)" "$u"
+	eq memory.max "$(val "$d/c1/memory.max")" 67108864
+	eq pids.max "$(val "$d/c1/pids.max")" 40
+	if command -v bpftool >/dev/null; then
+		out=$(bpftool cgroup show "$d/c1" 2>&1)
+		echo "$out" | grep -q cgroup_device && fail "a device program on $d/c1: $out"
+		echo "ok: no device program on $d/c1 (bpftool)"
+	else
+		not_checked "cgroupv2 rootless_delegated: no device program attached, seen by bpftool" "bpftool is not installed"
+	fi
+	out=$(as_user "$HUSK" --root "$st" exec rl1 cat /proc/self/cgroup /proc/1/cgroup </dev/null 2>&1) || fail "rootless exec: $out"
+	local mine init
+	read -r mine init <<<"$(echo $out)"
+	eq "exec's cgroup (the init's, seen inside)" "$mine" "$init"
+	as_user "$HUSK" --root "$st" delete --force rl1 || fail "rootless delete --force"
+	[ ! -d "$d/c1" ] || fail "$d/c1 left after delete"
+	echo "ok: $d/c1 removed"
+	# a deny rule the user namespace cannot enforce: refused, naming it
+	jq '.linux.resources.devices = [{allow: false, type: "c", major: 1, minor: 3, access: "rwm"}]' "$b/config.json" > "$b/c.json" &&
+		mv "$b/c.json" "$b/config.json" && chown "$u:$u" "$b/config.json" || fail "jq deny rule"
+	as_user "$HUSK" --root "$st" run -d -b "$b" rl2 </dev/null >"$W/rl/run.out" 2>&1 && fail "a rootless deny rule for c 1:3 was accepted"
+	out=$(cat "$W/rl/run.out")
+	echo "refused: $out"
+	echo "$out" | grep -q "linux.resources.devices" || fail "the refusal does not name linux.resources.devices"
+	[ ! -d "$d/c1" ] || fail "$d/c1 left after the refused create"
 }
 
 # ---- setup and run ----

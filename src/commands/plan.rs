@@ -25,10 +25,10 @@ pub struct PlanArgs {
 }
 
 /// The cgroup writes create would make: (file, value) pairs, or why none.
-fn cgroup_writes(b: &crate::bundle::Bundle, id: &str) -> Result<Vec<(PathBuf, String)>, String> {
+fn cgroup_writes(b: &crate::bundle::Bundle, id: &str, rootless: bool) -> Result<Vec<(PathBuf, String)>, String> {
     let path = b.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref());
     let cg = crate::cgroups::Cgroup::new(path, id).map_err(|e| format!("{e:#}"))?;
-    let res = crate::container::container_resources(b);
+    let res = crate::container::cgroupfs_resources(b, rootless).map_err(|e| format!("{e:#}"))?;
     cg.planned_settings(&res)
         .map(|v| v.into_iter().map(|(dir, s)| (dir.join(&s.file), s.value)).collect())
         .map_err(|e| format!("{e:#}"))
@@ -196,7 +196,7 @@ pub fn plan(a: &PlanArgs) -> Result<i32> {
     if a.json {
         let cg = match &scope {
             Some((d, running)) => systemd_json(d, *running),
-            None => match cgroup_writes(&b, &a.id) {
+            None => match cgroup_writes(&b, &a.id, a.rootless) {
                 Ok(w) => json!(
                     w.iter()
                         .map(|(f, v)| json!({"file": f, "value": v}))
@@ -218,7 +218,7 @@ pub fn plan(a: &PlanArgs) -> Result<i32> {
     }
     let cgroup = match &scope {
         Some((d, running)) => render_systemd(d, *running),
-        None => render_cgroupfs(&cgroup_writes(&b, &a.id)),
+        None => render_cgroupfs(&cgroup_writes(&b, &a.id, a.rootless)),
     };
     crate::output::out(&render(&runtime, &p, &cgroup, &hooks));
     Ok(0)

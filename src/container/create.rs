@@ -269,15 +269,21 @@ pub(crate) fn scope_plan(
     let mut plan = crate::cgroups::scope::ScopePlan::new(path, id, rootless, mounts)?;
     plan.annotation_properties = annotation_properties;
     if plan.user {
-        // no device program rootless: the rules it would hold are checked here
-        let rules = b
-            .spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.resources().as_ref()?.devices().clone());
-        crate::cgroups::devices::check_rootless_rules(rules.as_deref().unwrap_or_default())?;
+        check_rootless_device_rules(b)?;
     }
     Ok(plan)
+}
+
+/// Rootless there is no device program (nor v1 `devices.*` files): the
+/// config's device rules are checked against what the user namespace
+/// still enforces ([`crate::cgroups::devices::check_rootless_rules`]).
+fn check_rootless_device_rules(b: &Bundle) -> Result<()> {
+    let rules = b
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref()?.devices().clone());
+    crate::cgroups::devices::check_rootless_rules(rules.as_deref().unwrap_or_default())
 }
 
 /// The resources the systemd driver applies for bundle `b`: as cgroupfs
@@ -296,12 +302,26 @@ pub(crate) fn scope_resources(
     r
 }
 
+/// The resources the cgroupfs driver applies for bundle `b`: rootless, as
+/// with the user's systemd, without device rules — the kernel refuses an
+/// unprivileged user a device program (and v1 `devices.*` writes), which
+/// would fail a delegated cgroup as a whole — after the config's rules are
+/// checked against what the user namespace enforces.
+pub(crate) fn cgroupfs_resources(b: &Bundle, rootless: bool) -> Result<oci_spec::runtime::LinuxResources> {
+    let mut resources = container_resources(b);
+    if rootless {
+        check_rootless_device_rules(b)?;
+        resources.set_devices(None);
+    }
+    Ok(resources)
+}
+
 /// Make the container's cgroup. Rootless, a cgroup tree the user cannot
 /// write is skipped when the config sets no limits (runc does the same);
 /// with limits it is an error that says what is needed.
 pub(crate) fn make_cgroup(b: &Bundle, id: &str, rootless: bool) -> Result<Option<crate::cgroups::Cgroup>> {
     let linux = b.spec.linux().as_ref();
-    let resources = container_resources(b);
+    let resources = cgroupfs_resources(b, rootless)?;
     let attempt = crate::cgroups::Cgroup::new(linux.and_then(|l| l.cgroups_path().as_deref()), id)
         .and_then(|cg| cg.create(Some(&resources)).map(|_| cg));
     match attempt {

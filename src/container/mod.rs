@@ -15,8 +15,8 @@ use std::path::Path;
 
 use crate::state::{self, Container};
 
-pub use create::{container_resources, create, hook_state, stored};
-pub(crate) use create::{make_cgroup, scope_plan, scope_resources};
+pub(crate) use create::{cgroupfs_resources, make_cgroup, scope_plan, scope_resources};
+pub use create::{create, hook_state, stored};
 pub use start::start;
 
 /// A pidfd for the container init, verified to be the process recorded at
