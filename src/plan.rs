@@ -440,10 +440,11 @@ pub enum Step {
     SeccompEarly,
     /// Clear the death signal, send `R`, wait for `A` (init) or exec at once.
     Ready,
-    /// accept on exec.sock, `S`, startContainer hooks, final affinity,
-    /// signals reset, seccomp (unless early), execve.
+    /// The init: accept on exec.sock, `S`, startContainer hooks (their
+    /// count), final affinity, signals reset, seccomp (unless early),
+    /// execve. An exec process (`None`): signals reset, seccomp, execve.
     Exec {
-        start_hooks: usize,
+        start_hooks: Option<usize>,
     },
 }
 
@@ -601,7 +602,8 @@ impl Step {
             .flatten()
             .collect::<Vec<_>>()
             .join(" "),
-            Step::Exec { start_hooks } => format!("after start (startContainer hooks: {start_hooks})"),
+            Step::Exec { start_hooks: Some(n) } => format!("after start (startContainer hooks: {n})"),
+            Step::Exec { start_hooks: None } => "right away (the container has started)".into(),
             _ => String::new(),
         }
     }
@@ -1159,7 +1161,7 @@ pub fn plan(spec: &Spec, o: &Options, facts: &HostFacts) -> Result<Plan> {
     }
     steps.push(Step::Ready);
     steps.push(Step::Exec {
-        start_hooks: hooks.and_then(|h| h.start_container().as_ref()).map_or(0, Vec::len),
+        start_hooks: Some(hooks.and_then(|h| h.start_container().as_ref()).map_or(0, Vec::len)),
     });
     Ok(Plan { steps })
 }
@@ -1178,6 +1180,6 @@ pub fn exec_plan(p: &Process, linux: Option<&oci_spec::runtime::Linux>, facts: &
     }
     process_steps(p, linux, facts, &mut steps, false)?;
     steps.push(Step::Ready);
-    steps.push(Step::Exec { start_hooks: 0 });
+    steps.push(Step::Exec { start_hooks: None });
     Ok(Plan { steps })
 }
