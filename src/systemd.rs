@@ -9,7 +9,10 @@
 //! does as root), then the system bus (`$DBUS_SYSTEM_BUS_ADDRESS`, else
 //! `/run/dbus/system_bus_socket`). Rootless: the user manager's
 //! `$XDG_RUNTIME_DIR/systemd/private`, then the session bus
-//! (`$DBUS_SESSION_BUS_ADDRESS`, else `$XDG_RUNTIME_DIR/bus`).
+//! (`$DBUS_SESSION_BUS_ADDRESS`, else `$XDG_RUNTIME_DIR/bus`). On a bus,
+//! husk first makes sure org.freedesktop.systemd1 is on it, waiting up to
+//! [`NAME_WAIT`] for it: a socket-activated session bus starts with its
+//! first client, and the user's systemd joins it only after that.
 //!
 //! Waiting for jobs: `StartTransientUnit` and `StopUnit` return a job; the
 //! unit is there (or gone) when systemd signals `JobRemoved` for it. On a
@@ -43,6 +46,15 @@ pub const NAME_HAS_NO_OWNER: &str = "org.freedesktop.DBus.Error.NameHasNoOwner";
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(25);
 /// A job (runc waits 30 s for its start and stop jobs).
 pub const JOB_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long husk waits for systemd to take its name on a bus that does
+/// not have it yet: a socket-activated session bus starts with its first
+/// client (husk, on a host where nothing else talked to it), and the
+/// user's systemd connects to it only once its dbus.service runs (about
+/// a second later under TCG, measured in the systemd guest).
+pub const NAME_WAIT: Duration = Duration::from_secs(10);
+/// The bus's signal that a name got (or lost) its owner, for systemd's.
+pub const NAME_OWNER_MATCH: &str = "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',\
+     member='NameOwnerChanged',arg0='org.freedesktop.systemd1'";
 
 /// The match rule that lets a bus daemon pass systemd's JobRemoved to us.
 pub const JOB_REMOVED_MATCH: &str = "type='signal',sender='org.freedesktop.systemd1',\
@@ -179,6 +191,63 @@ pub fn endpoints(rootless: bool, env: impl Fn(&str) -> Option<String>) -> Result
     Ok(out)
 }
 
+/// On a bus: return once org.freedesktop.systemd1 has an owner, waiting
+/// up to [`NAME_WAIT`] for its `NameOwnerChanged` (match first, then ask
+/// again, so a name taken in between is not missed). Without it every
+/// call would fail with NameHasNoOwner — the error names the bus.
+fn await_name(conn: &mut Connection) -> Result<()> {
+    let bus_call = |member: &str, arg: &str| {
+        Message::method_call(
+            Some(dbus::BUS_NAME),
+            dbus::BUS_PATH,
+            dbus::BUS_INTERFACE,
+            member,
+            vec![Value::str(arg)],
+        )
+    };
+    let has_owner = |conn: &mut Connection| -> Result<bool> {
+        match conn.call(bus_call("NameHasOwner", SERVICE))?.as_slice() {
+            [Value::Bool(b)] => Ok(*b),
+            other => bail!(
+                "NameHasOwner replied with {:?}, expected a boolean (b)",
+                body_signature(other)
+            ),
+        }
+    };
+    if has_owner(conn).with_context(|| format!("ask the bus at {} whether {SERVICE} is on it", conn.endpoint()))? {
+        return Ok(());
+    }
+    conn.keep_signals(dbus::BUS_INTERFACE, "NameOwnerChanged");
+    conn.call(bus_call("AddMatch", NAME_OWNER_MATCH))
+        .context("AddMatch for the bus's NameOwnerChanged signal of org.freedesktop.systemd1")?;
+    if has_owner(conn)? {
+        return Ok(());
+    }
+    let deadline = Instant::now() + NAME_WAIT;
+    let ep = conn.endpoint().to_string();
+    let waited = crate::logging::step(
+        "wait for systemd on the bus",
+        || ep.clone(),
+        || {
+            conn.wait_signal(deadline, |m| {
+                m.sender.as_deref() == Some(dbus::BUS_NAME)
+                    && m.member.as_deref() == Some("NameOwnerChanged")
+                    && m.body.first().and_then(Value::as_str) == Some(SERVICE)
+                    && m.body.get(2).and_then(Value::as_str).is_some_and(|new| !new.is_empty())
+            })
+        },
+    );
+    match waited {
+        Ok(_) => Ok(()),
+        Err(e) => Err(e).context(format!(
+            "systemd is not running (no {SERVICE} on the bus at {} after {} s: for a rootless \
+             --systemd-cgroup the user's systemd must be connected to this bus)",
+            ep,
+            NAME_WAIT.as_secs()
+        )),
+    }
+}
+
 fn body_signature(body: &[Value]) -> String {
     body.iter().map(Value::signature).collect()
 }
@@ -210,6 +279,9 @@ impl Manager {
     pub fn connect_to(ep: &Endpoint, peer: Peer, uid: u32) -> Result<Manager> {
         let mut conn = Connection::connect(ep, peer, uid, CALL_TIMEOUT)?;
         conn.keep_signals(MANAGER, "JobRemoved");
+        if peer == Peer::Bus {
+            await_name(&mut conn)?;
+        }
         Ok(Manager { conn, matched: false })
     }
 
