@@ -89,10 +89,13 @@ pub fn create(store: &Store, id: &str, a: &CreateArgs) -> Result<Created> {
     // runc's slice:prefix:name); the scope itself is made once the init
     // exists, in on_clone.
     let scope = if a.systemd_cgroup {
+        // the config's own mistakes first (annotations, cgroupsPath, device
+        // rules), on any host; then whether systemd runs here
+        let plan = scope_plan(&b, id, a.rootless, crate::cgroups::read_mounts()?)?;
         if !crate::systemd::booted() {
             return Err(crate::cgroups::scope::not_booted());
         }
-        Some(scope_plan(&b, id, a.rootless, crate::cgroups::read_mounts()?)?)
+        Some(plan)
     } else {
         None
     };
