@@ -360,21 +360,17 @@ pub struct UpdateArgs {
     pub blkio_weight: Option<u16>,
 }
 
+/// The criu options `checkpoint` and `restore` share (runc's flags of the
+/// same names).
 #[derive(Args, Debug, Clone, Default)]
-pub struct CheckpointArgs {
-    /// Directory for the images (default ./checkpoint).
+pub struct CriuArgs {
+    /// Directory of the images (default ./checkpoint).
     #[arg(long = "image-path")]
     pub image_path: Option<PathBuf>,
     /// Directory for criu's log and work files (default: the image path).
     #[arg(long = "work-path")]
     pub work_path: Option<PathBuf>,
-    /// Images of a previous --pre-dump, relative to --image-path.
-    #[arg(long = "parent-path")]
-    pub parent_path: Option<String>,
-    /// Leave the container running after the checkpoint.
-    #[arg(long = "leave-running")]
-    pub leave_running: bool,
-    /// Checkpoint established TCP connections.
+    /// Established TCP connections (checkpointed, restored).
     #[arg(long = "tcp-established")]
     pub tcp_established: bool,
     /// Allow external unix sockets.
@@ -383,40 +379,48 @@ pub struct CheckpointArgs {
     /// Allow a shell job (a terminal of the session).
     #[arg(long = "shell-job")]
     pub shell_job: bool,
+    /// File locks (checkpointed, restored).
+    #[arg(long = "file-locks")]
+    pub file_locks: bool,
+    /// How criu handles cgroups: soft, full, strict or ignore.
+    #[arg(long = "manage-cgroups-mode")]
+    pub manage_cgroups_mode: Option<String>,
+    /// Namespaces restored empty (network always is).
+    #[arg(long = "empty-ns")]
+    pub empty_ns: Vec<String>,
+    /// Deduplicate the images of --parent-path.
+    #[arg(long = "auto-dedup")]
+    pub auto_dedup: bool,
     /// Lazy migration (refused: husk does not support it yet).
     #[arg(long = "lazy-pages")]
     pub lazy_pages: bool,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct CheckpointArgs {
+    #[command(flatten)]
+    pub criu: CriuArgs,
+    /// Images of a previous --pre-dump, relative to --image-path.
+    #[arg(long = "parent-path")]
+    pub parent_path: Option<String>,
+    /// Leave the container running after the checkpoint.
+    #[arg(long = "leave-running")]
+    pub leave_running: bool,
     /// With --lazy-pages, an fd written when the page server is ready (refused).
     #[arg(long = "status-fd")]
     pub status_fd: Option<String>,
     /// ADDRESS:PORT of a criu page server (refused: not supported yet).
     #[arg(long = "page-server")]
     pub page_server: Option<String>,
-    /// Checkpoint file locks.
-    #[arg(long = "file-locks")]
-    pub file_locks: bool,
     /// Dump the memory only, for a later dump with --parent-path.
     #[arg(long = "pre-dump")]
     pub pre_dump: bool,
-    /// How criu handles cgroups: soft, full, strict or ignore.
-    #[arg(long = "manage-cgroups-mode")]
-    pub manage_cgroups_mode: Option<String>,
-    /// Namespaces to restore empty (network always is).
-    #[arg(long = "empty-ns")]
-    pub empty_ns: Vec<String>,
-    /// Deduplicate the images of --parent-path.
-    #[arg(long = "auto-dedup")]
-    pub auto_dedup: bool,
 }
 
 #[derive(Args, Debug, Clone, Default)]
 pub struct RestoreArgs {
-    /// Directory of the images (default ./checkpoint).
-    #[arg(long = "image-path")]
-    pub image_path: Option<PathBuf>,
-    /// Directory for criu's log and work files (default: the image path).
-    #[arg(long = "work-path")]
-    pub work_path: Option<PathBuf>,
+    #[command(flatten)]
+    pub criu: CriuArgs,
     /// Path to the bundle directory.
     #[arg(long, short = 'b', default_value = ".")]
     pub bundle: PathBuf,
@@ -435,30 +439,6 @@ pub struct RestoreArgs {
     /// Refused: CRIU restores the root with pivot_root.
     #[arg(long = "no-pivot")]
     pub no_pivot: bool,
-    /// Restore established TCP connections.
-    #[arg(long = "tcp-established")]
-    pub tcp_established: bool,
-    /// Allow external unix sockets.
-    #[arg(long = "ext-unix-sk")]
-    pub ext_unix_sk: bool,
-    /// Allow a shell job.
-    #[arg(long = "shell-job")]
-    pub shell_job: bool,
-    /// Restore file locks.
-    #[arg(long = "file-locks")]
-    pub file_locks: bool,
-    /// How criu handles cgroups: soft, full, strict or ignore.
-    #[arg(long = "manage-cgroups-mode")]
-    pub manage_cgroups_mode: Option<String>,
-    /// Namespaces restored empty (network always is).
-    #[arg(long = "empty-ns")]
-    pub empty_ns: Vec<String>,
-    /// Deduplicate the images.
-    #[arg(long = "auto-dedup")]
-    pub auto_dedup: bool,
-    /// Lazy migration (refused: husk does not support it yet).
-    #[arg(long = "lazy-pages")]
-    pub lazy_pages: bool,
     /// The LSM profile of the restored processes.
     #[arg(long = "lsm-profile")]
     pub lsm_profile: Option<String>,

@@ -18,7 +18,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use crate::bundle::{self, Bundle};
-use crate::cli::{CheckpointArgs, RestoreArgs};
+use crate::cli::{CheckpointArgs, CriuArgs, RestoreArgs};
 use crate::container;
 use crate::criu::{self, Msg, opt};
 use crate::state::{self, Status, Store};
@@ -155,18 +155,63 @@ fn common_opts(o: &mut Msg, b: &Bundle, log_file: &str) {
     }
 }
 
-pub fn checkpoint(store: &Store, g: &crate::cli::Global, id: &str, a: &CheckpointArgs) -> Result<()> {
-    if a.lazy_pages {
-        bail!("--lazy-pages: lazy migration is not supported by husk yet");
+/// What `checkpoint` and `restore` take alike from their shared flags
+/// ([`CriuArgs`]): checked once by [`Shared::new`], told to criu by
+/// [`Shared::apply`].
+struct Shared<'a> {
+    a: &'a CriuArgs,
+    mode: Option<u64>,
+    empty: u64,
+    images: PathBuf,
+    work: Option<PathBuf>,
+}
+
+impl<'a> Shared<'a> {
+    fn new(a: &'a CriuArgs) -> Result<Shared<'a>> {
+        if a.lazy_pages {
+            bail!("--lazy-pages: lazy migration is not supported by husk yet");
+        }
+        Ok(Shared {
+            a,
+            mode: a.manage_cgroups_mode.as_deref().map(criu::cg_mode).transpose()?,
+            empty: criu::empty_ns(&a.empty_ns)?,
+            images: image_dir(&a.image_path)?,
+            work: a
+                .work_path
+                .as_deref()
+                .map(std::path::absolute)
+                .transpose()
+                .errno()
+                .context("--work-path")?,
+        })
     }
+
+    /// The options of the shared flags (the work directory as `work_fd`).
+    fn apply(&self, o: &mut Msg, work_fd: Option<&OwnedFd>) {
+        let a = self.a;
+        o.bool(opt::TCP_ESTABLISHED, a.tcp_established)
+            .bool(opt::EXT_UNIX_SK, a.ext_unix_sk)
+            .bool(opt::SHELL_JOB, a.shell_job)
+            .bool(opt::FILE_LOCKS, a.file_locks)
+            .bool(opt::AUTO_DEDUP, a.auto_dedup)
+            .uint(opt::EMPTY_NS, self.empty);
+        if let Some(fd) = work_fd {
+            o.int32(opt::WORK_DIR_FD, fd.as_raw_fd());
+        }
+        if let Some(m) = self.mode {
+            o.uint(opt::MANAGE_CGROUPS_MODE, m);
+        }
+    }
+}
+
+pub fn checkpoint(store: &Store, g: &crate::cli::Global, id: &str, a: &CheckpointArgs) -> Result<()> {
+    let shared = Shared::new(&a.criu)?;
     if a.status_fd.is_some() {
         bail!("--status-fd: only meaningful with --lazy-pages, which husk does not support yet");
     }
     if a.page_server.is_some() {
         bail!("--page-server: sending the images to a criu page server is not supported by husk yet");
     }
-    let mode = a.manage_cgroups_mode.as_deref().map(criu::cg_mode).transpose()?;
-    let empty = criu::empty_ns(&a.empty_ns)?;
     let c = store.open(id, true)?;
     match c.status() {
         Status::Running => {}
@@ -179,36 +224,19 @@ pub fn checkpoint(store: &Store, g: &crate::cli::Global, id: &str, a: &Checkpoin
         .with_context(|| format!("the bundle of container {id} (its config says what to tell criu)"))?;
     refuse_namespaces_by_path(&b)?;
     let pid = c.state.pid;
-    let images = image_dir(&a.image_path)?;
-    let img_fd = open_dir(&images, "image directory")?;
-    let work = a
-        .work_path
-        .as_deref()
-        .map(std::path::absolute)
-        .transpose()
-        .errno()
-        .context("--work-path")?;
-    let work_fd = work.as_deref().map(|w| open_dir(w, "work directory")).transpose()?;
-    let log = criu::log_path(&images, work.as_deref(), "dump.log");
+    let images = &shared.images;
+    let img_fd = open_dir(images, "image directory")?;
+    let work = shared.work.as_deref();
+    let work_fd = work.map(|w| open_dir(w, "work directory")).transpose()?;
+    let log = criu::log_path(images, work, "dump.log");
 
     let mut o = Msg::default();
     o.int32(opt::IMAGES_DIR_FD, img_fd.as_raw_fd())
         .int32(opt::PID, pid)
         .str(opt::ROOT, &c.state.rootfs.to_string_lossy())
-        .bool(opt::LEAVE_RUNNING, a.leave_running)
-        .bool(opt::TCP_ESTABLISHED, a.tcp_established)
-        .bool(opt::EXT_UNIX_SK, a.ext_unix_sk)
-        .bool(opt::SHELL_JOB, a.shell_job)
-        .bool(opt::FILE_LOCKS, a.file_locks)
-        .bool(opt::AUTO_DEDUP, a.auto_dedup)
-        .uint(opt::EMPTY_NS, empty);
+        .bool(opt::LEAVE_RUNNING, a.leave_running);
+    shared.apply(&mut o, work_fd.as_ref());
     common_opts(&mut o, &b, "dump.log");
-    if let Some(fd) = &work_fd {
-        o.int32(opt::WORK_DIR_FD, fd.as_raw_fd());
-    }
-    if let Some(m) = mode {
-        o.uint(opt::MANAGE_CGROUPS_MODE, m);
-    }
     if let Some(p) = &a.parent_path {
         o.str(opt::PARENT_IMG, p).bool(opt::TRACK_MEM, true);
     }
@@ -354,9 +382,7 @@ impl Drop for Undo {
 }
 
 pub fn restore(store: &Store, g: &crate::cli::Global, id: &str, a: &RestoreArgs) -> Result<i32> {
-    if a.lazy_pages {
-        bail!("--lazy-pages: lazy migration is not supported by husk yet");
-    }
+    let shared = Shared::new(&a.criu)?;
     if a.no_pivot {
         bail!("--no-pivot: CRIU restores the container's root with pivot_root; husk cannot restore without it");
     }
@@ -364,8 +390,6 @@ pub fn restore(store: &Store, g: &crate::cli::Global, id: &str, a: &RestoreArgs)
         bail!("restore with --systemd-cgroup is not supported by husk yet");
     }
     state::validate_id(id)?;
-    let mode = a.manage_cgroups_mode.as_deref().map(criu::cg_mode).transpose()?;
-    let empty = criu::empty_ns(&a.empty_ns)?;
     let abs = |p: &Path| {
         std::path::absolute(p)
             .errno()
@@ -373,8 +397,8 @@ pub fn restore(store: &Store, g: &crate::cli::Global, id: &str, a: &RestoreArgs)
     };
     let pid_file = a.pid_file.as_deref().map(abs).transpose()?;
     let console = a.console_socket.as_deref().map(abs).transpose()?;
-    let images = image_dir(&a.image_path)?;
-    let work = a.work_path.as_deref().map(abs).transpose()?;
+    let images = &shared.images;
+    let work = shared.work.as_deref();
     let b = bundle::load(&a.bundle)?;
     refuse_namespaces_by_path(&b)?;
     let cgroup_mounts = cgroup_binds(&b)?;
@@ -386,13 +410,13 @@ pub fn restore(store: &Store, g: &crate::cli::Global, id: &str, a: &RestoreArgs)
     )
     .with_context(|| format!("decode {}", fds_file.display()))?;
     let img_fd = nix::fcntl::open(
-        &images,
+        images.as_path(),
         nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_RDONLY,
         nix::sys::stat::Mode::empty(),
     )
     .with_context(|| format!("open the image directory {}", images.display()))?;
-    let work_fd = work.as_deref().map(|w| open_dir(w, "work directory")).transpose()?;
-    let log = criu::log_path(&images, work.as_deref(), "restore.log");
+    let work_fd = work.map(|w| open_dir(w, "work directory")).transpose()?;
+    let log = criu::log_path(images, work, "restore.log");
     // relative bind sources are relative to the bundle, as at create
     std::env::set_current_dir(&b.dir)
         .errno()
@@ -414,20 +438,9 @@ pub fn restore(store: &Store, g: &crate::cli::Global, id: &str, a: &RestoreArgs)
     o.int32(opt::IMAGES_DIR_FD, img_fd.as_raw_fd())
         .str(opt::ROOT, &root.0.to_string_lossy())
         .bool(opt::EVASIVE_DEVICES, true)
-        .bool(opt::RST_SIBLING, true)
-        .bool(opt::TCP_ESTABLISHED, a.tcp_established)
-        .bool(opt::EXT_UNIX_SK, a.ext_unix_sk)
-        .bool(opt::SHELL_JOB, a.shell_job)
-        .bool(opt::FILE_LOCKS, a.file_locks)
-        .bool(opt::AUTO_DEDUP, a.auto_dedup)
-        .uint(opt::EMPTY_NS, empty);
+        .bool(opt::RST_SIBLING, true);
+    shared.apply(&mut o, work_fd.as_ref());
     common_opts(&mut o, &b, "restore.log");
-    if let Some(fd) = &work_fd {
-        o.int32(opt::WORK_DIR_FD, fd.as_raw_fd());
-    }
-    if let Some(m) = mode {
-        o.uint(opt::MANAGE_CGROUPS_MODE, m);
-    }
     if let Some(p) = &a.lsm_profile {
         o.str(opt::LSM_PROFILE, p);
     }
