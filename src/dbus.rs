@@ -866,6 +866,12 @@ impl Message {
         }
     }
 
+    /// A call to the bus daemon itself (`Hello`, `AddMatch`,
+    /// `NameHasOwner`, …).
+    pub fn bus_call(member: &str, body: Vec<Value>) -> Message {
+        Message::method_call(Some(BUS_NAME), BUS_PATH, BUS_INTERFACE, member, body)
+    }
+
     /// A reply of `kind` (MethodReturn or Error) to `call`.
     pub fn reply(call: &Message, kind: MessageType, body: Vec<Value>) -> Message {
         Message {
@@ -1193,13 +1199,7 @@ impl Connection {
         .with_context(|| format!("authenticate to {endpoint} as uid {uid}"))?;
         if peer == Peer::Bus {
             let reply = c
-                .call(Message::method_call(
-                    Some(BUS_NAME),
-                    BUS_PATH,
-                    BUS_INTERFACE,
-                    "Hello",
-                    Vec::new(),
-                ))
+                .call(Message::bus_call("Hello", Vec::new()))
                 .with_context(|| format!("Hello to the bus at {endpoint}"))?;
             c.unique_name = reply.first().and_then(Value::as_str).map(str::to_string);
         }
@@ -1537,7 +1537,7 @@ mod tests {
     fn hello() -> Message {
         Message {
             serial: 1,
-            ..Message::method_call(Some(BUS_NAME), BUS_PATH, BUS_INTERFACE, "Hello", Vec::new())
+            ..Message::bus_call("Hello", Vec::new())
         }
     }
 

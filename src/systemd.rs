@@ -196,17 +196,11 @@ pub fn endpoints(rootless: bool, env: impl Fn(&str) -> Option<String>) -> Result
 /// again, so a name taken in between is not missed). Without it every
 /// call would fail with NameHasNoOwner — the error names the bus.
 fn await_name(conn: &mut Connection) -> Result<()> {
-    let bus_call = |member: &str, arg: &str| {
-        Message::method_call(
-            Some(dbus::BUS_NAME),
-            dbus::BUS_PATH,
-            dbus::BUS_INTERFACE,
-            member,
-            vec![Value::str(arg)],
-        )
-    };
     let has_owner = |conn: &mut Connection| -> Result<bool> {
-        match conn.call(bus_call("NameHasOwner", SERVICE))?.as_slice() {
+        match conn
+            .call(Message::bus_call("NameHasOwner", vec![Value::str(SERVICE)]))?
+            .as_slice()
+        {
             [Value::Bool(b)] => Ok(*b),
             other => bail!(
                 "NameHasOwner replied with {:?}, expected a boolean (b)",
@@ -218,7 +212,7 @@ fn await_name(conn: &mut Connection) -> Result<()> {
         return Ok(());
     }
     conn.keep_signals(dbus::BUS_INTERFACE, "NameOwnerChanged");
-    conn.call(bus_call("AddMatch", NAME_OWNER_MATCH))
+    conn.call(Message::bus_call("AddMatch", vec![Value::str(NAME_OWNER_MATCH)]))
         .context("AddMatch for the bus's NameOwnerChanged signal of org.freedesktop.systemd1")?;
     if has_owner(conn)? {
         return Ok(());
@@ -304,13 +298,7 @@ impl Manager {
 
     fn add_job_match(&mut self) -> Result<()> {
         if self.conn.peer() == Peer::Bus && !self.matched {
-            let m = Message::method_call(
-                Some(dbus::BUS_NAME),
-                dbus::BUS_PATH,
-                dbus::BUS_INTERFACE,
-                "AddMatch",
-                vec![Value::str(JOB_REMOVED_MATCH)],
-            );
+            let m = Message::bus_call("AddMatch", vec![Value::str(JOB_REMOVED_MATCH)]);
             self.conn.call(m).context("AddMatch for systemd's JobRemoved signal")?;
             self.matched = true;
         }

@@ -142,10 +142,6 @@ impl Drop for Bus {
     }
 }
 
-fn bus_call(member: &str, body: Vec<Value>) -> Message {
-    Message::method_call(Some(dbus::BUS_NAME), dbus::BUS_PATH, dbus::BUS_INTERFACE, member, body)
-}
-
 #[test]
 fn talks_to_a_real_bus() {
     let bus = Bus::start();
@@ -153,7 +149,7 @@ fn talks_to_a_real_bus() {
     let me = c.unique_name().expect("Hello gave a unique name").to_string();
     assert!(me.starts_with(':'), "{me}");
 
-    let names = c.call(bus_call("ListNames", vec![])).unwrap();
+    let names = c.call(Message::bus_call("ListNames", vec![])).unwrap();
     let [Value::Array(sig, names)] = names.as_slice() else {
         panic!("ListNames: {names:?}");
     };
@@ -164,15 +160,18 @@ fn talks_to_a_real_bus() {
         "{names:?}"
     );
 
-    let id = c.call(bus_call("GetId", vec![])).unwrap();
+    let id = c.call(Message::bus_call("GetId", vec![])).unwrap();
     let id = id.first().and_then(Value::as_str).unwrap();
     assert!(id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
 
-    c.call(bus_call("AddMatch", vec![Value::str(systemd::JOB_REMOVED_MATCH)]))
-        .unwrap();
+    c.call(Message::bus_call(
+        "AddMatch",
+        vec![Value::str(systemd::JOB_REMOVED_MATCH)],
+    ))
+    .unwrap();
     // the daemon validates the rule: a bad one is an error reply
     let e = c
-        .call(bus_call("AddMatch", vec![Value::str("type='nonsense'")]))
+        .call(Message::bus_call("AddMatch", vec![Value::str("type='nonsense'")]))
         .unwrap_err();
     assert_eq!(
         dbus::remote_error(&e).unwrap().name,
@@ -180,7 +179,10 @@ fn talks_to_a_real_bus() {
     );
 
     let e = c
-        .call(bus_call("GetNameOwner", vec![Value::str("org.example.Nobody")]))
+        .call(Message::bus_call(
+            "GetNameOwner",
+            vec![Value::str("org.example.Nobody")],
+        ))
         .unwrap_err();
     let r = dbus::remote_error(&e).unwrap();
     assert_eq!(r.name, systemd::NAME_HAS_NO_OWNER);
@@ -199,7 +201,7 @@ fn talks_to_a_real_bus() {
     assert!(xml.first().and_then(Value::as_str).unwrap().contains("<interface"));
 
     // the connection still works after errors
-    c.call(bus_call("GetId", vec![])).unwrap();
+    c.call(Message::bus_call("GetId", vec![])).unwrap();
 }
 
 #[test]
@@ -666,7 +668,7 @@ fn manager_on_a_bus_with_a_stand_in_for_systemd() {
     let bus = Bus::start();
     let mut fake = Connection::connect(&bus.endpoint(), Peer::Bus, uid(), Duration::from_secs(10)).unwrap();
     let owner = fake
-        .call(bus_call(
+        .call(Message::bus_call(
             "RequestName",
             vec![Value::str(systemd::SERVICE), Value::U32(0)],
         ))
