@@ -383,14 +383,27 @@ pub fn exec(store: &Store, id: &str, a: &ExecArgs, cmd: &[String]) -> Result<i32
 /// that the grandchild is ours (husk is a subreaper) before anything waits
 /// for it. Returns the grandchild's pid.
 fn adopt_grandchild(sock: &OwnedFd, cpid: i32) -> Result<i32> {
-    let msg = recv_msg(sock);
+    let msg = from_exec_process(sock, Kind::Pid);
     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(cpid), None);
     match msg? {
-        Some(Msg::Pid { pid, .. }) => Ok(pid),
+        Msg::Pid { pid, .. } => Ok(pid),
+        m => bail!(
+            "expected {} from the exec process, received {}",
+            Kind::Pid.describe(),
+            m.describe()
+        ),
+    }
+}
+
+/// The exec process's next message, which must be of kind `want`: its
+/// `E` becomes the error; anything else, or its end, is named.
+fn from_exec_process(sock: &OwnedFd, want: Kind) -> Result<Msg> {
+    match recv_msg(sock)? {
+        Some(m) if m.kind() == want => Ok(m),
         Some(Msg::Error(m)) => bail!("{m}"),
         Some(m) => bail!(
             "expected {} from the exec process, received {}",
-            Kind::Pid.describe(),
+            want.describe(),
             m.describe()
         ),
         None => bail!("the exec process exited during setup"),
@@ -398,16 +411,7 @@ fn adopt_grandchild(sock: &OwnedFd, cpid: i32) -> Result<i32> {
 }
 
 fn drive_exec(sock: &OwnedFd) -> Result<()> {
-    match recv_msg(sock)? {
-        Some(Msg::Ready) => {}
-        Some(Msg::Error(m)) => bail!("{m}"),
-        Some(m) => bail!(
-            "expected {} from the exec process, received {}",
-            Kind::Ready.describe(),
-            m.describe()
-        ),
-        None => bail!("the exec process exited during setup"),
-    }
+    from_exec_process(sock, Kind::Ready)?;
     // The socket is close-on-exec: EOF means the exec happened.
     match recv_msg(sock)? {
         None => Ok(()),
