@@ -28,6 +28,14 @@ fn rootless_bundle(
     })
 }
 
+/// A directory of the test's own, owned by the user.
+fn user_dir(e: &Env, name: &str) -> std::path::PathBuf {
+    let d = e.base.join(name);
+    std::fs::create_dir_all(&d).unwrap();
+    std::os::unix::fs::chown(&d, Some(UID), Some(UID)).unwrap();
+    d
+}
+
 struct KillAll(std::path::PathBuf);
 impl Drop for KillAll {
     fn drop(&mut self) {
@@ -48,9 +56,7 @@ impl Drop for KillAll {
 #[test]
 fn a_non_root_user_runs_a_container() {
     let e = Env::new("rootless");
-    let xdg = e.base.join("xdg");
-    std::fs::create_dir_all(&xdg).unwrap();
-    std::os::unix::fs::chown(&xdg, Some(UID), Some(UID)).unwrap();
+    let xdg = user_dir(&e, "xdg");
     let _guard = KillAll(xdg.clone());
     let b = rootless_bundle(
         &e,
@@ -98,9 +104,7 @@ fn a_non_root_user_runs_a_container() {
 #[test]
 fn rootless_limits_without_a_delegated_cgroup_fail_clearly() {
     let e = Env::new("rootlesscg");
-    let xdg = e.base.join("xdg");
-    std::fs::create_dir_all(&xdg).unwrap();
-    std::os::unix::fs::chown(&xdg, Some(UID), Some(UID)).unwrap();
+    let xdg = user_dir(&e, "xdg");
     let _guard = KillAll(xdg.clone());
     let b = rootless_bundle(&e, "a", &["true"], |v| {
         v["linux"]["resources"] = json!({"pids": {"limit": 10}});
@@ -120,9 +124,7 @@ fn rootless_limits_without_a_delegated_cgroup_fail_clearly() {
 #[test]
 fn a_non_root_user_execs_into_its_container() {
     let e = Env::new("rootlessexec");
-    let xdg = e.base.join("xdg");
-    std::fs::create_dir_all(&xdg).unwrap();
-    std::os::unix::fs::chown(&xdg, Some(UID), Some(UID)).unwrap();
+    let xdg = user_dir(&e, "xdg");
     let _guard = KillAll(xdg.clone());
     let b = rootless_bundle(&e, "a", &["sleep", "1000"], |_| {});
     let o = as_user(&e, &xdg, &["run", "-d", "-b", b.to_str().unwrap(), "rx"]);
@@ -178,9 +180,7 @@ fn a_non_root_user_execs_into_its_container() {
 #[test]
 fn a_user_without_xdg_runtime_dir_writes_a_spec() {
     let e = Env::new("rootless-noxdg");
-    let dir = e.base.join("spec");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::os::unix::fs::chown(&dir, Some(UID), Some(UID)).unwrap();
+    let dir = user_dir(&e, "spec");
     let husk = e.husk_for_any_user();
     let user = |args: &[&str]| {
         let mut c = Command::new("setpriv");
